@@ -1,0 +1,354 @@
+"""Immutable snapshots: the only thing the engine hands to readers (the UI, the CLI, metrics).
+
+Every snapshot is a frozen dataclass built from plain values, so a reader can keep it,
+compare it or render it without touching the live queue, pool or tasks.
+Times are seconds (floats) on the engine's clock unless a field says otherwise.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+# --------------------------------------------------------------------------- queue
+
+
+@dataclass(frozen=True, slots=True)
+class HeapEntry:
+    """One queued item as `PriorityQueue.peek()` sees it."""
+
+    item: Any
+    priority: float
+    """The priority the item was put with (lower is served first)."""
+    effective_priority: float
+    """The priority after aging: `priority - aging_rate * waited`."""
+    seq: int
+    """Monotonic sequence number: the FIFO tie-breaker among equal priorities."""
+    waited: float
+    """Seconds since the item was put."""
+
+
+@dataclass(frozen=True, slots=True)
+class PriorityStats:
+    """What one priority level looks like right now."""
+
+    priority: float
+    depth: int
+    oldest_wait: float
+    """Age of the oldest item waiting at this priority (0.0 when empty)."""
+    wait_p50: float | None
+    """Sliding-window percentiles of time waited by items got at this priority (None: no sample)."""
+    wait_p99: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """`PriorityQueue.stats()`: a frozen record, cheap at any depth."""
+
+    depth: int
+    maxsize: int
+    """0 means unbounded, as in asyncio.Queue."""
+    peak_depth: int
+    puts: int
+    gets: int
+    evicted: int
+    rejected: int
+    blocked_putters: int
+    blocked_getters: int
+    overflow: str
+    """'block', 'reject' or 'evict-lowest'."""
+    aging_rate: float
+    """Priority points per second of waiting (0.0: aging off)."""
+    oldest_wait: float
+    per_priority: tuple[PriorityStats, ...]
+    """Sorted by priority, only the levels that have items or samples."""
+    wait_p50: float | None
+    wait_p99: float | None
+    put_block_p50: float | None
+    put_block_p99: float | None
+    get_wait_p50: float | None
+    get_wait_p99: float | None
+    is_shutdown: bool = False
+
+    @property
+    def depth_ratio(self) -> float:
+        """depth / maxsize, 0.0 when unbounded."""
+        return self.depth / self.maxsize if self.maxsize else 0.0
+
+    @property
+    def dropped(self) -> int:
+        """Items the queue refused or evicted (the Prometheus dropped_task_count)."""
+        return self.evicted + self.rejected
+
+
+# --------------------------------------------------------------------------- pool
+
+
+class WorkerState(enum.StrEnum):
+    IDLE = "idle"
+    """Waiting on the queue."""
+    BUSY = "busy"
+    """Running the handler on an item."""
+    BACKOFF = "backoff"
+    """Idle, with at least one of its failed items waiting for a scheduled retry."""
+    PAUSED = "paused"
+    """Consumption paused by `pool.pause()`."""
+    CANCELLING = "cancelling"
+    """Asked to stop; its in-flight item is going back to the queue."""
+    STOPPED = "stopped"
+    CRASHED = "crashed"
+    """The worker task itself died (not a handler failure: those are contained)."""
+
+
+class ShutdownPhase(enum.StrEnum):
+    RUNNING = "running"
+    STOPPING_INTAKE = "stopping-intake"
+    DRAINING = "draining"
+    CANCELLING = "cancelling"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class RetrySnapshot:
+    """A failed item waiting out its backoff before going back to the queue."""
+
+    item_repr: str
+    priority: float
+    attempt: int
+    """The attempt that will run next (2 for the first retry)."""
+    due_in: float
+    """Seconds until it is put back on the queue."""
+    worker_id: int
+    """The worker whose attempt failed."""
+    last_error: str
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSnapshot:
+    id: int
+    name: str
+    """The asyncio task name: 'worker-1', 'worker-2', ..."""
+    state: WorkerState
+    item_repr: str | None
+    priority: float | None
+    busy_for: float
+    """Seconds on the current item (0.0 when not busy)."""
+    attempt: int
+    done: int
+    failed: int
+    retried: int
+    throughput: float
+    """Completions per second over the recent window."""
+    backoff: tuple[RetrySnapshot, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    item_repr: str
+    priority: float
+    attempts: int
+    error: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnedItem:
+    """An item still queued or in flight when a shutdown's deadline passed: returned, not lost."""
+
+    item: Any
+    priority: float
+    attempts: int
+    where: str
+    """'queued', 'in-flight' or 'retry'."""
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseTiming:
+    phase: ShutdownPhase
+    started_at: float
+    duration: float | None
+    """None while the phase is still running."""
+
+
+@dataclass(frozen=True, slots=True)
+class Accounting:
+    """Every submitted item has exactly one of these fates at every moment."""
+
+    submitted: int = 0
+    completed: int = 0
+    dead_lettered: int = 0
+    evicted: int = 0
+    rejected: int = 0
+    queued: int = 0
+    in_flight: int = 0
+    retry_scheduled: int = 0
+    returned: int = 0
+    duplicated: int = 0
+    """Items completed more than once (must stay 0)."""
+
+    @property
+    def lost(self) -> int:
+        """submitted minus every known fate: computed, so that 0 proves something."""
+        return self.submitted - (
+            self.completed
+            + self.dead_lettered
+            + self.evicted
+            + self.rejected
+            + self.queued
+            + self.in_flight
+            + self.retry_scheduled
+            + self.returned
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ShutdownReport:
+    phases: tuple[PhaseTiming, ...]
+    accounting: Accounting
+    returned: tuple[ReturnedItem, ...]
+    drain_time: float
+    """Seconds from the start of the shutdown to STOPPED."""
+    deadline_hit: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PoolSnapshot:
+    workers: tuple[WorkerSnapshot, ...]
+    phase: ShutdownPhase
+    phases: tuple[PhaseTiming, ...]
+    """The phases of the shutdown under way or last run (empty before any)."""
+    paused: bool
+    accounting: Accounting
+    completion_rate: float
+    """Completions per second over the recent window."""
+    retries: tuple[RetrySnapshot, ...]
+    dead_letters: tuple[DeadLetter, ...]
+    """The most recent dead letters (bounded)."""
+    last_drain_time: float | None
+    report: ShutdownReport | None = None
+    """Set once a shutdown has finished."""
+
+
+# --------------------------------------------------------------------------- watchdog
+
+
+class AlertKind(enum.StrEnum):
+    STARVATION = "starvation"
+    LOOP_BLOCKED = "loop-blocked"
+    DEPTH = "depth"
+    WORKER_CRASHED = "worker-crashed"
+
+
+class TaskRole(enum.StrEnum):
+    WORKER = "worker"
+    PRODUCER_BLOCKED = "producer-blocked"
+    """Waiting in put() on a full queue."""
+    GETTER_WAITING = "getter-waiting"
+    """Waiting in get() on an empty queue."""
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class StackGroup:
+    """Tasks blocked in the same place, read as one entry with a count."""
+
+    role: TaskRole
+    count: int
+    frames: tuple[str, ...]
+    """Innermost last, each 'function (file:line)'."""
+    task_names: tuple[str, ...]
+    """A few of the task names in the group (bounded)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    id: int
+    kind: AlertKind
+    started_at: float
+    message: str
+    """One line a person reads: what, where, how bad."""
+    priority: float | None = None
+    wait: float | None = None
+    depth: int | None = None
+    threshold: float | None = None
+    culprit: str | None = None
+    """For LOOP_BLOCKED: the function that held the loop, 'function (file:line)'."""
+    stacks: tuple[StackGroup, ...] = ()
+    loop_stack: tuple[str, ...] = ()
+    """For LOOP_BLOCKED: the loop thread's Python stack when it was caught, innermost last."""
+    resolved_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.resolved_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class AllocationSite:
+    where: str
+    size: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryProfile:
+    at: float
+    depth: int
+    bytes_per_item: float
+    """Queue overhead per queued item, payload excluded."""
+    payload_bytes_per_item: float
+    top_sites: tuple[AllocationSite, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SizingAdvice:
+    """Little's law: items in the system = arrival rate x time in system."""
+
+    arrival_rate: float
+    time_in_system: float
+    suggested_maxsize: int
+
+
+@dataclass(frozen=True, slots=True)
+class WatchdogSnapshot:
+    alerts: tuple[Alert, ...]
+    """Active alerts first, then the recent resolved ones (bounded)."""
+    stacks: tuple[StackGroup, ...]
+    """The last capture of blocked tasks."""
+    loop_lag_p50: float | None
+    loop_lag_p99: float | None
+    loop_lag_max: float
+    sample_cost: float
+    """Seconds the last sample took on the loop."""
+    sizing: SizingAdvice | None
+    memory: MemoryProfile | None = None
+
+
+# --------------------------------------------------------------------------- whole engine
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessStats:
+    cpu_percent: float
+    rss_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSnapshot:
+    """Everything the dashboard shows at one instant."""
+
+    at: float
+    """Seconds since the engine started."""
+    scenario: str
+    seed: int
+    queue: QueueStats
+    top: tuple[HeapEntry, ...]
+    pool: PoolSnapshot
+    watchdog: WatchdogSnapshot
+    process: ProcessStats
+    producers_paused: bool
+    submitted_rate: float = 0.0
+    """Items submitted per second over the recent window."""
+    events: tuple[str, ...] = field(default=())
+    """Recent one-line notices (key actions, engine errors), newest last."""

@@ -1,0 +1,1 @@
+"""heapwatch's Textual dashboard."""
