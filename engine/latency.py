@@ -1,0 +1,81 @@
+"""Sliding-window latency percentiles with an O(1) record.
+
+A `LatencyWindow` keeps the most recent `size` samples in a bounded deque. Recording is a
+single `deque.append` (bound once, so the hot path pays one C call and no Python frame);
+the window is only sorted when somebody asks for percentiles, which a dashboard does a few
+times a second at most.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable
+
+__all__ = ["LatencyWindow", "percentile_of_sorted"]
+
+
+def percentile_of_sorted(samples: list[float], q: float) -> float:
+    """The `q`-th percentile (0..100) of already sorted `samples`, linearly interpolated.
+
+    Same definition as numpy's default ("linear"): the value at rank q/100 * (n - 1).
+    """
+    if not samples:
+        raise ValueError("percentile of an empty sample")
+    rank = (len(samples) - 1) * q / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(samples) - 1)
+    fraction = rank - low
+    return samples[low] + (samples[high] - samples[low]) * fraction
+
+
+class LatencyWindow:
+    """The last `size` samples of one series (seconds), and their percentiles on demand.
+
+    `record(value)` is O(1): it is the bound `append` of a `deque(maxlen=size)`, so the oldest
+    sample falls out as a new one comes in. `percentiles()` sorts a copy: O(size log size),
+    independent of how many samples were ever recorded.
+    """
+
+    __slots__ = ("_samples", "record", "size")
+
+    def __init__(self, size: int = 1024) -> None:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"window size must be a positive int, not {size!r}")
+        self.size = size
+        self._samples: deque[float] = deque(maxlen=size)
+        self.record = self._samples.append
+        """Add one sample (O(1)); the oldest one drops out when the window is full."""
+
+    def __len__(self) -> int:
+        return len(self._samples)
+
+    def __repr__(self) -> str:
+        p50, p99 = self.percentiles(50, 99)
+        return f"<LatencyWindow samples={len(self)}/{self.size} p50={p50} p99={p99}>"
+
+    def extend(self, values: Iterable[float]) -> None:
+        """Record several samples in order."""
+        self._samples.extend(values)
+
+    def clear(self) -> None:
+        """Forget every sample."""
+        self._samples.clear()
+
+    def samples(self) -> list[float]:
+        """A copy of the window, oldest first."""
+        return list(self._samples)
+
+    def percentile(self, q: float) -> float | None:
+        """The q-th percentile (0..100) of the window, None when it holds no sample."""
+        return self.percentiles(q)[0]
+
+    def percentiles(self, *qs: float) -> tuple[float | None, ...]:
+        """Several percentiles from one sort; each is None when the window is empty."""
+        for q in qs:
+            if isinstance(q, bool) or not isinstance(q, int | float) or not 0 <= q <= 100:
+                raise ValueError(f"percentile must be a number in [0, 100], not {q!r}")
+        if not self._samples:
+            return tuple(None for _ in qs)
+        ordered = sorted(self._samples)
+        return tuple(percentile_of_sorted(ordered, q) for q in qs)
