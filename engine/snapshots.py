@@ -323,6 +323,10 @@ class WatchdogSnapshot:
     """Seconds the last sample took on the loop."""
     sizing: SizingAdvice | None
     memory: MemoryProfile | None = None
+    sla: float | None = None
+    """The default wait SLA in seconds (the watchdog's `sla`); None when unknown."""
+    sla_by_priority: tuple[tuple[float, float], ...] = ()
+    """(priority, SLA seconds) pairs for the levels with their own SLA."""
 
 
 # --------------------------------------------------------------------------- whole engine
