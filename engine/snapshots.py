@@ -259,6 +259,8 @@ class StackGroup:
     """Innermost last, each 'function (file:line)'."""
     task_names: tuple[str, ...]
     """A few of the task names in the group (bounded)."""
+    awaited_by: tuple[str, ...] = ()
+    """Python 3.14+: names of the tasks awaiting these ones (asyncio.capture_call_graph)."""
 
 
 @dataclass(frozen=True, slots=True)
