@@ -66,6 +66,7 @@ class Overflow(enum.StrEnum):
 DropCallback = Callable[[Any, float, str], object]
 """`on_drop(item, priority, reason)`, reason 'evicted' or 'rejected'."""
 
+_BLOCK = Overflow.BLOCK
 _INF = math.inf
 _nextafter = math.nextafter
 _log = logging.getLogger(__name__)
@@ -197,7 +198,10 @@ class PriorityQueue(asyncio.Queue):
         self._size = 0
         self._peak = 0
         self._puts = 0
-        self._gets = 0
+        self._victims = 0
+        """Evicted items that had been queued (not newcomers refused on arrival)."""
+        self._discarded = 0
+        """Items removed by shutdown(immediate=True)."""
         self._evicted = 0
         self._rejected = 0
         self._is_shutdown = False
@@ -205,13 +209,15 @@ class PriorityQueue(asyncio.Queue):
         self._record_wait = self._wait_all.record
         self._wait_series: dict[float, LatencyWindow] = {}
         self._put_blocked = LatencyWindow(self._window)
+        self._record_put_block = self._put_blocked.record
         self._get_waited = LatencyWindow(self._window)
+        self._record_get_wait = self._get_waited.record
 
     def _put(self, item: Any) -> None:
         self.put_nowait(item)
 
     def _get(self) -> Any:
-        return self._take()[0]
+        return self._take_item()
 
     # ------------------------------------------------------------------ size
 
@@ -282,12 +288,12 @@ class PriorityQueue(asyncio.Queue):
         QueueFull at once and 'evict-lowest' never waits. A cancelled put never lands.
         Raises QueueShutDown after `shutdown()`, TypeError/ValueError on a bad priority.
         """
-        self._level_for(priority)  # a bad priority fails now, not after the wait
-        if self._size >= self._maxsize > 0 and self._overflow is Overflow.BLOCK:
+        if self._size >= self._maxsize > 0 and self._overflow is _BLOCK:
+            self._level_for(priority)  # a bad priority fails now, not after the wait
             await self._wait_for_room()
         else:
-            self._put_blocked.record(0.0)
-        return self.put_nowait(item, priority=priority)
+            self._record_put_block(0.0)
+        self.put_nowait(item, priority=priority)
 
     async def _wait_for_room(self) -> None:
         started = self._clock()
@@ -311,7 +317,7 @@ class PriorityQueue(asyncio.Queue):
                         self._wakeup_next(self._putters)
                     raise
         finally:
-            self._put_blocked.record(self._clock() - started)
+            self._record_put_block(self._clock() - started)
 
     def put_nowait(self, item: Any, *, priority: float = DEFAULT_PRIORITY) -> None:
         """Put `item` at `priority` (default 5) without waiting.
@@ -394,6 +400,7 @@ class PriorityQueue(asyncio.Queue):
         victim = victim_level.items.pop()
         victim_level.times.pop()
         self._size -= 1
+        self._victims += 1
         self._unfinished_tasks -= 1  # it will never be got, so never task_done()
         if victim_level.items:
             self._dirty_tails.add(victim_level)
@@ -444,16 +451,16 @@ class PriorityQueue(asyncio.Queue):
         if not self._size:
             await self._wait_for_item()
         else:
-            self._get_waited.record(0.0)
-        return self._take()[0]
+            self._record_get_wait(0.0)
+        return self.get_nowait()
 
     async def get_with_priority(self) -> tuple[Any, float]:
         """Like `get()`, but return `(item, priority)`."""
         if not self._size:
             await self._wait_for_item()
         else:
-            self._get_waited.record(0.0)
-        return self._take()
+            self._record_get_wait(0.0)
+        return self.get_with_priority_nowait()
 
     async def _wait_for_item(self) -> None:
         started = self._clock()
@@ -477,17 +484,11 @@ class PriorityQueue(asyncio.Queue):
                         self._wakeup_next(self._getters)
                     raise
         finally:
-            self._get_waited.record(self._clock() - started)
+            self._record_get_wait(self._clock() - started)
 
     def get_nowait(self) -> Any:
         """Remove and return the best item; raise QueueEmpty (QueueShutDown once shut down)."""
-        return self._take()[0]
-
-    def get_with_priority_nowait(self) -> tuple[Any, float]:
-        """Like `get_nowait()`, but return `(item, priority)`."""
-        return self._take()
-
-    def _take(self) -> tuple[Any, float]:
+        # The hot path: everything inline, one frame.
         if not self._size:
             if self._is_shutdown:
                 raise QueueShutDown
@@ -499,8 +500,8 @@ class PriorityQueue(asyncio.Queue):
         t = times.popleft()
         level.served += 1
         if times:
-            rate = self._aging_rate
-            if rate:
+            if self._aging_rate:
+                rate = self._aging_rate
                 head_t = times[0]
                 entry = (level.priority + rate * (head_t - self._epoch), head_t, level)
                 level.head = entry
@@ -513,7 +514,6 @@ class PriorityQueue(asyncio.Queue):
             if self._stale_heads:
                 self._clean_heads()
         self._size -= 1
-        self._gets += 1
         waited = self._clock() - t
         if waited < 0.0:
             waited = 0.0
@@ -521,7 +521,16 @@ class PriorityQueue(asyncio.Queue):
         self._record_wait(waited)
         if self._putters:
             self._wakeup_next(self._putters)
-        return item, level.priority
+        return item
+
+    _take_item = get_nowait
+    """get_nowait() for internal callers: never the logging wrapper, so never counted twice."""
+
+    def get_with_priority_nowait(self) -> tuple[Any, float]:
+        """Like `get_nowait()`, but return `(item, priority)`."""
+        level = self._heads[0][2] if self._size else None
+        item = self._take_item()
+        return item, level.priority  # type: ignore[union-attr]
 
     def drain_nowait(self) -> list[tuple[Any, float]]:
         """Remove every item at once, best first, as `(item, priority)` pairs.
@@ -531,7 +540,6 @@ class PriorityQueue(asyncio.Queue):
         """
         drained = [(item, priority) for _, _, _, priority, item in self._merged()]
         self._clear()
-        self._gets += len(drained)
         for _ in range(len(drained)):
             if not self._putters:
                 break
@@ -565,6 +573,7 @@ class PriorityQueue(asyncio.Queue):
         if immediate:
             discarded = [(item, priority) for _, _, _, priority, item in self._merged()]
             self._clear()
+            self._discarded += len(discarded)
             self._unfinished_tasks = max(0, self._unfinished_tasks - len(discarded))
             if self._unfinished_tasks == 0:
                 self._finished.set()
@@ -580,6 +589,11 @@ class PriorityQueue(asyncio.Queue):
                 waiter.set_result(None)
 
     # ------------------------------------------------------------------ introspection
+
+    @property
+    def gets(self) -> int:
+        """Items removed by gets and drains (every put ends as a get, a victim or a discard)."""
+        return self._puts - self._size - self._victims - self._discarded
 
     @property
     def blocked_putters(self) -> int:
@@ -660,7 +674,7 @@ class PriorityQueue(asyncio.Queue):
             maxsize=max(self._maxsize, 0),
             peak_depth=self._peak,
             puts=self._puts,
-            gets=self._gets,
+            gets=self.gets,
             evicted=self._evicted,
             rejected=self._rejected,
             blocked_putters=self.blocked_putters,
@@ -713,7 +727,7 @@ class PriorityQueue(asyncio.Queue):
         parts.append(f"overflow={self._overflow.value}")
         if self._aging_rate:
             parts.append(f"aging_rate={self._aging_rate!r}")
-        parts.append(f"puts={self._puts} gets={self._gets}")
+        parts.append(f"puts={self._puts} gets={self.gets}")
         if self._evicted or self._rejected:
             parts.append(f"evicted={self._evicted} rejected={self._rejected}")
         if self._getters:
@@ -820,7 +834,7 @@ class PriorityQueue(asyncio.Queue):
                     "-" if root is None else f"{root.item!r}@{root.priority!r}",
                     self._logged_ops,
                     self._puts,
-                    self._gets,
+                    self.gets,
                     self._evicted,
                     self._rejected,
                 )
