@@ -149,7 +149,11 @@ class DeadLetter:
     priority: float
     attempts: int
     error: str
+    """The repr of the last attempt's exception."""
     at: float
+    item: Any = None
+    """The item itself, so a dead-letter sink can keep or replay it."""
+    job_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
