@@ -284,6 +284,8 @@ class Alert:
     loop_stack: tuple[str, ...] = ()
     """For LOOP_BLOCKED: the loop thread's Python stack when it was caught, innermost last."""
     resolved_at: float | None = None
+    peak_wait: float | None = None
+    """The worst wait (or, for LOOP_BLOCKED, the full block length) seen while it was active."""
 
     @property
     def active(self) -> bool:
@@ -305,6 +307,12 @@ class MemoryProfile:
     """Queue overhead per queued item, payload excluded."""
     payload_bytes_per_item: float
     top_sites: tuple[AllocationSite, ...]
+    sample_items: int = 0
+    """Items put into a scratch queue of the live queue's class to measure the figures."""
+    estimated_queue_bytes: int = 0
+    """bytes_per_item x depth: the live queue's own overhead, payloads excluded."""
+    duration: float = 0.0
+    """Seconds the measurement held the loop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +322,24 @@ class SizingAdvice:
     arrival_rate: float
     time_in_system: float
     suggested_maxsize: int
+    window: float = 0.0
+    """Seconds of history the rates were measured over."""
+    wait_p50: float | None = None
+    """Median time an item waited in the queue (part of time_in_system)."""
+    service_time: float | None = None
+    """Handler time per item: mean busy workers / completion rate (None without a pool)."""
+    completion_rate: float | None = None
+    headroom: float = 1.0
+    """Multiplier on arrival_rate x time_in_system, so that bursts above the mean fit."""
+    current_maxsize: int = 0
+
+    @property
+    def explanation(self) -> str:
+        """The arithmetic, e.g. 'arrival 120.0/s x time in system 0.250 s x headroom 2 = 60'."""
+        return (
+            f"arrival {self.arrival_rate:.1f}/s x time in system {self.time_in_system:.3f} s"
+            f" x headroom {self.headroom:g} = {self.suggested_maxsize}"
+        )
 
 
 @dataclass(frozen=True, slots=True)

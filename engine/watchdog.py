@@ -1,0 +1,555 @@
+"""The watchdog: starvation, a full queue, crashed workers and a blocked loop, with the evidence.
+
+Every `interval` seconds `sample()` reads the oldest wait of every priority level (not only the
+heap root: starvation happens to the items below it) and compares it with that level's SLA. An
+alert is raised once when a threshold is crossed, carries the grouped task stacks of that moment,
+and is resolved when the wait falls back below the threshold (with a little hysteresis, so a wait
+hovering at the line does not flap). A `LoopMonitor` thread catches a blocked loop from outside
+it. Everything a reader needs comes out of `snapshot()` as frozen dataclasses.
+
+A sample costs O(priority levels), whatever the depth: it never walks the heap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import gc
+import inspect
+import logging
+import math
+import os
+import sys
+import time
+import tracemalloc
+import types
+from collections import deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from engine.loopmonitor import LoopBlock, LoopMonitor
+from engine.snapshots import (
+    Alert,
+    AlertKind,
+    AllocationSite,
+    MemoryProfile,
+    SizingAdvice,
+    StackGroup,
+    WatchdogSnapshot,
+    WorkerState,
+)
+from engine.stacks import capture_task_stacks, short_path
+
+__all__ = ["Watchdog"]
+
+_log = logging.getLogger(__name__)
+
+HYSTERESIS = 0.9
+"""An alert resolves when its measure falls below this fraction of the threshold."""
+
+AlertKey = tuple[AlertKind, Any]
+
+
+def _positive(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, not {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be finite and > 0, not {value!r}")
+    return float(value)
+
+
+def _fmt_seconds(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+def _fmt_priority(priority: float) -> str:
+    return f"{priority:g}"
+
+
+class Watchdog:
+    """Watches a `PriorityQueue` (and optionally a `WorkerPool`) and raises structured alerts.
+
+    Args:
+        queue: the queue to watch (`depth_by_priority()`, `oldest_wait(p)`, `stats()`).
+        pool: the worker pool, for crashed workers and the service time in sizing advice.
+        interval: seconds between samples.
+        sla: the longest wait, in seconds, an item of any priority may see before an alert.
+        sla_by_priority: per-priority SLAs that override `sla`.
+        loop_block_ms: a heartbeat this late (ms) means a blocked loop; None or 0 turns the
+            loop monitor off.
+        depth_ratio: a DEPTH alert when depth > depth_ratio x maxsize (bounded queues only).
+        clock: seconds, monotonic. Leave as default unless testing.
+        on_alert: called on the loop with every alert raised and again when it is resolved.
+        history: resolved alerts kept (the active ones are always kept).
+        sizing_window: seconds of samples the sizing advice is measured over.
+        sizing_headroom: multiplier on Little's law's mean occupancy for the suggested maxsize.
+    """
+
+    def __init__(
+        self,
+        queue: Any,
+        pool: Any = None,
+        *,
+        interval: float = 0.5,
+        sla: float = 2.0,
+        sla_by_priority: Mapping[float, float] | None = None,
+        loop_block_ms: float | None = 100,
+        depth_ratio: float = 0.9,
+        clock: Callable[[], float] = time.monotonic,
+        on_alert: Callable[[Alert], None] | None = None,
+        history: int = 50,
+        sizing_window: float = 10.0,
+        sizing_headroom: float = 2.0,
+    ) -> None:
+        self.interval = _positive("interval", interval)
+        self.sla = _positive("sla", sla)
+        by_priority = dict(sla_by_priority or {})
+        for priority, threshold in by_priority.items():
+            if isinstance(priority, bool) or not isinstance(priority, int | float):
+                raise TypeError(f"sla_by_priority keys must be priorities, not {priority!r}")
+            _positive(f"sla_by_priority[{priority!r}]", threshold)
+        self.sla_by_priority: dict[float, float] = {
+            p: float(threshold) for p, threshold in by_priority.items()
+        }
+        if loop_block_ms is not None and loop_block_ms != 0:
+            _positive("loop_block_ms", loop_block_ms)
+        self.loop_block_ms = loop_block_ms or None
+        if isinstance(depth_ratio, bool) or not isinstance(depth_ratio, int | float):
+            raise TypeError(f"depth_ratio must be a number, not {depth_ratio!r}")
+        if not 0 < depth_ratio <= 1:
+            raise ValueError(f"depth_ratio must be in (0, 1], not {depth_ratio!r}")
+        self.depth_ratio = float(depth_ratio)
+        if isinstance(history, bool) or not isinstance(history, int) or history < 0:
+            raise ValueError(f"history must be an int >= 0, not {history!r}")
+        self.sizing_window = _positive("sizing_window", sizing_window)
+        self.sizing_headroom = _positive("sizing_headroom", sizing_headroom)
+        self.queue = queue
+        self.pool = pool
+        self.on_alert = on_alert
+        self._clock = clock
+        self._active: dict[AlertKey, Alert] = {}
+        self._resolved: deque[Alert] = deque(maxlen=history)
+        self._next_id = 1
+        self._raised = dict.fromkeys(AlertKind, 0)
+        self._stacks: tuple[StackGroup, ...] = ()
+        self._sample_cost = 0.0
+        self._samples = 0
+        self._rates: deque[tuple[float, int, int, float]] = deque()
+        """(time, puts, busy workers, completion rate) per sample, for the sizing advice."""
+        self._sizing: SizingAdvice | None = None
+        self._memory: MemoryProfile | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._monitor: LoopMonitor | None = None
+        if self.loop_block_ms is not None:
+            self._monitor = LoopMonitor(
+                threshold=self.loop_block_ms / 1000,
+                on_block=self._on_loop_block,
+                on_unblock=self._on_loop_unblock,
+            )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        """Start sampling (and the loop monitor thread) on the running loop."""
+        if self._task is not None:
+            raise RuntimeError("Watchdog already started")
+        if self._monitor is not None:
+            self._monitor.start()
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name="heapwatch-watchdog"
+        )
+
+    async def stop(self) -> None:
+        """Stop sampling and join the monitor thread. Alerts and figures stay readable."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                if not task.cancelled():  # we were cancelled ourselves, not just the task
+                    raise
+        if self._monitor is not None and self._monitor.running:
+            await asyncio.to_thread(self._monitor.stop)
+
+    async def __aenter__(self) -> Watchdog:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                self.sample()
+            except Exception:  # a watchdog that dies silently is worse than a noisy one
+                _log.exception("watchdog sample failed")
+
+    # ------------------------------------------------------------------ sampling
+
+    def threshold_for(self, priority: float) -> float:
+        """The SLA of one priority level, in seconds."""
+        return self.sla_by_priority.get(priority, self.sla)
+
+    def sample(self) -> None:
+        """One check of every priority level, the depth, the workers and the rates. On the loop."""
+        started = time.perf_counter()
+        now = self._clock()
+        queue = self.queue
+        depths = queue.depth_by_priority()
+        total = queue.qsize()
+        self._check_starvation(now, depths, total)
+        self._check_depth(now, total, queue.maxsize)
+        pool_snapshot = self.pool.snapshot() if self.pool is not None else None
+        if pool_snapshot is not None:
+            self._check_workers(now, pool_snapshot)
+        if (AlertKind.LOOP_BLOCKED, None) in self._active:
+            # Running this sample means the loop is free again: the block is over.
+            self._resolve((AlertKind.LOOP_BLOCKED, None), now)
+        self._record_rates(now, pool_snapshot)
+        self._samples += 1
+        self._sample_cost = time.perf_counter() - started
+
+    def _check_starvation(self, now: float, depths: dict[float, int], total: int) -> None:
+        for priority, depth in depths.items():
+            key = (AlertKind.STARVATION, priority)
+            wait = self.queue.oldest_wait(priority)
+            threshold = self.threshold_for(priority)
+            alert = self._active.get(key)
+            if alert is None:
+                if wait > threshold:
+                    self._raise(
+                        key,
+                        kind=AlertKind.STARVATION,
+                        started_at=now,
+                        message=(
+                            f"priority {_fmt_priority(priority)} starving: oldest item waited "
+                            f"{_fmt_seconds(wait)} (SLA {_fmt_seconds(threshold)}), "
+                            f"{depth} queued at this priority, {total} in all"
+                        ),
+                        priority=priority,
+                        wait=wait,
+                        depth=depth,
+                        threshold=threshold,
+                        stacks=self.capture_stacks(),
+                    )
+            elif wait < threshold * HYSTERESIS:
+                self._resolve(key, now)
+            elif wait > (alert.peak_wait or 0.0):
+                self._active[key] = dataclasses.replace(alert, peak_wait=wait)
+        # A level that emptied is no longer starving.
+        for key in [k for k in self._active if k[0] is AlertKind.STARVATION]:
+            if key[1] not in depths:
+                self._resolve(key, now)
+
+    def _check_depth(self, now: float, depth: int, maxsize: int) -> None:
+        key = (AlertKind.DEPTH, None)
+        if maxsize <= 0:
+            if key in self._active:
+                self._resolve(key, now)
+            return
+        limit = self.depth_ratio * maxsize
+        alert = self._active.get(key)
+        if alert is None:
+            if depth > limit:
+                self._raise(
+                    key,
+                    kind=AlertKind.DEPTH,
+                    started_at=now,
+                    message=(
+                        f"queue depth {depth} is over {self.depth_ratio:.0%} of maxsize {maxsize}"
+                    ),
+                    depth=depth,
+                    threshold=limit,
+                    wait=self.queue.oldest_wait(),
+                )
+        elif depth < limit * HYSTERESIS:
+            self._resolve(key, now)
+        elif depth > (alert.peak_wait or 0):
+            # For DEPTH the peak records the deepest the queue got while the alert lasted.
+            self._active[key] = dataclasses.replace(alert, peak_wait=float(depth))
+
+    def _check_workers(self, now: float, pool_snapshot: Any) -> None:
+        crashed = {
+            worker.id: worker
+            for worker in pool_snapshot.workers
+            if worker.state == WorkerState.CRASHED
+        }
+        for worker_id, worker in crashed.items():
+            key = (AlertKind.WORKER_CRASHED, worker_id)
+            if key not in self._active:
+                self._raise(
+                    key,
+                    kind=AlertKind.WORKER_CRASHED,
+                    started_at=now,
+                    message=f"{worker.name} crashed after {worker.done} items",
+                )
+        for key in [k for k in self._active if k[0] is AlertKind.WORKER_CRASHED]:
+            if key[1] not in crashed:
+                self._resolve(key, now)
+
+    def _record_rates(self, now: float, pool_snapshot: Any) -> None:
+        puts = self.queue.stats().puts
+        busy = 0.0
+        completion = 0.0
+        if pool_snapshot is not None:
+            busy = sum(1 for worker in pool_snapshot.workers if worker.state == WorkerState.BUSY)
+            completion = pool_snapshot.completion_rate
+        rates = self._rates
+        rates.append((now, puts, busy, completion))
+        while len(rates) > 2 and now - rates[1][0] >= self.sizing_window:
+            rates.popleft()
+
+    # ------------------------------------------------------------------ alerts
+
+    def _raise(self, key: AlertKey, **fields: Any) -> Alert:
+        alert = Alert(id=self._next_id, **fields)
+        if alert.wait is not None and alert.kind is not AlertKind.DEPTH:
+            alert = dataclasses.replace(alert, peak_wait=alert.wait)
+        self._next_id += 1
+        self._active[key] = alert
+        self._raised[alert.kind] += 1
+        _log.warning("alert %d %s: %s", alert.id, alert.kind, alert.message)
+        self._notify(alert)
+        return alert
+
+    def _resolve(self, key: AlertKey, now: float, **fields: Any) -> Alert | None:
+        alert = self._active.pop(key, None)
+        if alert is None:
+            return None
+        alert = dataclasses.replace(alert, resolved_at=now, **fields)
+        self._resolved.appendleft(alert)
+        self._notify(alert)
+        return alert
+
+    def _notify(self, alert: Alert) -> None:
+        if self.on_alert is None:
+            return
+        try:
+            self.on_alert(alert)
+        except Exception:  # a broken subscriber must not stop the watchdog
+            _log.exception("on_alert callback failed for alert %d", alert.id)
+
+    @property
+    def alerts(self) -> tuple[Alert, ...]:
+        """Active alerts (oldest first), then the recent resolved ones (newest first)."""
+        active = sorted(self._active.values(), key=lambda alert: alert.id)
+        return (*active, *self._resolved)
+
+    @property
+    def active_alerts(self) -> tuple[Alert, ...]:
+        return tuple(sorted(self._active.values(), key=lambda alert: alert.id))
+
+    def alerts_raised(self) -> dict[AlertKind, int]:
+        """Alerts raised since start, by kind (a counter: resolved ones still count)."""
+        return dict(self._raised)
+
+    # ------------------------------------------------------------------ loop blocks
+
+    def _on_loop_block(self, block: LoopBlock) -> None:
+        key = (AlertKind.LOOP_BLOCKED, None)
+        now = self._clock()
+        self._resolve(key, now)  # a new block means the previous one is over
+        threshold = (self.loop_block_ms or 0) / 1000
+        self._raise(
+            key,
+            kind=AlertKind.LOOP_BLOCKED,
+            started_at=now - (block.detected_at - block.due_at),
+            message=(
+                f"event loop blocked for {_fmt_seconds(block.late_by)}+ in {block.culprit}"
+            ),
+            wait=block.late_by,
+            threshold=threshold,
+            culprit=block.culprit,
+            loop_stack=block.stack,
+        )
+
+    def _on_loop_unblock(self, lag: float) -> None:
+        key = (AlertKind.LOOP_BLOCKED, None)
+        alert = self._active.get(key)
+        if alert is None:
+            return
+        self._resolve(
+            key,
+            self._clock(),
+            peak_wait=max(lag, alert.wait or 0.0),
+            message=f"event loop blocked for {_fmt_seconds(lag)} in {alert.culprit}",
+        )
+
+    # ------------------------------------------------------------------ evidence on demand
+
+    def capture_stacks(self) -> tuple[StackGroup, ...]:
+        """Group every pending task by role and stack, now. On the loop; kept for snapshot()."""
+        self._stacks = capture_task_stacks()
+        return self._stacks
+
+    async def memory_profile(self, *, sample_items: int = 1000) -> MemoryProfile:
+        """Bytes per queued item (queue overhead and payload apart) and the top allocation sites.
+
+        Allocations made before tracemalloc started cannot be attributed, so the queue overhead
+        is measured on a scratch queue of the live queue's class: `sample_items` of the live
+        queue's own items are put in to warm it up (levels, deque blocks), then as many again,
+        and the second batch's allocations in the queue's source files, divided by the batch,
+        are the marginal cost of one more queued item. Payload bytes are the deep size of the
+        live items (sampled from the front of the queue). The fill is one short synchronous
+        stretch (so nothing else allocates through the queue code meanwhile); the workers are
+        not stopped. tracemalloc is stopped again if this call started it.
+        """
+        if isinstance(sample_items, bool) or not isinstance(sample_items, int) or sample_items < 1:
+            raise ValueError(f"sample_items must be an int >= 1, not {sample_items!r}")
+        queue = self.queue
+        live_depth = queue.qsize()
+        originals = [entry.item for entry in queue.top(min(64, live_depth))]
+        payload_bytes = sum(map(deep_sizeof, originals)) / len(originals) if originals else 0.0
+        originals = originals or [None]
+        priorities = list(queue.depth_by_priority()) or [queue.DEFAULT_PRIORITY]
+        queue_files = _class_files(type(queue))
+        await asyncio.sleep(0)  # let pending callbacks run before the stretch that holds the loop
+        started = time.perf_counter()
+        started_tracing = not tracemalloc.is_tracing()
+        if started_tracing:
+            tracemalloc.start(1)
+        try:
+            scratch = type(queue)(clock=queue.clock)
+            before = tracemalloc.take_snapshot()
+            for index in range(sample_items):
+                item = originals[index % len(originals)]
+                scratch.put_nowait(item, priority=priorities[index % len(priorities)])
+            warmed = tracemalloc.take_snapshot()
+            for index in range(sample_items):
+                item = originals[index % len(originals)]
+                scratch.put_nowait(item, priority=priorities[index % len(priorities)])
+            after = tracemalloc.take_snapshot()
+        finally:
+            if started_tracing:
+                tracemalloc.stop()
+        duration = time.perf_counter() - started
+        queue_bytes = sum(
+            max(0, stat.size_diff)
+            for stat in after.compare_to(warmed, "filename")
+            if stat.traceback[0].filename in queue_files
+        )
+        sites = [
+            AllocationSite(
+                where=f"{short_path(stat.traceback[0].filename)}:{stat.traceback[0].lineno}",
+                size=stat.size_diff,
+                count=stat.count_diff,
+            )
+            for stat in after.compare_to(before, "lineno")
+            if stat.size_diff > 0
+        ][:10]
+        del scratch
+        bytes_per_item = queue_bytes / sample_items
+        profile = MemoryProfile(
+            at=self._clock(),
+            depth=live_depth,
+            bytes_per_item=bytes_per_item,
+            payload_bytes_per_item=payload_bytes,
+            top_sites=tuple(sites),
+            sample_items=sample_items,
+            estimated_queue_bytes=round(bytes_per_item * live_depth),
+            duration=duration,
+        )
+        self._memory = profile
+        return profile
+
+    # ------------------------------------------------------------------ sizing
+
+    def sizing_advice(self) -> SizingAdvice | None:
+        """Little's law over the last `sizing_window` seconds; None until there is traffic."""
+        if len(self._rates) < 2:
+            return None
+        first, last = self._rates[0], self._rates[-1]
+        window = last[0] - first[0]
+        if window <= 0:
+            return None
+        arrival_rate = (last[1] - first[1]) / window
+        if arrival_rate <= 0:
+            return None
+        stats = self.queue.stats()
+        wait_p50 = stats.wait_p50 if stats.wait_p50 is not None else stats.oldest_wait
+        service_time = None
+        completion_rate = None
+        if self.pool is not None:
+            samples = list(self._rates)
+            mean_busy = sum(sample[2] for sample in samples) / len(samples)
+            completion_rate = sum(sample[3] for sample in samples) / len(samples)
+            if completion_rate > 0:
+                # Little's law on the workers themselves: busy = completion rate x service time.
+                service_time = mean_busy / completion_rate
+        time_in_system = wait_p50 + (service_time or 0.0)
+        suggested = max(1, math.ceil(arrival_rate * time_in_system * self.sizing_headroom))
+        return SizingAdvice(
+            arrival_rate=arrival_rate,
+            time_in_system=time_in_system,
+            suggested_maxsize=suggested,
+            window=window,
+            wait_p50=wait_p50,
+            service_time=service_time,
+            completion_rate=completion_rate,
+            headroom=self.sizing_headroom,
+            current_maxsize=stats.maxsize,
+        )
+
+    # ------------------------------------------------------------------ reading
+
+    def snapshot(self) -> WatchdogSnapshot:
+        """Alerts, the last stacks, loop lag, sample cost, sizing and memory, frozen."""
+        if self._monitor is not None:
+            lag_p50, lag_p99, lag_max = self._monitor.lag_stats()
+        else:
+            lag_p50, lag_p99, lag_max = None, None, 0.0
+        return WatchdogSnapshot(
+            alerts=self.alerts,
+            stacks=self._stacks,
+            loop_lag_p50=lag_p50,
+            loop_lag_p99=lag_p99,
+            loop_lag_max=lag_max,
+            sample_cost=self._sample_cost,
+            sizing=self.sizing_advice(),
+            memory=self._memory,
+            sla=self.sla,
+            sla_by_priority=tuple(sorted(self.sla_by_priority.items())),
+        )
+
+
+def _class_files(cls: type) -> set[str]:
+    """Source files of a class and its bases: where the queue's own allocations come from."""
+    files = set()
+    for klass in cls.__mro__:
+        module = sys.modules.get(klass.__module__)
+        try:
+            path = inspect.getsourcefile(module) if module is not None else None
+        except TypeError:
+            path = None
+        if path:
+            files.add(os.path.abspath(path))
+            files.add(path)
+    return files
+
+
+_SHARED_TYPES = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
+
+
+def deep_sizeof(obj: Any, *, limit: int = 10_000) -> int:
+    """Bytes of an object and everything it references (each object once), up to `limit` objects.
+
+    Classes, modules and functions are shared by every item, so they are not its payload.
+    """
+    seen: set[int] = set()
+    pending = [obj]
+    total = 0
+    while pending and len(seen) < limit:
+        current = pending.pop()
+        if id(current) in seen or isinstance(current, _SHARED_TYPES):
+            continue
+        seen.add(id(current))
+        total += sys.getsizeof(current)
+        pending.extend(gc.get_referents(current))
+    return total
