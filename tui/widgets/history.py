@@ -1,0 +1,71 @@
+"""HistoryPanel: sparklines of depth, completions/s and p99 wait, from a ring buffer."""
+
+from __future__ import annotations
+
+from collections import deque
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual.widgets import Label, Sparkline
+
+from engine.snapshots import EngineSnapshot
+from tui.widgets.format import count, rate, seconds
+
+HISTORY = 120
+"""Samples kept per series (at 5 Hz, the last 24 seconds)."""
+
+
+class HistoryPanel(Vertical):
+    """Three labelled sparklines; each sample is one snapshot (one refresh)."""
+
+    DEFAULT_CSS = """
+    HistoryPanel {
+        height: auto;
+    }
+    HistoryPanel > Label {
+        width: 1fr;
+        color: $foreground-muted;
+    }
+    HistoryPanel > Sparkline {
+        height: 2;
+        margin-bottom: 0;
+    }
+    """
+
+    snapshot: reactive[EngineSnapshot | None] = reactive(None)
+    """The snapshot on display (bound to the app's)."""
+
+    def __init__(self, *, history: int = HISTORY, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.depths: deque[float] = deque(maxlen=history)
+        self.completion_rates: deque[float] = deque(maxlen=history)
+        self.wait_p99s: deque[float] = deque(maxlen=history)
+        self._last_at: float | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label("depth", id="depth-label")
+        yield Sparkline([], id="depth-history")
+        yield Label("done/s", id="rate-label")
+        yield Sparkline([], id="rate-history")
+        yield Label("p99 wait", id="wait-label")
+        yield Sparkline([], id="wait-history")
+
+    def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
+        if snapshot is None or snapshot.at == self._last_at:
+            return
+        self._last_at = snapshot.at
+        p99 = snapshot.queue.wait_p99
+        self.depths.append(float(snapshot.queue.depth))
+        self.completion_rates.append(snapshot.pool.completion_rate)
+        self.wait_p99s.append(p99 or 0.0)
+        self.query_one("#depth-history", Sparkline).data = list(self.depths)
+        self.query_one("#rate-history", Sparkline).data = list(self.completion_rates)
+        self.query_one("#wait-history", Sparkline).data = list(self.wait_p99s)
+        self.query_one("#depth-label", Label).update(
+            f"depth {count(snapshot.queue.depth)}  (peak {count(snapshot.queue.peak_depth)})")
+        self.query_one("#rate-label", Label).update(
+            f"done {rate(snapshot.pool.completion_rate)}  in {rate(snapshot.submitted_rate)}")
+        self.query_one("#wait-label", Label).update(
+            f"wait p50 {seconds(snapshot.queue.wait_p50)}  p99 {seconds(p99)}")

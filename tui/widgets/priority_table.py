@@ -1,0 +1,58 @@
+"""PriorityTable: one row per priority level, against its wait SLA."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+
+from engine.snapshots import EngineSnapshot, PriorityStats
+from tui.widgets._keyed_table import KeyedTable, Row
+from tui.widgets.format import count, priority, seconds
+
+
+def sla_for(snapshot: EngineSnapshot, level: float) -> float | None:
+    """The wait SLA of one priority level: its own, else the watchdog's default."""
+    watchdog = snapshot.watchdog
+    for level_sla in watchdog.sla_by_priority:
+        if level_sla[0] == level:
+            return level_sla[1]
+    return watchdog.sla
+
+
+def priority_row(stats: PriorityStats, sla: float | None) -> Row:
+    """Cells of one level; the oldest wait and p99 turn red once they pass the SLA."""
+    over = sla is not None and stats.oldest_wait > sla
+    p99_over = sla is not None and stats.wait_p99 is not None and stats.wait_p99 > sla
+    return (
+        priority(stats.priority),
+        count(stats.depth),
+        Text(seconds(stats.oldest_wait), style="bold red" if over else ""),
+        seconds(stats.wait_p50),
+        Text(seconds(stats.wait_p99), style="red" if p99_over else ""),
+        seconds(sla),
+    )
+
+
+class PriorityTable(KeyedTable):
+    """Depth and waits per priority level; a level over its SLA is highlighted."""
+
+    COLUMNS = (
+        ("priority", "prio"),
+        ("depth", "depth"),
+        ("oldest", "oldest"),
+        ("p50", "p50"),
+        ("p99", "p99"),
+        ("sla", "SLA"),
+    )
+    KEY_COLUMN = "priority"
+
+    snapshot: reactive[EngineSnapshot | None] = reactive(None)
+    """The snapshot on display (bound to the app's)."""
+
+    def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
+        if snapshot is None:
+            return
+        self.sync([
+            (stats.priority, priority_row(stats, sla_for(snapshot, stats.priority)))
+            for stats in snapshot.queue.per_priority
+        ])

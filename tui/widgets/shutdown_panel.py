@@ -1,0 +1,88 @@
+"""ShutdownPanel: a graceful shutdown's phases, the counts as they drain, then the report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from engine.snapshots import Accounting, EngineSnapshot, ShutdownPhase
+from tui.widgets.format import count, seconds
+
+
+def accounting_table(accounting: Accounting) -> Table:
+    """Every fate of the submitted items, and `lost` (which must read 0)."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="dim")
+    grid.add_column(justify="right")
+    grid.add_column(style="dim")
+    grid.add_column(justify="right")
+    rows = [
+        ("submitted", accounting.submitted, "completed", accounting.completed),
+        ("queued", accounting.queued, "in flight", accounting.in_flight),
+        ("retrying", accounting.retry_scheduled, "dead", accounting.dead_lettered),
+        ("evicted", accounting.evicted, "rejected", accounting.rejected),
+        ("returned", accounting.returned, "duplicated", accounting.duplicated),
+    ]
+    for left, left_value, right, right_value in rows:
+        grid.add_row(left, count(left_value), right, count(right_value))
+    lost = accounting.lost
+    grid.add_row("lost", Text(count(lost), style="bold red" if lost else "bold green"), "", "")
+    return grid
+
+
+class ShutdownPanel(Widget):
+    """Hidden by the app until a shutdown starts; then shows it live and keeps the final report."""
+
+    DEFAULT_CSS = """
+    ShutdownPanel {
+        height: auto;
+    }
+    """
+
+    snapshot: reactive[EngineSnapshot | None] = reactive(None)
+    """The snapshot on display (bound to the app's)."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, id: str | None = None,
+                 classes: str | None = None) -> None:
+        """`clock` must be the engine's clock (leave as default unless testing)."""
+        super().__init__(id=id, classes=classes)
+        self._clock = clock
+
+    def render(self) -> RenderableType:
+        snapshot = self.snapshot
+        if snapshot is None or (snapshot.pool.phase is ShutdownPhase.RUNNING
+                                and not snapshot.pool.phases):
+            return Text("running — press s for a graceful shutdown", style="dim")
+        pool = snapshot.pool
+        now = self._clock()
+        phases = Table.grid(padding=(0, 1))
+        phases.add_column()
+        phases.add_column(justify="right")
+        for timing in pool.phases:
+            current = timing.duration is None
+            took = seconds(now - timing.started_at if current else timing.duration)
+            marker = "▶" if current else "✓"
+            phases.add_row(Text(f"{marker} {timing.phase}", style="bold" if current else ""), took)
+        parts: list[RenderableType] = []
+        report = pool.report
+        if report is not None:
+            parts.append(Text.assemble(
+                ("final report: ", "bold"),
+                f"drained in {seconds(report.drain_time)}",
+                (", deadline hit" if report.deadline_hit else ", within the deadline",
+                 "yellow" if report.deadline_hit else "green"),
+            ))
+            if report.returned:
+                parts.append(Text(f"{len(report.returned)} items returned, not lost:", "dim"))
+                for returned in report.returned[:3]:
+                    parts.append(Text(
+                        f"  {returned.item!r} p{returned.priority:g} ({returned.where})",
+                        no_wrap=True, overflow="ellipsis"))
+        parts += [phases, accounting_table(pool.accounting)]
+        return Group(*parts)

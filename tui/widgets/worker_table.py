@@ -1,0 +1,66 @@
+"""WorkerTable: one row per worker, keyed by worker id and updated in place."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+
+from engine.snapshots import EngineSnapshot, WorkerSnapshot, WorkerState
+from tui.widgets._keyed_table import KeyedTable, Row
+from tui.widgets.format import STATE_STYLE, count, priority, seconds, shorten
+
+
+def backoff_cell(worker: WorkerSnapshot) -> str:
+    """'-' or 'N in 1.25s': the attempts waiting out their backoff, with a countdown."""
+    if not worker.backoff:
+        return "-"
+    due = min(retry.due_in for retry in worker.backoff)
+    return f"{len(worker.backoff)} in {seconds(due)}"
+
+
+def worker_row(worker: WorkerSnapshot) -> Row:
+    """The cells of one worker; the state is coloured."""
+    busy = worker.state is WorkerState.BUSY
+    attempt = f" #{worker.attempt}" if busy and worker.attempt > 1 else ""
+    return (
+        worker.name,
+        Text(str(worker.state), style=STATE_STYLE.get(worker.state, "")),
+        shorten(worker.item_repr or "-", 24) + attempt,
+        priority(worker.priority),
+        seconds(worker.busy_for) if busy else "-",
+        count(worker.done),
+        count(worker.failed),
+        count(worker.retried),
+        backoff_cell(worker),
+    )
+
+
+class WorkerTable(KeyedTable):
+    """The pool's workers; the highlighted row is the one `c` cancels."""
+
+    COLUMNS = (
+        ("worker", "worker"),
+        ("state", "state"),
+        ("item", "item"),
+        ("priority", "prio"),
+        ("busy", "on it"),
+        ("done", "done"),
+        ("failed", "failed"),
+        ("retried", "retried"),
+        ("backoff", "backoff"),
+    )
+    KEY_COLUMN = "worker"
+
+    snapshot: reactive[EngineSnapshot | None] = reactive(None)
+    """The snapshot on display (bound to the app's)."""
+
+    def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
+        if snapshot is None:
+            return
+        self.sync([(worker.id, worker_row(worker)) for worker in snapshot.pool.workers])
+
+    @property
+    def selected_worker_id(self) -> int | None:
+        """The id of the highlighted worker, if the table has any row."""
+        key = self.selected_key()
+        return int(key) if key is not None else None
