@@ -79,3 +79,46 @@ class LatencyWindow:
             return tuple(None for _ in qs)
         ordered = sorted(self._samples)
         return tuple(percentile_of_sorted(ordered, q) for q in qs)
+
+
+class SparseLatencyWindow:
+    """Percentiles of a wait over the last `size` events, when most events do not wait.
+
+    Only the events that waited are recorded, each with the event's ordinal (a running count
+    the owner keeps anyway, such as the number of puts); every other event in the window
+    counts as a 0.0 sample. So the common case costs nothing at all, and a percentile is
+    still taken over the last `size` events.
+    """
+
+    __slots__ = ("_waits", "size")
+
+    def __init__(self, size: int = 1024) -> None:
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"window size must be a positive int, not {size!r}")
+        self.size = size
+        self._waits: deque[tuple[int, float]] = deque(maxlen=size)
+
+    def __len__(self) -> int:
+        return len(self._waits)
+
+    def record(self, ordinal: int, seconds: float) -> None:
+        """Event number `ordinal` waited `seconds` (O(1))."""
+        self._waits.append((ordinal, seconds))
+
+    def clear(self) -> None:
+        """Forget every recorded wait."""
+        self._waits.clear()
+
+    def percentiles(self, events: int, *qs: float) -> tuple[float | None, ...]:
+        """Percentiles over the last `size` of `events` events (None: no event yet)."""
+        span = min(events, self.size)
+        recent = sorted(s for ordinal, s in self._waits if ordinal >= events - self.size)
+        if len(recent) > span:  # waits that never became events (cancelled): keep the newest
+            recent = sorted(s for _, s in list(self._waits)[-span:]) if span else recent
+        if not span and not recent:
+            return tuple(None for _ in qs)
+        samples = [0.0] * max(0, span - len(recent)) + recent
+        for q in qs:
+            if isinstance(q, bool) or not isinstance(q, int | float) or not 0 <= q <= 100:
+                raise ValueError(f"percentile must be a number in [0, 100], not {q!r}")
+        return tuple(percentile_of_sorted(samples, q) for q in qs)

@@ -39,7 +39,7 @@ from heapq import heapify, heappop, heappush, heapreplace, merge
 from itertools import islice
 from typing import Any
 
-from engine.latency import LatencyWindow
+from engine.latency import LatencyWindow, SparseLatencyWindow
 from engine.snapshots import HeapEntry, PriorityStats, QueueStats
 
 __all__ = ["DropCallback", "Overflow", "PriorityQueue", "QueueShutDown"]
@@ -68,7 +68,6 @@ DropCallback = Callable[[Any, float, str], object]
 
 _BLOCK = Overflow.BLOCK
 _INF = math.inf
-_nextafter = math.nextafter
 _log = logging.getLogger(__name__)
 
 
@@ -145,6 +144,16 @@ class PriorityQueue(asyncio.Queue):
         window: samples kept per latency series for the sliding-window percentiles.
     """
 
+    # Slots keep attribute access on the hot path fast: asyncio.Queue's own attributes
+    # plus ours would overflow CPython's shared-key instance dict (30 keys).
+    __slots__ = (
+        "_aging_rate", "_clock", "_dirty_tails", "_discarded", "_epoch", "_evicted",
+        "_get_waited", "_heads", "_is_shutdown", "_levels", "_log_every", "_logged_ops",
+        "_logger", "_overflow", "_peak", "_put_blocked", "_puts", "_record_wait", "_rejected",
+        "_size", "_stale_heads", "_tails", "_track_tails", "_victims", "_wait_all",
+        "_wait_series", "_window", "on_drop",
+    )  # fmt: skip
+
     DEFAULT_PRIORITY = 5
     """The priority of a `put` that does not give one."""
     MAX_PRIORITY_SERIES = 256
@@ -173,7 +182,6 @@ class PriorityQueue(asyncio.Queue):
         self.on_drop = on_drop
         self._clock = clock
         self._epoch = clock()
-        self._last_t = -_INF
         super().__init__(maxsize)
         self._log_every = log_every
         self._logger = logger if logger is not None else _log
@@ -208,10 +216,9 @@ class PriorityQueue(asyncio.Queue):
         self._wait_all = LatencyWindow(self._window)
         self._record_wait = self._wait_all.record
         self._wait_series: dict[float, LatencyWindow] = {}
-        self._put_blocked = LatencyWindow(self._window)
-        self._record_put_block = self._put_blocked.record
-        self._get_waited = LatencyWindow(self._window)
-        self._record_get_wait = self._get_waited.record
+        # Most puts and gets never wait: only the ones that do are recorded.
+        self._put_blocked = SparseLatencyWindow(self._window)
+        self._get_waited = SparseLatencyWindow(self._window)
 
     def _put(self, item: Any) -> None:
         self.put_nowait(item)
@@ -291,8 +298,6 @@ class PriorityQueue(asyncio.Queue):
         if self._size >= self._maxsize > 0 and self._overflow is _BLOCK:
             self._level_for(priority)  # a bad priority fails now, not after the wait
             await self._wait_for_room()
-        else:
-            self._record_put_block(0.0)
         self.put_nowait(item, priority=priority)
 
     async def _wait_for_room(self) -> None:
@@ -317,7 +322,7 @@ class PriorityQueue(asyncio.Queue):
                         self._wakeup_next(self._putters)
                     raise
         finally:
-            self._record_put_block(self._clock() - started)
+            self._put_blocked.record(self._puts, self._clock() - started)
 
     def put_nowait(self, item: Any, *, priority: float = DEFAULT_PRIORITY) -> None:
         """Put `item` at `priority` (default 5) without waiting.
@@ -335,9 +340,6 @@ class PriorityQueue(asyncio.Queue):
         if self._is_shutdown:
             raise QueueShutDown
         t = self._clock()
-        if t <= self._last_t:
-            t = _nextafter(self._last_t, _INF)
-        self._last_t = t
         if self._size >= self._maxsize > 0:
             self._put_full(item, level, t)
             return
@@ -374,9 +376,6 @@ class PriorityQueue(asyncio.Queue):
         """
         level = self._level_for(priority)
         t = self._clock()
-        if t <= self._last_t:
-            t = _nextafter(self._last_t, _INF)
-        self._last_t = t
         self._insert(level, item, t)
 
     def _put_full(self, item: Any, level: _Level, t: float) -> None:
@@ -450,16 +449,12 @@ class PriorityQueue(asyncio.Queue):
         """
         if not self._size:
             await self._wait_for_item()
-        else:
-            self._record_get_wait(0.0)
         return self.get_nowait()
 
     async def get_with_priority(self) -> tuple[Any, float]:
         """Like `get()`, but return `(item, priority)`."""
         if not self._size:
             await self._wait_for_item()
-        else:
-            self._record_get_wait(0.0)
         return self.get_with_priority_nowait()
 
     async def _wait_for_item(self) -> None:
@@ -484,7 +479,7 @@ class PriorityQueue(asyncio.Queue):
                         self._wakeup_next(self._getters)
                     raise
         finally:
-            self._record_get_wait(self._clock() - started)
+            self._get_waited.record(self.gets, self._clock() - started)
 
     def get_nowait(self) -> Any:
         """Remove and return the best item; raise QueueEmpty (QueueShutDown once shut down)."""
@@ -515,8 +510,6 @@ class PriorityQueue(asyncio.Queue):
                 self._clean_heads()
         self._size -= 1
         waited = self._clock() - t
-        if waited < 0.0:
-            waited = 0.0
         level.record_wait(waited)
         self._record_wait(waited)
         if self._putters:
@@ -667,8 +660,8 @@ class PriorityQueue(asyncio.Queue):
                 )
             )
         wait_p50, wait_p99 = self._wait_all.percentiles(50, 99)
-        put_p50, put_p99 = self._put_blocked.percentiles(50, 99)
-        get_p50, get_p99 = self._get_waited.percentiles(50, 99)
+        put_p50, put_p99 = self._put_blocked.percentiles(self._puts, 50, 99)
+        get_p50, get_p99 = self._get_waited.percentiles(self.gets, 50, 99)
         return QueueStats(
             depth=self._size,
             maxsize=max(self._maxsize, 0),
