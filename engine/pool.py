@@ -125,18 +125,18 @@ class RateMeter:
         if isinstance(window, bool) or not isinstance(window, int) or window < 1:
             raise ValueError(f"rate window must be an int >= 1 (seconds), not {window!r}")
         self.window = window
-        self.second = math.floor(now)
+        self.second = now // 1
         self.count = 0
-        self.history: deque[tuple[int, int]] = deque(maxlen=window)
+        self.history: deque[tuple[float, int]] = deque(maxlen=window)
         self.since = now
 
     def tick(self, now: float) -> None:
-        second = math.floor(now)
+        second = now // 1
         if second != self.second:
             self.roll(second)
         self.count += 1
 
-    def roll(self, second: int) -> None:
+    def roll(self, second: float) -> None:
         if self.count:
             self.history.append((self.second, self.count))
         self.second = second
@@ -144,11 +144,11 @@ class RateMeter:
 
     def rate(self, now: float) -> float:
         """Events per second in the window ending at `now` (0.0 before any time has passed)."""
-        first = math.floor(now) - self.window + 1
+        first = now // 1 - self.window + 1
         total = sum(n for second, n in self.history if second >= first)
         if self.second >= first:
             total += self.count
-        elapsed = min(self.window - 1 + (now - math.floor(now)), now - self.since)
+        elapsed = min(self.window - 1 + now % 1, now - self.since)
         return total / elapsed if elapsed > 0 else 0.0
 
 
@@ -505,11 +505,12 @@ class WorkerPool:
                         job.state = _DONE
                         self._completed += 1
                         worker.done += 1
-                        if math.floor(now) != wmeter.second:
-                            wmeter.roll(math.floor(now))
+                        second = now // 1  # RateMeter.tick, inlined for the hot path
+                        if second != wmeter.second:
+                            wmeter.roll(second)
                         wmeter.count += 1
-                        if math.floor(now) != meter.second:
-                            meter.roll(math.floor(now))
+                        if second != meter.second:
+                            meter.roll(second)
                         meter.count += 1
                     else:
                         self._duplicated += 1
