@@ -6,9 +6,10 @@ binary heap over the non-empty levels' heads. With P distinct priorities waiting
 `get` cost O(log P) and do not depend on depth; the oldest item of a priority is its level's
 head; `top(k)` is a k-way merge of level heads.
 
-Time is the tie-breaker. Every put is stamped with a strictly increasing float (the clock,
-nudged up by one ulp when it did not move), which is both the FIFO order among equal keys
-and the enqueue time used for waits and aging. The payload is never compared.
+One clock reading per put is the enqueue time (for waits and aging) and the tie-breaker
+between levels: FIFO among equal priorities is the level's deque order, so two puts in the
+same clock tick need no nudging. Heap entries are (key, enqueue time, level); equal keys and
+times mean equal priorities, that is the same level. The payload is never compared.
 
 Aging. An item's effective priority is `priority - rate * waited`
 `= (priority + rate * t_enq) - rate * now`. The static key `priority + rate * t_enq` orders
@@ -149,7 +150,7 @@ class PriorityQueue(asyncio.Queue):
     __slots__ = (
         "_aging_rate", "_clock", "_dirty_tails", "_discarded", "_epoch", "_evicted",
         "_get_waited", "_heads", "_is_shutdown", "_levels", "_log_every", "_logged_ops",
-        "_logger", "_overflow", "_peak", "_put_blocked", "_puts", "_record_wait", "_rejected",
+        "_logger", "_overflow", "_peak", "_prune_at", "_put_blocked", "_puts", "_record_wait", "_rejected",
         "_size", "_stale_heads", "_tails", "_track_tails", "_victims", "_wait_all",
         "_wait_series", "_window", "on_drop",
     )  # fmt: skip
@@ -196,6 +197,7 @@ class PriorityQueue(asyncio.Queue):
 
     def _init(self, maxsize: int) -> None:
         self._levels: dict[float, _Level] = {}
+        self._prune_at = self._LEVEL_PRUNE_AT
         self._heads: list[tuple[float, float, _Level]] = []
         """Min-heap over non-empty levels by (key of head, time of head)."""
         self._stale_heads = 0
@@ -749,10 +751,12 @@ class PriorityQueue(asyncio.Queue):
 
     def _new_level(self, priority: object) -> _Level:
         _check_priority(priority)
-        if len(self._levels) >= self._LEVEL_PRUNE_AT:
+        if len(self._levels) >= self._prune_at:
             # Many distinct priorities came and went: forget the empty levels (their stale
-            # heap entries are skipped lazily).
+            # heap entries are skipped lazily). The threshold doubles with the live levels
+            # so that pruning stays amortised O(1) per new level.
             self._levels = {p: level for p, level in self._levels.items() if level.items}
+            self._prune_at = max(self._LEVEL_PRUNE_AT, 2 * len(self._levels))
         level = _Level(priority, self._wait_recorder(priority))  # type: ignore[arg-type]
         self._levels[priority] = level  # type: ignore[index]
         return level
