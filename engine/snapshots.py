@@ -358,6 +358,8 @@ class WatchdogSnapshot:
     sla: float | None = None
     """The default wait SLA in seconds (the watchdog's `sla`); None when unknown."""
     sla_by_priority: tuple[tuple[float, float], ...] = ()
+    alerts_raised: tuple[tuple[AlertKind, int], ...] = ()
+    """(kind, alerts raised since start) for every kind: a counter, unlike the bounded list."""
     """(priority, SLA seconds) pairs for the levels with their own SLA."""
 
 

@@ -516,6 +516,7 @@ class Watchdog:
             memory=self._memory,
             sla=self.sla,
             sla_by_priority=tuple(sorted(self.sla_by_priority.items())),
+            alerts_raised=tuple(self._raised.items()),
         )
 
 

@@ -1,0 +1,154 @@
+"""Prometheus exposition: scraped over HTTP on loopback, figures checked against the snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import urllib.request
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from engine.metrics import HeapwatchCollector, serve_metrics
+from engine.pool import WorkerPool
+from engine.queue import Overflow, PriorityQueue
+from engine.snapshots import AlertKind, WorkerState
+from engine.watchdog import Watchdog
+
+
+def scrape_blocking(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+        text = response.read().decode()
+    samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+async def scrape(url: str):
+    # Off the loop: the collector reads the snapshots on the loop, which must stay free.
+    return await asyncio.to_thread(scrape_blocking, url)
+
+
+async def test_scrape_exposes_queue_pool_and_watchdog_figures():
+    queue = PriorityQueue(10, overflow=Overflow.REJECT)
+    release = asyncio.Event()
+
+    async def handler(item, priority):
+        await release.wait()
+
+    pool = WorkerPool(queue, handler, workers=2)
+    watchdog = Watchdog(queue, pool, interval=60)
+    await pool.start()
+    await watchdog.start()
+    server = serve_metrics(0, queue=queue, pool=pool, watchdog=watchdog)
+    try:
+        assert server.host == "127.0.0.1" and server.port > 0
+        for index in range(12):  # 2 go to the workers, 10 fill the queue
+            await pool.submit(index, priority=index % 3)
+            await asyncio.sleep(0)
+        with pytest.raises(asyncio.QueueFull):
+            pool.submit_nowait("one too many", priority=1)
+        watchdog.sample()
+        samples = await scrape(server.url)
+        stats = queue.stats()
+        assert stats.depth == 10 and stats.rejected == 1
+        assert samples[("heapwatch_queue_length", ())] == stats.depth
+        assert samples[("heapwatch_queue_maxsize", ())] == 10
+        assert sum(v for (name, _), v in samples.items() if name == "heapwatch_heap_depth") == 10
+        for level in stats.per_priority:
+            labels = (("priority", f"{level.priority:g}"),)
+            assert samples[("heapwatch_heap_depth", labels)] == level.depth
+        assert samples[("heapwatch_dropped_task_count_total", (("reason", "rejected"),))] == 1
+        assert samples[("heapwatch_dropped_task_count_total", (("reason", "evicted"),))] == 0
+        assert samples[("heapwatch_depth_alert", ())] == 1  # 10 > 0.9 x 10
+        assert samples[("heapwatch_alerts_active", (("kind", "depth"),))] == 1
+        assert samples[("heapwatch_alerts_total", (("kind", "depth"),))] == 1
+        assert samples[("heapwatch_alerts_active", (("kind", "starvation"),))] == 0
+        assert samples[("heapwatch_workers", (("state", "busy"),))] == 2
+        for state in WorkerState:
+            assert ("heapwatch_workers", (("state", str(state)),)) in samples
+        assert samples[("heapwatch_items", (("fate", "lost"),))] == 0
+        assert samples[("heapwatch_items", (("fate", "in_flight"),))] == 2
+        assert math.isnan(samples[("heapwatch_put_latency_p99_seconds", ())]) or samples[
+            ("heapwatch_put_latency_p99_seconds", ())
+        ] >= 0
+        assert ("heapwatch_get_latency_p99_seconds", ()) in samples
+        assert ("heapwatch_loop_lag_seconds", (("quantile", "0.99"),)) in samples
+        assert samples[("heapwatch_loop_lag_max_seconds", ())] >= 0
+        assert samples[("heapwatch_scrape_stale", ())] == 0
+
+        release.set()
+        await pool.shutdown(drain_timeout=5)
+        watchdog.sample()
+        samples = await scrape(server.url)
+        assert samples[("heapwatch_queue_length", ())] == 0
+        assert samples[("heapwatch_depth_alert", ())] == 0
+        assert samples[("heapwatch_alerts_active", (("kind", "depth"),))] == 0
+        assert samples[("heapwatch_alerts_total", (("kind", "depth"),))] == 1
+        assert samples[("heapwatch_items", (("fate", "completed"),))] == 12
+        assert samples[("heapwatch_puts_total", ())] == queue.stats().puts
+    finally:
+        await asyncio.to_thread(server.close)
+        await watchdog.stop()
+
+
+async def test_a_blocked_loop_gets_the_last_reading_marked_stale():
+    queue = PriorityQueue()
+    queue.put_nowait("x")
+    server = serve_metrics(0, queue=queue, timeout=0.2)
+    try:
+        first = await scrape(server.url)
+        assert first[("heapwatch_queue_length", ())] == 1
+        queue.put_nowait("y")
+        # The executor thread starts scraping at once, while the loop is held right after.
+        scraping = asyncio.get_running_loop().run_in_executor(None, scrape_blocking, server.url)
+        time.sleep(0.6)
+        stale = await scraping
+        assert stale[("heapwatch_scrape_stale", ())] == 1
+        assert stale[("heapwatch_queue_length", ())] == 1  # the last good reading
+        fresh = await scrape(server.url)
+        assert fresh[("heapwatch_scrape_stale", ())] == 0
+        assert fresh[("heapwatch_queue_length", ())] == 2
+    finally:
+        await asyncio.to_thread(server.close)
+
+
+async def test_engine_style_source_and_bad_arguments():
+    queue = PriorityQueue(4)
+    watchdog = Watchdog(queue, loop_block_ms=None)
+
+    class EngineLike:  # the shape of engine.runtime.Engine.snapshot(), built from real parts
+        def snapshot(self):
+            from types import SimpleNamespace
+
+            return SimpleNamespace(queue=queue.stats(), pool=None, watchdog=watchdog.snapshot())
+
+    registry = CollectorRegistry()
+    registry.register(HeapwatchCollector(engine=EngineLike()))
+    for index in range(4):
+        queue.put_nowait(index)
+    watchdog.sample()
+    text = generate_latest(registry).decode()
+    assert "heapwatch_queue_length 4.0" in text
+    assert "heapwatch_depth_alert 1.0" in text
+    assert 'heapwatch_alerts_active{kind="depth"} 1.0' in text
+    with pytest.raises(ValueError, match="port"):
+        serve_metrics(70000, queue=queue)
+    with pytest.raises(ValueError, match="nothing to expose"):
+        HeapwatchCollector()
+    with pytest.raises(ValueError, match="depth_ratio"):
+        HeapwatchCollector(queue=queue, depth_ratio=2)
+    busy = serve_metrics(0, queue=queue)
+    try:
+        registry = CollectorRegistry()
+        with pytest.raises(OSError):
+            serve_metrics(busy.port, queue=queue, registry=registry)
+        assert list(registry.collect()) == []  # the failed server left the registry untouched
+    finally:
+        await asyncio.to_thread(busy.close)
+    assert AlertKind.DEPTH in dict(watchdog.snapshot().alerts_raised)
