@@ -1,0 +1,345 @@
+"""Simulated load: producers that submit items, and the handler that "works" on them.
+
+Everything random is seeded from the scenario's seed, so that what timing does not decide is
+the same from run to run:
+
+- each producer draws its arrival times (Poisson at `rate`) and its priorities (by weight)
+  from its own `random.Random(f"{seed}:{name}")`, on a virtual schedule that starts when the
+  producer does: with a `stop`, a burst-only producer submits the same items every run;
+- the handler's fate for an attempt (fail, hang, block or succeed) is a pure function of
+  (seed, item, attempt number), so the same items fail, retry and dead-letter every run.
+
+Only the latency draws and the interleaving of producers and workers depend on the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import random
+import time
+from bisect import bisect
+from collections.abc import Callable, Sequence
+from itertools import accumulate
+from typing import Any
+
+from engine.pool import RateMeter, WorkerPool
+from engine.queue import Overflow, PriorityQueue, QueueShutDown
+from engine.scenario import HandlerSettings, Producer
+
+__all__ = [
+    "HandlerFailure",
+    "LoadGenerator",
+    "PriorityPicker",
+    "SimulatedHandler",
+    "attempt_fate",
+    "blocking_handler_step",
+    "hanging_handler_step",
+]
+
+_log = logging.getLogger(__name__)
+_TWO_64 = float(2**64)
+
+
+class HandlerFailure(Exception):
+    """The simulated handler's failure (the pool retries it, then dead-letters it)."""
+
+
+def attempt_fate(seed: int, item: object, attempt: int) -> float:
+    """A uniform number in [0, 1) that depends only on (seed, item, attempt).
+
+    Not `hash()`: string hashing is salted per process, and the point is the same fate in
+    every run.
+    """
+    digest = hashlib.blake2b(f"{seed}:{item}:{attempt}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") / _TWO_64
+
+
+def blocking_handler_step(seconds: float) -> None:
+    """Hold the event loop: synchronous work inside an async handler (the classic bug)."""
+    time.sleep(seconds)
+
+
+async def hanging_handler_step() -> None:
+    """Wait for something that never comes: only a timeout or a cancellation ends this."""
+    await asyncio.get_running_loop().create_future()
+
+
+class SimulatedHandler:
+    """`await handler(item, priority)`: sleeps a lognormal latency, or fails, hangs or blocks.
+
+    Args:
+        settings: the scenario's [handler] section.
+        seed: decides each attempt's fate (see `attempt_fate`).
+        max_attempts: the pool's, so that the attempt counter forgets dead-lettered items.
+        rng: draws the latencies.
+    """
+
+    def __init__(
+        self,
+        settings: HandlerSettings,
+        *,
+        seed: int = 0,
+        max_attempts: int = 3,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.seed = seed
+        self.max_attempts = max_attempts
+        self.rng = rng if rng is not None else random.Random(seed)
+        self._mu = settings.latency.mu
+        self._sigma = settings.latency.sigma
+        self._fail_below = settings.failure_rate
+        self._hang_below = self._fail_below + settings.hang_rate
+        self._block_below = self._hang_below + settings.block_rate
+        self._chaotic = self._block_below > 0
+        self._attempts: dict[Any, int] = {}
+        """Attempts so far of the items whose last attempt did not succeed."""
+        self.block_next: float | None = None
+        """Seconds the next call blocks the loop for (set by `Engine.block_loop_once`)."""
+        self.calls = 0
+        self.failures = 0
+        self.hangs = 0
+        self.blocks = 0
+
+    def latency(self) -> float:
+        """One latency draw, in seconds."""
+        if self._mu == -math.inf:
+            return 0.0
+        if self._sigma == 0:
+            return math.exp(self._mu)
+        return self.rng.lognormvariate(self._mu, self._sigma)
+
+    async def __call__(self, item: Any, priority: float) -> None:
+        self.calls += 1
+        if self.block_next is not None:
+            seconds, self.block_next = self.block_next, None
+            self.blocks += 1
+            blocking_handler_step(seconds)
+        if self._chaotic:
+            attempt = self._attempts.pop(item, 0) + 1
+            fate = attempt_fate(self.seed, item, attempt)
+            if fate < self._block_below:
+                if attempt < self.max_attempts:
+                    # Remembered first: a failure, a timeout or a cancel may end this call.
+                    self._attempts[item] = attempt
+                if fate < self._fail_below:
+                    self.failures += 1
+                    await asyncio.sleep(self.latency())
+                    raise HandlerFailure(f"simulated failure of {item} (attempt {attempt})")
+                if fate < self._hang_below:
+                    self.hangs += 1
+                    await hanging_handler_step()
+                self._attempts.pop(item, None)
+                self.blocks += 1
+                blocking_handler_step(self.settings.block_ms / 1000)
+                return
+        # sleep(0) still yields: without it a worker would drain the queue in one loop step.
+        await asyncio.sleep(self.latency())
+
+
+class PriorityPicker:
+    """Draws priorities by weight with one `random()` call and a bisect."""
+
+    def __init__(self, weights: Sequence[tuple[float, float]], rng: random.Random) -> None:
+        self.priorities = [p for p, w in weights if w > 0]
+        self.cumulative = list(accumulate(w for _, w in weights if w > 0))
+        self.total = self.cumulative[-1]
+        self.rng = rng
+
+    def __call__(self) -> float:
+        if len(self.priorities) == 1:
+            return self.priorities[0]
+        index = bisect(self.cumulative, self.rng.random() * self.total)
+        return self.priorities[min(index, len(self.priorities) - 1)]
+
+
+class LoadGenerator:
+    """Runs the scenario's producers against a pool, and submits key-triggered bursts.
+
+    Producer `name` makes items `'name-1'`, `'name-2'`, ...; a full 'block' queue makes it
+    wait in `submit()` (a blocked putter the watchdog sees); 'reject' and 'evict-lowest'
+    never wait (the pool counts what the queue drops).
+    """
+
+    def __init__(
+        self,
+        producers: Sequence[Producer],
+        pool: WorkerPool,
+        queue: PriorityQueue,
+        *,
+        seed: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.producers = tuple(producers)
+        self.pool = pool
+        self.queue = queue
+        self.seed = seed
+        self.clock = clock
+        self.submitted = 0
+        """Items the producers and bursts handed to the pool (accepted or not)."""
+        self.submitted_by_priority: dict[float, int] = {}
+        self.meter = RateMeter(clock())
+        self._tasks: list[asyncio.Task[None]] = []
+        self._paused = False
+        self._resumed: asyncio.Event | None = None
+        self._stopped = False
+        self._burst_rng = random.Random(f"{seed}:bursts")
+        self._burst_count = 0
+        weights: dict[float, float] = {}
+        for producer in self.producers:
+            for priority, weight in producer.priorities:
+                weights[priority] = weights.get(priority, 0.0) + weight
+        self.mix = tuple(sorted((p, 1.0) for p in weights)) or ((5, 1.0),)
+        """Every priority the producers make, equally weighted: what `burst()` draws from."""
+        self.lowest = max(p for p, _ in self.mix)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Start one task per producer on the running loop."""
+        loop = asyncio.get_running_loop()
+        self._resumed = asyncio.Event()
+        self._resumed.set()
+        for producer in self.producers:
+            task = loop.create_task(self._produce(producer), name=f"producer-{producer.name}")
+            self._tasks.append(task)
+
+    async def stop(self) -> None:
+        """Stop every producer (a producer waiting for room gives its item up: never counted)."""
+        self._stopped = True
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        self._paused = True
+        if self._resumed is not None:
+            self._resumed.clear()
+
+    def resume(self) -> None:
+        self._paused = False
+        if self._resumed is not None:
+            self._resumed.set()
+
+    @property
+    def done(self) -> bool:
+        """True when every producer has run to its `stop`."""
+        return bool(self._tasks) and all(task.done() for task in self._tasks)
+
+    # ------------------------------------------------------------------ producing
+
+    async def _produce(self, producer: Producer) -> None:
+        loop = asyncio.get_running_loop()
+        rng = random.Random(f"{self.seed}:{producer.name}")
+        pick = PriorityPicker(producer.priorities, rng)
+        rate = producer.rate
+        burst = producer.burst
+        begin = loop.time() + producer.start
+        stop_at = math.inf if producer.stop is None else loop.time() + producer.stop
+        next_arrival = begin + rng.expovariate(rate) if rate > 0 else math.inf
+        next_burst = begin + burst.every if burst is not None else math.inf
+        sequence = 0
+        name = producer.name
+        try:
+            while True:
+                if self._paused:
+                    assert self._resumed is not None
+                    await self._resumed.wait()
+                    # Arrivals missed while paused are skipped, not replayed as a flood.
+                    now = loop.time()
+                    if rate > 0:
+                        next_arrival = max(next_arrival, now + rng.expovariate(rate))
+                    if burst is not None:
+                        next_burst = max(next_burst, now + burst.every)
+                    continue
+                due = min(next_arrival, next_burst)
+                if due >= stop_at:
+                    return
+                now = loop.time()
+                if due > now:
+                    await asyncio.sleep(due - now)
+                    continue
+                batch: list[float] = []
+                while next_arrival <= now and next_arrival < stop_at:
+                    batch.append(pick())
+                    next_arrival += rng.expovariate(rate)
+                while next_burst <= now and next_burst < stop_at:
+                    batch.extend(pick() for _ in range(burst.size))  # type: ignore[union-attr]
+                    next_burst += burst.every  # type: ignore[union-attr]
+                for priority in batch:
+                    sequence += 1
+                    if not await self._submit(f"{name}-{sequence}", priority):
+                        return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.exception("producer %s failed", name)
+
+    async def _submit(self, item: str, priority: float) -> bool:
+        """Submit one item, waiting for room under 'block'; False once the pool shut down."""
+        pool = self.pool
+        try:
+            try:
+                pool.submit_nowait(item, priority=priority)
+            except asyncio.QueueFull:
+                # 'reject' has counted it already; 'block' waits for room like a real client.
+                if self.queue.overflow is Overflow.BLOCK:
+                    await pool.submit(item, priority=priority)
+        except QueueShutDown:
+            return False
+        self._count(priority)
+        return True
+
+    def _count(self, priority: float) -> None:
+        self.submitted += 1
+        self.submitted_by_priority[priority] = self.submitted_by_priority.get(priority, 0) + 1
+        self.meter.tick(self.clock())
+
+    # ------------------------------------------------------------------ bursts on demand
+
+    def burst(self, size: int, *, priorities: Sequence[tuple[float, float]] | None = None) -> int:
+        """Submit `size` items now (mixed priorities by default); return how many went in.
+
+        Under 'block' the items that do not fit wait in a background task, as a client would.
+        """
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ValueError(f"burst size must be an integer >= 0, not {size!r}")
+        if self._stopped:
+            raise QueueShutDown("the engine is shutting down: no burst")
+        pick = PriorityPicker(priorities or self.mix, self._burst_rng)
+        accepted = 0
+        waiting: list[tuple[str, float]] = []
+        for _ in range(size):
+            self._burst_count += 1
+            item, priority = f"key-{self._burst_count}", pick()
+            if waiting:
+                waiting.append((item, priority))
+                continue
+            try:
+                self.pool.submit_nowait(item, priority=priority)
+            except asyncio.QueueFull:
+                if self.queue.overflow is Overflow.BLOCK:
+                    waiting.append((item, priority))
+                    continue
+            self._count(priority)
+            accepted += 1
+        if waiting:
+            task = asyncio.get_running_loop().create_task(
+                self._submit_all(waiting), name="producer-burst"
+            )
+            self._tasks.append(task)
+        return accepted
+
+    async def _submit_all(self, items: list[tuple[str, float]]) -> None:
+        for item, priority in items:
+            if not await self._submit(item, priority):
+                return

@@ -1,0 +1,431 @@
+"""`Engine`: one scenario's queue, pool, watchdog and producers, on the running event loop.
+
+The dashboard and the headless command both drive an Engine the same way: `await start()`,
+read `snapshot()` on a timer, call the live controls (`burst`, `cancel_worker`, ...), then
+`await shutdown()` and `report()`. The Engine never owns the loop: it runs on Textual's in the
+app and on `asyncio.run`'s headless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+
+from engine.load import LoadGenerator, SimulatedHandler
+from engine.pool import WorkerPool
+from engine.queue import Overflow, PriorityQueue
+from engine.scenario import Scenario
+from engine.snapshots import (
+    Alert,
+    EngineSnapshot,
+    MemoryProfile,
+    ProcessStats,
+    ShutdownReport,
+)
+from engine.watchdog import Watchdog
+
+__all__ = ["Engine"]
+
+_log = logging.getLogger(__name__)
+
+_OVERFLOW_CYCLE = (Overflow.BLOCK, Overflow.REJECT, Overflow.EVICT_LOWEST)
+DEFAULT_AGING_RATE = 1.0
+"""Priority points per second `toggle_aging()` turns on when the scenario has no rate."""
+TOP_ENTRIES = 20
+"""Heap entries a snapshot carries (the dashboard's heap view)."""
+ALERTS_KEPT = 1000
+"""Alerts the report lists (the oldest fall out of a very long run)."""
+
+
+class Engine:
+    """Runs a `Scenario`: a PriorityQueue, a WorkerPool with the simulated handler, a Watchdog
+    and the scenario's producers, all on the running loop.
+
+    Args:
+        scenario: what to run (already validated: see `engine.scenario.load_scenario`).
+        clock: seconds, monotonic; shared by every part. Leave as default unless testing.
+        metrics_port: serve Prometheus metrics on this port (None: no server).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        metrics_port: int | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.clock = clock
+        self.metrics_port = metrics_port
+        q, p, w = scenario.queue, scenario.pool, scenario.watchdog
+        self.queue = PriorityQueue(q.maxsize, overflow=q.overflow, aging_rate=q.aging, clock=clock)
+        self.handler = SimulatedHandler(
+            scenario.handler, seed=scenario.seed, max_attempts=p.max_attempts
+        )
+        self.pool = WorkerPool(
+            self.queue,
+            self.handler,
+            workers=p.workers,
+            max_attempts=p.max_attempts,
+            backoff_base=p.backoff_base,
+            backoff_cap=p.backoff_cap,
+            timeout=p.timeout,
+            on_dead_letter=None,
+            on_crash=self._on_crash,
+            clock=clock,
+            rng=random.Random(f"{scenario.seed}:backoff"),
+        )
+        self.watchdog = Watchdog(
+            self.queue,
+            self.pool,
+            interval=w.interval,
+            sla=w.sla_ms / 1000,
+            sla_by_priority={prio: ms / 1000 for prio, ms in w.sla_ms_by_priority},
+            loop_block_ms=w.loop_block_ms or None,
+            clock=clock,
+            on_alert=self._on_alert,
+        )
+        self.load = LoadGenerator(
+            scenario.producers, self.pool, self.queue, seed=scenario.seed, clock=clock
+        )
+        self._aging_rate_on = q.aging or DEFAULT_AGING_RATE
+        self._events: deque[str] = deque(maxlen=50)
+        self._alerts: dict[int, Alert] = {}
+        self._process = psutil.Process(os.getpid())
+        self._started_at: float | None = None
+        self._stopped_at: float | None = None
+        self._shutdown_began: float | None = None
+        self._shutdown_task: asyncio.Task[ShutdownReport] | None = None
+        self._scheduler: asyncio.Task[None] | None = None
+        self._metrics: Any = None
+        self.cancelled_workers = 0
+        """Workers cancelled (by a key or by the scenario's `cancel_every`)."""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def running(self) -> bool:
+        """True from `start()` until a shutdown begins."""
+        return self._started_at is not None and self._shutdown_began is None
+
+    @property
+    def shutting_down(self) -> bool:
+        """True from the start of a shutdown until it has finished."""
+        return self._shutdown_began is not None and self._stopped_at is None
+
+    async def start(self) -> None:
+        """Start the workers, the watchdog, the producers (and the metrics server)."""
+        if self._started_at is not None:
+            raise RuntimeError("the engine was already started")
+        if self.metrics_port is not None:
+            # Bind first: a port in use fails the start before any work begins.
+            from engine.metrics import serve_metrics
+
+            self._metrics = serve_metrics(self, self.metrics_port)
+        self._started_at = self.clock()
+        await self.pool.start()
+        await self.watchdog.start()
+        await self.load.start()
+        if self.scenario.pool.cancel_every > 0:
+            self._scheduler = asyncio.get_running_loop().create_task(
+                self._cancel_on_schedule(self.scenario.pool.cancel_every),
+                name="heapwatch-scheduled-cancel",
+            )
+        self._note(f"started scenario {self.scenario.name!r} (seed {self.scenario.seed})")
+
+    async def _cancel_on_schedule(self, every: float) -> None:
+        while True:
+            await asyncio.sleep(every)
+            if not self.running:
+                return
+            cancelled = self.pool.busiest_worker()
+            if cancelled is None or not self.pool.cancel_worker(cancelled):
+                continue
+            self.cancelled_workers += 1
+            replacement = self.pool.add_worker()
+            self._note(
+                f"scheduled cancel: worker-{cancelled} cancelled (its item goes back to the"
+                f" queue), worker-{replacement} replaces it"
+            )
+
+    async def shutdown(self, drain_timeout: float | None = None) -> ShutdownReport:
+        """Stop the producers, then shut the pool down gracefully and stop the watchdog.
+
+        `drain_timeout` defaults to the scenario's `[pool] drain_timeout`. Nothing is lost:
+        what the drain could not finish is in the report's `returned`. A second call waits for
+        the first one's report.
+        """
+        if self._shutdown_task is None:
+            if self._started_at is None:
+                raise RuntimeError("the engine was never started")
+            if drain_timeout is None:
+                drain_timeout = self.scenario.pool.drain_timeout
+            self._shutdown_began = self.clock()
+            self._shutdown_task = asyncio.ensure_future(self._shutdown(drain_timeout))
+        return await asyncio.shield(self._shutdown_task)
+
+    async def _shutdown(self, drain_timeout: float) -> ShutdownReport:
+        self._note(f"graceful shutdown: stopping intake, draining up to {drain_timeout:g} s")
+        if self._scheduler is not None:
+            self._scheduler.cancel()
+        await self.load.stop()
+        try:
+            report = await self.pool.shutdown(drain_timeout)
+        finally:
+            await self.watchdog.stop()
+            self._stopped_at = self.clock()
+        a = report.accounting
+        self._note(
+            f"stopped in {report.drain_time:.2f} s: {a.completed} completed,"
+            f" {a.returned} returned, {a.lost} lost"
+        )
+        return report
+
+    def close_metrics(self) -> None:
+        """Stop the metrics server, if one runs."""
+        server, self._metrics = self._metrics, None
+        if server is not None:
+            try:
+                server.shutdown()
+            except Exception:  # closing is best effort at exit
+                _log.exception("metrics server did not close")
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since start (until the end of the shutdown)."""
+        if self._started_at is None:
+            return 0.0
+        end = self._stopped_at if self._stopped_at is not None else self.clock()
+        return end - self._started_at
+
+    def snapshot(self) -> EngineSnapshot:
+        """Everything the dashboard shows, frozen, now."""
+        now = self.clock()
+        try:
+            with self._process.oneshot():
+                process = ProcessStats(
+                    cpu_percent=self._process.cpu_percent(None),
+                    rss_bytes=self._process.memory_info().rss,
+                )
+        except psutil.Error:
+            process = ProcessStats(cpu_percent=0.0, rss_bytes=0)
+        return EngineSnapshot(
+            at=self.elapsed,
+            scenario=self.scenario.name,
+            seed=self.scenario.seed,
+            queue=self.queue.stats(),
+            top=self.queue.top(TOP_ENTRIES),
+            pool=self.pool.snapshot(),
+            watchdog=self.watchdog.snapshot(),
+            process=process,
+            producers_paused=self.load.paused,
+            submitted_rate=self.load.meter.rate(now),
+            events=tuple(self._events),
+        )
+
+    def _note(self, event: str) -> None:
+        self._events.append(f"{self.elapsed:7.1f}s  {event}")
+        _log.info("%s", event)
+
+    def _on_alert(self, alert: Alert) -> None:
+        self._alerts[alert.id] = alert
+        if len(self._alerts) > ALERTS_KEPT:
+            del self._alerts[next(iter(self._alerts))]
+
+    def _on_crash(self, worker_id: int, error: BaseException) -> None:
+        self._note(f"worker-{worker_id} crashed: {type(error).__name__}: {error}")
+
+    # ------------------------------------------------------------------ live controls
+
+    def burst(self, size: int) -> int:
+        """Submit `size` items of mixed priorities now; return how many the queue took at once
+        (under 'block' the rest wait for room, as clients would)."""
+        accepted = self.load.burst(size)
+        self._note(f"burst of {size}: {accepted} submitted now")
+        return accepted
+
+    def flood_low(self, size: int) -> int:
+        """Submit `size` items at the lowest priority the producers use."""
+        accepted = self.load.burst(size, priorities=((self.load.lowest, 1.0),))
+        self._note(f"flood of {size} at priority {self.load.lowest:g}: {accepted} submitted now")
+        return accepted
+
+    def cancel_worker(self, worker_id: int | None = None) -> int | None:
+        """Cancel a worker (None: the busiest); its item goes back to the queue. Its id, or None."""
+        if worker_id is None:
+            worker_id = self.pool.busiest_worker()
+            if worker_id is None:
+                return None
+        if not self.pool.cancel_worker(worker_id):
+            return None
+        self.cancelled_workers += 1
+        self._note(f"worker-{worker_id} cancelled: its item goes back to the queue")
+        return worker_id
+
+    def add_worker(self) -> int:
+        """Start one more worker; its id."""
+        worker_id = self.pool.add_worker()
+        self._note(f"worker-{worker_id} added")
+        return worker_id
+
+    def remove_worker(self) -> int | None:
+        """Stop a worker gracefully (an idle one if any); its id, or None."""
+        worker_id = self.pool.remove_worker()
+        if worker_id is not None:
+            self._note(f"worker-{worker_id} stopping after its current item")
+        return worker_id
+
+    def toggle_producers(self) -> bool:
+        """Pause or resume the producers; True when now paused."""
+        if self.load.paused:
+            self.load.resume()
+        else:
+            self.load.pause()
+        self._note("producers paused" if self.load.paused else "producers resumed")
+        return self.load.paused
+
+    def toggle_aging(self) -> float:
+        """Turn aging off, or on at the scenario's rate (1.0/s if it has none); the new rate."""
+        rate = 0.0 if self.queue.aging_rate else self._aging_rate_on
+        self.queue.aging_rate = rate
+        self._note(f"aging on: {rate:g} priority points/s" if rate else "aging off")
+        return rate
+
+    def cycle_overflow(self) -> str:
+        """block -> reject -> evict-lowest -> block; the new policy."""
+        index = _OVERFLOW_CYCLE.index(Overflow(self.queue.overflow))
+        policy = _OVERFLOW_CYCLE[(index + 1) % len(_OVERFLOW_CYCLE)]
+        self.queue.overflow = policy
+        self._note(f"overflow policy: {policy.value}")
+        return policy.value
+
+    def block_loop_once(self, seconds: float = 0.5) -> None:
+        """Make the next handler call block the event loop for `seconds` (time.sleep)."""
+        if not (isinstance(seconds, int | float) and 0 < seconds <= 10):
+            raise ValueError(f"seconds must be between 0 and 10, not {seconds!r}")
+        self.handler.block_next = float(seconds)
+        self._note(f"the next job blocks the loop for {seconds:g} s")
+
+    async def memory_profile(self) -> MemoryProfile:
+        """Bytes per queued item and the top allocation sites (holds the loop briefly)."""
+        return await self.watchdog.memory_profile()
+
+    # ------------------------------------------------------------------ the report
+
+    def report(self) -> dict[str, Any]:
+        """The run's JSON report: counts, identity, throughput, waits, alerts, shutdown."""
+        scenario = self.scenario
+        accounting = self.pool.accounting()
+        shutdown = self.pool.report
+        stats = self.queue.stats()
+        ran_for = self.elapsed
+        work_time = (
+            (self._shutdown_began - self._started_at)
+            if self._shutdown_began is not None and self._started_at is not None
+            else ran_for
+        )
+        origin = self._started_at or 0.0
+        alerts = sorted(self._alerts.values(), key=lambda a: a.id)
+        submitted_by_priority = self.load.submitted_by_priority
+        return {
+            "scenario": scenario.name,
+            "source": scenario.source,
+            "seed": scenario.seed,
+            "duration": round(ran_for, 6),
+            "submitted": accounting.submitted,
+            "completed": accounting.completed,
+            "dead_lettered": accounting.dead_lettered,
+            "evicted": accounting.evicted,
+            "rejected": accounting.rejected,
+            "remaining": accounting.returned,
+            "still_queued": accounting.queued,
+            "in_flight": accounting.in_flight,
+            "retry_scheduled": accounting.retry_scheduled,
+            "lost": accounting.lost,
+            "duplicated": accounting.duplicated,
+            "throughput": round(accounting.completed / work_time, 3) if work_time > 0 else 0.0,
+            "settings": {
+                "workers": scenario.pool.workers,
+                "maxsize": scenario.queue.maxsize,
+                "overflow": str(self.queue.overflow),
+                "aging": self.queue.aging_rate,
+                "max_attempts": scenario.pool.max_attempts,
+                "timeout": scenario.pool.timeout,
+            },
+            "wait_by_priority": [
+                {
+                    "priority": level.priority,
+                    "submitted": submitted_by_priority.get(level.priority, 0),
+                    "p50": level.wait_p50,
+                    "p99": level.wait_p99,
+                }
+                for level in stats.per_priority
+            ],
+            "wait_window": "p50/p99 of each priority's most recent gets (a sliding window)",
+            "handler": {
+                "calls": self.handler.calls,
+                "failures": self.handler.failures,
+                "hangs": self.handler.hangs,
+                "blocks": self.handler.blocks,
+            },
+            "cancelled_workers": self.cancelled_workers,
+            "alerts_raised": {str(k): n for k, n in self.watchdog.alerts_raised().items()},
+            "alerts": [
+                {
+                    "id": alert.id,
+                    "kind": str(alert.kind),
+                    "priority": alert.priority,
+                    "time": round(alert.started_at - origin, 6),
+                    "resolved": (
+                        None if alert.resolved_at is None else round(alert.resolved_at - origin, 6)
+                    ),
+                    "culprit": alert.culprit,
+                    "peak_wait": alert.peak_wait,
+                    "message": alert.message,
+                }
+                for alert in alerts
+            ],
+            "shutdown": None
+            if shutdown is None
+            else {
+                "drain_time": round(shutdown.drain_time, 6),
+                "deadline_hit": shutdown.deadline_hit,
+                "phases": [
+                    {
+                        "phase": str(phase.phase),
+                        "started": round(phase.started_at - origin, 6),
+                        "duration": None if phase.duration is None else round(phase.duration, 6),
+                    }
+                    for phase in shutdown.phases
+                ],
+            },
+        }
+
+    def returned_items(self) -> list[dict[str, Any]]:
+        """What the shutdown handed back, one dict per item (the `--spill` lines)."""
+        shutdown = self.pool.report
+        if shutdown is None:
+            return []
+        return [
+            {
+                "item": item.item,
+                "priority": item.priority,
+                "attempts": item.attempts,
+                "where": item.where,
+            }
+            for item in shutdown.returned
+        ]
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped" if self._stopped_at else "idle"
+        return f"<Engine {self.scenario.name!r} {state} {self.pool!r}>"
