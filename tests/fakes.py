@@ -116,6 +116,11 @@ class ScriptedEngine:
         self.report: ShutdownReport | None = None
         self.events: list[str] = ["scenario demo started (seed 7)"]
 
+    @property
+    def actions(self) -> list[tuple[str, tuple[Any, ...]]]:
+        """The recorded calls other than snapshot()."""
+        return [call for call in self.calls if call[0] != "snapshot"]
+
     def _record(self, name: str, *args: Any) -> None:
         self.calls.append((name, args))
         if name in self.fail:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from textual import on, work
@@ -71,7 +72,8 @@ class EngineLike(Protocol):
 class HeapwatchApp(App[int]):
     """The dashboard. `HeapwatchApp(engine).run()` returns 0 after a graceful quit."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")
+    """Absolute, so that subclasses defined elsewhere find it too."""
     TITLE = "heapwatch"
 
     BINDINGS = [
