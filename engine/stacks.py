@@ -207,6 +207,14 @@ def group_stacks(
     return tuple(groups)
 
 
+def _natural_name(task: asyncio.Task[Any]) -> tuple[Any, ...]:
+    """worker-2 before worker-10."""
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part)
+        for part in re.split(r"(\d+)", task.get_name())
+    )
+
+
 def capture_task_stacks(
     loop: asyncio.AbstractEventLoop | None = None,
     *,
@@ -220,7 +228,7 @@ def capture_task_stacks(
     current = asyncio.current_task(loop) if exclude_current else None
     entries = []
     # Sorted by name so that the names each group keeps do not depend on set order.
-    for task in sorted(asyncio.all_tasks(loop), key=lambda task: task.get_name()):
+    for task in sorted(asyncio.all_tasks(loop), key=_natural_name):
         if task is current:
             continue
         frames = task_frames(task)

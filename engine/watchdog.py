@@ -171,8 +171,9 @@ class Watchdog:
             try:
                 await task
             except asyncio.CancelledError:
-                if not task.cancelled():  # we were cancelled ourselves, not just the task
-                    raise
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # our caller is being cancelled, not just the sampling task
         if self._monitor is not None and self._monitor.running:
             await asyncio.to_thread(self._monitor.stop)
 
@@ -386,7 +387,11 @@ class Watchdog:
 
     def capture_stacks(self) -> tuple[StackGroup, ...]:
         """Group every pending task by role and stack, now. On the loop; kept for snapshot()."""
-        self._stacks = capture_task_stacks()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return ()  # sampled from synchronous code: there are no tasks to read
+        self._stacks = capture_task_stacks(loop)
         return self._stacks
 
     async def memory_profile(self, *, sample_items: int = 1000) -> MemoryProfile:

@@ -8,6 +8,7 @@ import tracemalloc
 
 import pytest
 
+from engine.pool import WorkerPool
 from engine.queue import PriorityQueue
 from engine.snapshots import AlertKind, TaskRole
 from engine.stacks import capture_task_stacks
@@ -296,3 +297,33 @@ async def test_running_watchdog_samples_on_its_own_and_stops():
         (AlertKind.STARVATION, False),
     ]
     assert watchdog.snapshot().sample_cost > 0
+
+
+async def test_stacks_of_a_real_pool_read_as_a_few_counted_entries():
+    queue = PriorityQueue(5)
+    release = asyncio.Event()
+
+    async def handler(item, priority):
+        await release.wait()
+
+    pool = WorkerPool(queue, handler, workers=50)
+    watchdog = Watchdog(queue, pool, loop_block_ms=None)
+    await pool.start()
+    await asyncio.sleep(0)
+    (idle,) = watchdog.capture_stacks()
+    assert (idle.role, idle.count) == (TaskRole.WORKER, 50)
+    assert idle.task_names == ("worker-1", "worker-2", "worker-3", "worker-4", "worker-5")
+    producers = [
+        asyncio.create_task(pool.submit(index), name=f"producer-{index}") for index in range(70)
+    ]
+    await asyncio.sleep(0.01)
+    groups = watchdog.capture_stacks()
+    by_role = {group.role: group for group in groups}
+    # 50 items in the handlers, 5 queued, the other 15 producers wait on the full queue.
+    assert by_role[TaskRole.WORKER].count == 50
+    assert any("handler" in frame for frame in by_role[TaskRole.WORKER].frames)
+    assert by_role[TaskRole.PRODUCER_BLOCKED].count == 70 - 50 - queue.maxsize
+    assert watchdog.snapshot().stacks == groups
+    release.set()
+    await asyncio.gather(*producers)
+    await pool.shutdown(drain_timeout=5)
