@@ -129,7 +129,7 @@ class Engine:
             # Bind first: a port in use fails the start before any work begins.
             from engine.metrics import serve_metrics
 
-            self._metrics = serve_metrics(self, self.metrics_port)
+            self._metrics = serve_metrics(self.metrics_port, engine=self)
         self._started_at = self.clock()
         await self.pool.start()
         await self.watchdog.start()
@@ -181,6 +181,7 @@ class Engine:
             report = await self.pool.shutdown(drain_timeout)
         finally:
             await self.watchdog.stop()
+            await self._close_metrics()
             self._stopped_at = self.clock()
         a = report.accounting
         self._note(
@@ -189,12 +190,16 @@ class Engine:
         )
         return report
 
-    def close_metrics(self) -> None:
-        """Stop the metrics server, if one runs."""
+    @property
+    def metrics_url(self) -> str | None:
+        """Where the Prometheus metrics are served (None: not served)."""
+        return None if self._metrics is None else self._metrics.url
+
+    async def _close_metrics(self) -> None:
         server, self._metrics = self._metrics, None
         if server is not None:
             try:
-                server.shutdown()
+                await asyncio.to_thread(server.close)
             except Exception:  # closing is best effort at exit
                 _log.exception("metrics server did not close")
 

@@ -1,0 +1,223 @@
+"""Headless runs: the engine without the dashboard, for CI, servers and scripts.
+
+On a terminal, a rich live summary on stderr; otherwise one plain line a second, such as
+`t=3.0s depth=120 done=4500 rate=1500/s alerts=1 ...`, plus one line per alert. The run ends
+gracefully at `duration` or on SIGINT/SIGTERM (a second signal cuts the drain short).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from typing import TextIO
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from engine.runtime import Engine
+from engine.snapshots import Alert, EngineSnapshot, ShutdownReport, WorkerState
+
+__all__ = ["plain_line", "run_headless", "summary_table"]
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f}ms"
+
+
+def plain_line(snapshot: EngineSnapshot) -> str:
+    """One line of figures for logs: `t=3.0s depth=120 done=4500 rate=1500/s alerts=1 ...`."""
+    queue, pool = snapshot.queue, snapshot.pool
+    a = pool.accounting
+    busy = sum(1 for w in pool.workers if w.state is WorkerState.BUSY)
+    live = sum(1 for w in pool.workers if w.state not in (WorkerState.STOPPED, WorkerState.CRASHED))
+    active = sum(1 for alert in snapshot.watchdog.alerts if alert.active)
+    phase = "" if pool.phase == "running" else f" phase={pool.phase}"
+    return (
+        f"t={snapshot.at:.1f}s depth={queue.depth} done={a.completed} "
+        f"rate={pool.completion_rate:.0f}/s submitted={a.submitted} "
+        f"in={snapshot.submitted_rate:.0f}/s retry={a.retry_scheduled} dead={a.dead_lettered} "
+        f"dropped={a.evicted + a.rejected} workers={busy}/{live} "
+        f"wait_p99={_ms(queue.wait_p99)} alerts={active} lost={a.lost}{phase}"
+    )
+
+
+def summary_table(snapshot: EngineSnapshot) -> Group:
+    """The live summary: totals, then one row per priority level, then the active alerts."""
+    queue, pool, watchdog = snapshot.queue, snapshot.pool, snapshot.watchdog
+    a = pool.accounting
+    busy = sum(1 for w in pool.workers if w.state is WorkerState.BUSY)
+    head = Text.assemble(
+        ("heapwatch ", "bold"),
+        f"{snapshot.scenario} (seed {snapshot.seed})  t={snapshot.at:.1f}s  ",
+        (f"{pool.phase}", "bold green" if pool.phase == "running" else "bold yellow"),
+    )
+    totals = Text(
+        f"depth {queue.depth}/{queue.maxsize or '∞'} ({queue.overflow}, aging {queue.aging_rate:g})"
+        f"  in {snapshot.submitted_rate:.0f}/s  done {pool.completion_rate:.0f}/s"
+        f"  workers {busy}/{len(pool.workers)} busy\n"
+        f"submitted {a.submitted}  completed {a.completed}  retrying {a.retry_scheduled}"
+        f"  dead {a.dead_lettered}  evicted {a.evicted}  rejected {a.rejected}"
+        f"  returned {a.returned}  lost {a.lost}  duplicated {a.duplicated}"
+    )
+    levels = Table(box=None, pad_edge=False, show_edge=False)
+    for column in ("priority", "depth", "oldest wait", "wait p50", "wait p99"):
+        levels.add_column(column, justify="right")
+    for level in queue.per_priority:
+        levels.add_row(
+            f"{level.priority:g}",
+            str(level.depth),
+            _ms(level.oldest_wait),
+            _ms(level.wait_p50),
+            _ms(level.wait_p99),
+        )
+    alerts = [alert for alert in watchdog.alerts if alert.active][:5]
+    lines = Text("\n".join(f"! {alert.kind}: {alert.message}" for alert in alerts), style="red")
+    return Group(head, totals, levels, lines)
+
+
+class _Stop:
+    """Set by the first signal; the second one cuts the shutdown's drain short."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.event = asyncio.Event()
+        self.signals = 0
+
+    def __call__(self, sig: int) -> None:
+        self.signals += 1
+        if self.signals == 1:
+            self.event.set()
+        else:
+            self.engine.pool.abort()
+
+
+async def run_headless(
+    engine: Engine,
+    *,
+    duration: float | None = None,
+    refresh_hz: float = 4.0,
+    stream: TextIO | None = None,
+    live: bool | None = None,
+) -> ShutdownReport:
+    """Run `engine` until `duration` seconds or a signal, showing a summary; shut down; report.
+
+    `live`: a rich live summary (default: when `stream` is a terminal), else plain lines.
+    """
+    stream = stream if stream is not None else sys.stderr
+    console = Console(file=stream, stderr=stream is sys.stderr)
+    if live is None:
+        live = console.is_terminal
+    loop = asyncio.get_running_loop()
+    stop = _Stop(engine)
+    installed = []
+    for sig in _SIGNALS:
+        try:
+            loop.add_signal_handler(sig, stop, sig)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or no Unix signals
+            pass
+    _quiet_engine_logs(console if live else None)
+    try:
+        await engine.start()
+        if engine.metrics_url:
+            _say(console, live, f"metrics at {engine.metrics_url}")
+        if live:
+            return await _run_live(engine, console, stop, duration, refresh_hz)
+        return await _run_plain(engine, console, stop, duration)
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def _wait(stop: _Stop, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.event.wait(), timeout=max(seconds, 0.0))
+    except TimeoutError:
+        pass
+
+
+def _time_left(engine: Engine, duration: float | None) -> float:
+    return float("inf") if duration is None else duration - engine.elapsed
+
+
+async def _run_plain(
+    engine: Engine, console: Console, stop: _Stop, duration: float | None
+) -> ShutdownReport:
+    seen: set[int] = set()
+
+    def emit() -> None:
+        snapshot = engine.snapshot()
+        for alert in snapshot.watchdog.alerts:
+            if alert.id not in seen and alert.active:
+                seen.add(alert.id)
+                console.print(_alert_line(snapshot.at, alert), markup=False, highlight=False)
+        console.print(plain_line(snapshot), markup=False, highlight=False, soft_wrap=True)
+
+    next_line = 1.0
+    while not stop.event.is_set():
+        left = _time_left(engine, duration)
+        if left <= 0:
+            break
+        await _wait(stop, min(left, next_line - engine.elapsed))
+        if engine.elapsed >= next_line:
+            emit()
+            next_line += 1.0
+    console.print(
+        f"t={engine.elapsed:.1f}s shutting down gracefully"
+        f" (drain up to {engine.scenario.pool.drain_timeout:g}s)",
+        markup=False, highlight=False,
+    )
+    report = await engine.shutdown()
+    emit()
+    return report
+
+
+async def _run_live(
+    engine: Engine, console: Console, stop: _Stop, duration: float | None, refresh_hz: float
+) -> ShutdownReport:
+    with Live(console=console, auto_refresh=False, transient=False) as live:
+        while not stop.event.is_set():
+            left = _time_left(engine, duration)
+            if left <= 0:
+                break
+            live.update(summary_table(engine.snapshot()), refresh=True)
+            await _wait(stop, min(left, 1 / refresh_hz))
+        shutdown = asyncio.ensure_future(engine.shutdown())
+        while not shutdown.done():
+            live.update(summary_table(engine.snapshot()), refresh=True)
+            await asyncio.wait([shutdown], timeout=1 / refresh_hz)
+        live.update(summary_table(engine.snapshot()), refresh=True)
+        return shutdown.result()
+
+
+def _alert_line(at: float, alert: Alert) -> str:
+    culprit = f" culprit={alert.culprit}" if alert.culprit else ""
+    return f"t={at:.1f}s ALERT {alert.kind}: {alert.message}{culprit}"
+
+
+def _say(console: Console, live: bool, message: str) -> None:
+    console.print(message, markup=False, highlight=False)
+
+
+def _quiet_engine_logs(console: Console | None) -> None:
+    """The summary shows alerts already: the engine's own log lines would repeat them (and
+    tear the live display). Errors still reach stderr."""
+    logger = logging.getLogger("engine")
+    if logger.handlers:
+        return
+    if console is not None:
+        from rich.logging import RichHandler
+
+        handler: logging.Handler = RichHandler(console=console, show_path=False)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("heapwatch: %(levelname)s: %(message)s"))
+    handler.setLevel(logging.ERROR)
+    logger.addHandler(handler)
+    logger.propagate = False
