@@ -295,6 +295,23 @@ class Watchdog:
             if key[1] not in crashed:
                 self._resolve(key, now)
 
+    def report_crash(self, worker_id: int, error: BaseException) -> Alert | None:
+        """Raise WORKER_CRASHED now: wire it to `WorkerPool(on_crash=...)`.
+
+        A crash by KeyboardInterrupt or SystemExit leaves the loop right after, before any
+        sample could see the CRASHED state, so the pool's callback is the reliable path.
+        Returns the alert, or None if one is already active for that worker.
+        """
+        key = (AlertKind.WORKER_CRASHED, worker_id)
+        if key in self._active:
+            return None
+        return self._raise(
+            key,
+            kind=AlertKind.WORKER_CRASHED,
+            started_at=self._clock(),
+            message=f"worker-{worker_id} crashed: {error!r}",
+        )
+
     def _record_rates(self, now: float, pool_snapshot: Any) -> None:
         puts = self.queue.stats().puts
         busy = 0.0

@@ -327,3 +327,14 @@ async def test_stacks_of_a_real_pool_read_as_a_few_counted_entries():
     release.set()
     await asyncio.gather(*producers)
     await pool.shutdown(drain_timeout=5)
+
+
+async def test_a_reported_crash_raises_one_alert_per_worker():
+    clock, queue, watchdog, alerts = watched()
+    first = watchdog.report_crash(3, SystemExit(2))
+    assert first is not None and first.kind is AlertKind.WORKER_CRASHED
+    assert "worker-3" in first.message and "SystemExit" in first.message
+    assert watchdog.report_crash(3, SystemExit(2)) is None  # no storm for the same worker
+    watchdog.report_crash(4, KeyboardInterrupt())
+    assert [a.message.split(":")[0] for a in alerts] == ["worker-3 crashed", "worker-4 crashed"]
+    assert dict(watchdog.snapshot().alerts_raised)[AlertKind.WORKER_CRASHED] == 2
