@@ -18,7 +18,7 @@ served first (the built-ins use 0 = urgent to 9 = background).
 | `[pool]` | `timeout` | `0` | Seconds one attempt may run before it is cancelled and fails (`0`: none). |
 | `[pool]` | `drain_timeout` | `10.0` | Seconds a graceful shutdown drains before it returns what is left. |
 | `[pool]` | `cancel_every` | `0` | Seconds between scheduled cancellations of the busiest worker, which is then replaced (`0`: never; the demo uses it). |
-| `[handler]` | `latency_ms` | `{ mean = 20, p99 = 80 }` | Simulated work time: lognormal with this mean and p99 (a number: the mean, p99 = 4 x mean). `p99` must lie between `mean` and 14 x `mean`. |
+| `[handler]` | `latency_ms` | `{ mean = 20, p99 = 80 }` | Simulated work time: lognormal with this mean and p99 (a number: the mean, p99 = 4 x mean). `p99` must lie between `mean` and about 15 x `mean`. |
 | `[handler]` | `failure_rate` | `0.0` | Chance an attempt raises (then it is retried). |
 | `[handler]` | `hang_rate` | `0.0` | Chance an attempt never finishes on its own (only `[pool] timeout` or a shutdown ends it). |
 | `[handler]` | `block_rate` | `0.0` | Chance an attempt blocks the event loop synchronously (`time.sleep`). |
@@ -316,7 +316,11 @@ class _Parser:
         return lines
 
     def fail(self, section: str, index: int, key: str, message: str) -> ScenarioError:
-        line = self.lines.get((section, index, key)) or self.lines.get((section, index, ""))
+        line = (
+            self.lines.get((section, index, key))
+            or self.lines.get((f"{section}.{key}" if section else key, 0, ""))  # a [table] key
+            or self.lines.get((section, index, ""))
+        )
         where = f"{self.label} line {line}" if line else self.label
         return ScenarioError(f"{where}: {message}")
 
