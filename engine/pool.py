@@ -30,6 +30,7 @@ phase only appears when something was left to cancel or return.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import math
 import numbers
@@ -38,7 +39,7 @@ import signal
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from itertools import count
+from itertools import count, islice
 from typing import Any
 
 from engine.queue import PriorityQueue, QueueShutDown
@@ -79,6 +80,9 @@ _STOPPED = WorkerState.STOPPED
 _CRASHED = WorkerState.CRASHED
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+SNAPSHOT_LIMIT = 100
+"""Retries and dead letters a snapshot carries at most (a snapshot stays cheap at any backlog)."""
 
 
 def _describe(value: object, limit: int) -> str:
@@ -279,6 +283,7 @@ class WorkerPool:
         self._worker_ids = count(1)
         self._workers: dict[int, _Worker] = {}
         self._retired: deque[_Worker] = deque(maxlen=16)
+        self._crashed: deque[_Worker] = deque(maxlen=16)
         self._retries: dict[int, _Retry] = {}
         self._dead_letters: deque[DeadLetter] = deque(maxlen=dead_letter_limit)
         self._returned_items: list[ReturnedItem] = []
@@ -316,6 +321,8 @@ class WorkerPool:
 
     async def start(self) -> None:
         """Spawn `worker-1` ... `worker-N` on the running loop."""
+        if self._phase is not ShutdownPhase.RUNNING:
+            raise RuntimeError("the pool was shut down: make a new one")
         if self._started:
             raise RuntimeError("the pool was already started")
         self._started = True
@@ -539,7 +546,7 @@ class WorkerPool:
             worker.job = None
             if self._workers.pop(worker.id, None) is not None:
                 worker.stopped_at = clock()
-                self._retired.append(worker)
+                (self._crashed if worker.state is _CRASHED else self._retired).append(worker)
 
     def _release(self, worker: _Worker) -> None:
         """The worker is stopping mid-item: its item goes back, the attempt does not count."""
@@ -766,7 +773,8 @@ class WorkerPool:
 
     def abort(self) -> bool:
         """Cut a shutdown's drain short: cancel what is left now. False if none is draining."""
-        if self._force is None or self._force.done():
+        draining = (ShutdownPhase.STOPPING_INTAKE, ShutdownPhase.DRAINING)
+        if self._force is None or self._force.done() or self._phase not in draining:
             return False
         self._force.set_result(None)
         return True
@@ -902,6 +910,7 @@ class WorkerPool:
         )
 
     def _retry_snapshots(self, now: float) -> tuple[RetrySnapshot, ...]:
+        soonest = heapq.nsmallest(SNAPSHOT_LIMIT, self._retries.values(), key=lambda r: r.due)
         return tuple(
             RetrySnapshot(
                 item_repr=repr(retry.job),
@@ -911,18 +920,23 @@ class WorkerPool:
                 worker_id=retry.worker_id,
                 last_error=retry.error,
             )
-            for retry in sorted(self._retries.values(), key=lambda r: r.due)
+            for retry in soonest
         )
 
     def _worker_snapshot(
-        self, worker: _Worker, now: float, backoff: tuple[RetrySnapshot, ...]
+        self,
+        worker: _Worker,
+        now: float,
+        backoff: tuple[RetrySnapshot, ...],
+        *,
+        backing_off: bool = False,
     ) -> WorkerSnapshot:
         state = worker.state
         job = worker.job
         if state is _IDLE:
             if self._paused:
                 state = WorkerState.PAUSED
-            elif backoff:
+            elif backing_off:
                 state = WorkerState.BACKOFF
         return WorkerSnapshot(
             id=worker.id,
@@ -943,20 +957,25 @@ class WorkerPool:
         """What the pool looks like now: workers, accounting, retries, dead letters, phases.
 
         Live workers come first, by id, then the recently stopped (for `retired_linger`
-        seconds) and the crashed ones.
+        seconds) and the last crashed ones. Retries (the soonest due) and dead letters (the
+        latest) are cut to `SNAPSHOT_LIMIT` each; `accounting()` counts them all.
         """
         now = self._clock()
         retries = self._retry_snapshots(now)
         by_worker: dict[int, list[RetrySnapshot]] = {}
         for retry in retries:
             by_worker.setdefault(retry.worker_id, []).append(retry)
+        waiting = {retry.worker_id for retry in self._retries.values()}
         workers = [
-            self._worker_snapshot(w, now, tuple(by_worker.get(w.id, ())))
+            self._worker_snapshot(
+                w, now, tuple(by_worker.get(w.id, ())), backing_off=w.id in waiting
+            )
             for w in list(self._workers.values())
         ]
         for w in self._retired:
-            if w.state is _CRASHED or now - w.stopped_at <= self._retired_linger:
+            if now - w.stopped_at <= self._retired_linger:
                 workers.append(self._worker_snapshot(w, now, ()))
+        workers.extend(self._worker_snapshot(w, now, ()) for w in self._crashed)
         return PoolSnapshot(
             workers=tuple(workers),
             phase=self._phase,
@@ -965,7 +984,7 @@ class WorkerPool:
             accounting=self.accounting(),
             completion_rate=self._meter.rate(now),
             retries=retries,
-            dead_letters=tuple(self._dead_letters)[-100:],
+            dead_letters=tuple(islice(reversed(self._dead_letters), SNAPSHOT_LIMIT))[::-1],
             last_drain_time=self._last_drain_time,
             report=self._report,
         )

@@ -724,3 +724,43 @@ def test_cancelling_a_task_group_shuts_the_pool_down_cleanly(caplog) -> None:
     assert report.accounting.submitted == 20 and report.accounting.returned == 20
     assert sorted(r.item for r in report.returned) == list(range(20))
     assert report.accounting.lost == 0 and report.accounting.duplicated == 0
+
+
+async def test_a_stopped_pool_cannot_restart_and_abort_is_a_no_op() -> None:
+    pool = WorkerPool(PriorityQueue(), Gate(), workers=1)
+    async with pool:
+        pass
+    assert pool.abort() is False
+    with pytest.raises(RuntimeError, match="shut down"):
+        await pool.start()
+
+
+async def test_snapshots_carry_a_bounded_tail_of_dead_letters_and_retries() -> None:
+    from engine.pool import SNAPSHOT_LIMIT
+
+    async def fail(item: int, priority: float) -> None:
+        raise ValueError(item)
+
+    queue = PriorityQueue()
+    pool = WorkerPool(queue, fail, workers=2, max_attempts=1)
+    async with pool:
+        for i in range(SNAPSHOT_LIMIT + 20):
+            pool.submit_nowait(i)
+        await queue.join()
+        letters = pool.snapshot().dead_letters
+        assert [d.item for d in letters] == list(range(20, SNAPSHOT_LIMIT + 20))
+        assert len(pool.dead_letters) == SNAPSHOT_LIMIT + 20
+
+    flaky = PriorityQueue()
+    retrying = WorkerPool(flaky, fail, workers=1, backoff_base=60, backoff_cap=60)
+    async with retrying:
+        for i in range(SNAPSHOT_LIMIT + 5):
+            retrying.submit_nowait(i)
+        await until(lambda: retrying.accounting().retry_scheduled == SNAPSHOT_LIMIT + 5)
+        snap = retrying.snapshot()
+        assert len(snap.retries) == SNAPSHOT_LIMIT
+        dues = [r.due_in for r in snap.retries]
+        assert dues == sorted(dues)
+        assert snap.workers[0].state is WorkerState.BACKOFF
+        await retrying.shutdown(drain_timeout=0)
+    assert retrying.report.accounting.returned == SNAPSHOT_LIMIT + 5
