@@ -143,6 +143,9 @@ async def test_busy_state_shows_the_item_priority_and_time_on_it() -> None:
             0.0,
             1,
         )
+        # One completion 1.5 s after the worker started: 1 / 1.5 per second.
+        assert worker.throughput == pytest.approx(1 / 1.5)
+        assert pool.snapshot().completion_rate == pytest.approx(1 / 1.5)
         assert pool.busiest_worker() is None
 
 
