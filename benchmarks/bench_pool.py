@@ -134,7 +134,12 @@ def main(argv: list[str] | None = None) -> int:
         "pool_vs_engine_queue_loop": round(rates["pool"] / rates["engine_queue"], 3),
         "target": TARGET,
         "ok": ratio >= TARGET,
+        # asyncio.PriorityQueue's heap gets slower with depth, so the ratio depends on the
+        # item count; the target is set for the 200k items.
+        "target_size": args.items >= 200_000,
     }
+    if not result["target_size"]:
+        print(f"(smoke run: the {TARGET}x target is for 200k items)")
     print(json.dumps(result))
     return 0
 
