@@ -202,7 +202,8 @@ class LoadGenerator:
         """Start one task per producer on the running loop."""
         loop = asyncio.get_running_loop()
         self._resumed = asyncio.Event()
-        self._resumed.set()
+        if not self._paused:
+            self._resumed.set()
         for producer in self.producers:
             task = loop.create_task(self._produce(producer), name=f"producer-{producer.name}")
             self._tasks.append(task)
@@ -253,7 +254,8 @@ class LoadGenerator:
             while True:
                 if self._paused:
                     assert self._resumed is not None
-                    await self._resumed.wait()
+                    while self._paused:
+                        await self._resumed.wait()
                     # Arrivals missed while paused are skipped, not replayed as a flood.
                     now = loop.time()
                     if rate > 0:

@@ -1,0 +1,202 @@
+"""The Engine on a real loop: live controls, seeded load, the report's identity."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from engine.load import LoadGenerator, SimulatedHandler, attempt_fate
+from engine.pool import WorkerPool
+from engine.queue import PriorityQueue
+from engine.runtime import Engine
+from engine.scenario import HandlerSettings, Latency, load_scenario, parse_scenario
+from engine.snapshots import AlertKind, EngineSnapshot, ShutdownPhase
+
+REPORT_FIELDS = {
+    "scenario", "seed", "duration", "submitted", "completed", "dead_lettered", "evicted",
+    "rejected", "remaining", "lost", "duplicated", "throughput", "wait_by_priority", "alerts",
+    "shutdown",
+}
+
+QUICK = """
+seed = 3
+[queue]
+maxsize = 500
+[pool]
+workers = 3
+max_attempts = 2
+backoff_base = 0.01
+backoff_cap = 0.02
+drain_timeout = 5
+[handler]
+latency_ms = { mean = 2, p99 = 8 }
+failure_rate = 0.2
+[[producers]]
+name = "b"
+rate = 0
+priorities = { 0 = 1, 5 = 2, 9 = 1 }
+burst = { every = 0.1, size = 40 }
+stop = 0.35
+[watchdog]
+interval = 0.05
+loop_block_ms = 80
+"""
+
+
+async def wait_until(predicate, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
+
+
+async def run_quick(seed: int) -> dict:
+    engine = Engine(parse_scenario(QUICK, name="quick").with_overrides(seed=seed))
+    await engine.start()
+    await wait_until(lambda: engine.load.done)
+    await engine.shutdown(drain_timeout=5)
+    return engine.report() | {"by_priority": dict(engine.load.submitted_by_priority)}
+
+
+async def test_same_seed_same_counts_where_timing_does_not_decide() -> None:
+    first = await run_quick(seed=3)
+    second = await run_quick(seed=3)
+    other = await run_quick(seed=4)
+    # Three bursts of 40 (at 0.1, 0.2, 0.3 s) before the producer stops at 0.35 s.
+    assert first["submitted"] == second["submitted"] == 120
+    keys = ("submitted", "completed", "dead_lettered", "by_priority")
+    assert {k: first[k] for k in keys} == {k: second[k] for k in keys}
+    assert first["dead_lettered"] > 0
+    assert (first["by_priority"], first["dead_lettered"]) != (
+        other["by_priority"], other["dead_lettered"]
+    )
+    for report in (first, second, other):
+        assert report["lost"] == 0 and report["duplicated"] == 0
+        assert report["completed"] + report["dead_lettered"] == report["submitted"]
+
+
+async def test_report_has_every_field_and_is_json() -> None:
+    report = await run_quick(seed=1)
+    assert REPORT_FIELDS <= report.keys()
+    json.dumps(report)
+    phases = [p["phase"] for p in report["shutdown"]["phases"]]
+    assert phases[0] == ShutdownPhase.STOPPING_INTAKE and phases[-1] == ShutdownPhase.STOPPED
+    assert {w["priority"] for w in report["wait_by_priority"]} == {0, 5, 9}
+    assert all(w["p50"] <= w["p99"] for w in report["wait_by_priority"])
+
+
+async def test_live_controls_change_the_running_engine() -> None:
+    scenario = parse_scenario(QUICK.replace("stop = 0.35", ""), name="controls")
+    engine = Engine(scenario)
+    await engine.start()
+    snapshot = engine.snapshot()
+    assert isinstance(snapshot, EngineSnapshot) and snapshot.scenario == "controls"
+
+    assert engine.toggle_producers() is True and engine.snapshot().producers_paused
+    assert engine.toggle_producers() is False
+
+    assert engine.toggle_aging() == 1.0 and engine.queue.aging_rate == 1.0
+    assert engine.toggle_aging() == 0.0
+    assert [engine.cycle_overflow() for _ in range(3)] == ["reject", "evict-lowest", "block"]
+
+    added = engine.add_worker()
+    assert added == 4
+    removed = engine.remove_worker()
+    assert removed is not None
+
+    engine.toggle_producers()  # quiet, so the burst's figures are its own
+    before = engine.pool.accounting().submitted
+    assert engine.burst(50) == 50
+    assert engine.flood_low(30) == 30
+    assert engine.pool.accounting().submitted == before + 80
+    assert engine.load.submitted_by_priority[9] >= 30
+
+    await wait_until(lambda: engine.pool.busiest_worker() is not None)
+    cancelled = engine.cancel_worker(None)
+    assert cancelled is not None
+    assert engine.cancel_worker(cancelled) is None  # already stopping
+    assert any("cancelled" in event for event in engine.snapshot().events)
+
+    report = await engine.shutdown()
+    assert report.accounting.lost == 0 and report.accounting.duplicated == 0
+    assert not engine.running and engine.report()["cancelled_workers"] == 1
+
+
+async def test_block_loop_once_is_caught_and_named() -> None:
+    engine = Engine(parse_scenario(QUICK.replace("stop = 0.35", ""), name="block"))
+    await engine.start()
+    engine.block_loop_once(0.3)
+    await wait_until(
+        lambda: any(a.kind is AlertKind.LOOP_BLOCKED for a in engine.watchdog.alerts)
+    )
+    await engine.shutdown()
+    alert = next(a for a in engine.report()["alerts"] if a["kind"] == "loop-blocked")
+    assert "blocking_handler_step" in alert["culprit"]
+    with pytest.raises(ValueError, match="between 0 and 10"):
+        engine.block_loop_once(-1)
+
+
+async def test_shutdown_returns_what_it_cannot_drain() -> None:
+    text = QUICK.replace("mean = 2, p99 = 8", "mean = 300, p99 = 400").replace(
+        "failure_rate = 0.2", ""
+    )
+    engine = Engine(parse_scenario(text, name="slow"))
+    await engine.start()
+    await wait_until(lambda: engine.load.done)
+    report = await engine.shutdown(drain_timeout=0.05)
+    a = report.accounting
+    assert report.deadline_hit and a.returned > 0
+    assert a.lost == 0 and a.duplicated == 0
+    spilled = engine.returned_items()
+    assert len(spilled) == a.returned == engine.report()["remaining"]
+    assert {item["where"] for item in spilled} <= {"queued", "in-flight", "retry"}
+    assert len({item["item"] for item in spilled}) == len(spilled)
+    # A second shutdown call waits for the same report.
+    assert await engine.shutdown() is report
+
+
+def test_attempt_fate_is_a_pure_function() -> None:
+    assert attempt_fate(1, "a-1", 1) == attempt_fate(1, "a-1", 1)
+    values = {attempt_fate(1, f"a-{i}", 1) for i in range(1000)}
+    assert len(values) == 1000 and all(0 <= v < 1 for v in values)
+    assert 0.4 < sum(values) / len(values) < 0.6
+
+
+async def test_handler_fails_the_same_items_every_time() -> None:
+    settings = HandlerSettings(latency=Latency(0, 0), failure_rate=0.5)
+
+    async def outcomes() -> list[bool]:
+        handler = SimulatedHandler(settings, seed=9, max_attempts=3)
+        results = []
+        for i in range(50):
+            try:
+                await handler(f"x-{i}", 5)
+                results.append(True)
+            except Exception:
+                results.append(False)
+        return results
+
+    first = await outcomes()
+    assert first == await outcomes()
+    assert 10 < first.count(False) < 40
+
+
+async def test_paused_producers_submit_nothing() -> None:
+    scenario = load_scenario("demo")
+    queue = PriorityQueue(100)
+    pool = WorkerPool(queue, SimulatedHandler(scenario.handler), workers=0)
+    await pool.start()
+    load = LoadGenerator(scenario.producers, pool, queue, seed=1)
+    load.pause()
+    await load.start()
+    await asyncio.sleep(0.2)
+    assert load.submitted == 0
+    load.resume()
+    await wait_until(lambda: load.submitted > 0)
+    await load.stop()
+    await pool.shutdown(drain_timeout=0)
+    assert pool.accounting().lost == 0
