@@ -1,0 +1,19 @@
+"""The README's embedding example runs as printed and accounts for every item."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "embed.py"
+
+
+def test_embed_example_runs_and_loses_nothing():
+    out = subprocess.run(
+        [sys.executable, str(EXAMPLE)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr
+    counts = dict(re.findall(r"(\w+)=(\d+)", out.stdout.splitlines()[-1]))
+    assert int(counts["lost"]) == 0
+    assert int(counts["completed"]) + int(counts["dead_lettered"]) == 500
