@@ -54,7 +54,8 @@ async def test_mount_starts_the_engine_and_binds_the_snapshot_to_the_panels():
         assert engine.calls[0] == ("start", ())
         assert app.snapshot is not None
         assert app.query_one(WorkerTable).shown_keys == ["1", "2", "3"]
-        assert app.query_one(HeapTable).shown_keys[:2] == ["4101", "4107"]
+        heap = app.query_one(HeapTable)
+        assert [heap.get_cell(key, "seq") for key in heap.shown_keys[:2]] == ["4101", "4107"]
     assert ("shutdown", (None,)) in engine.calls
 
 
@@ -219,3 +220,159 @@ def test_new_events_follow_the_overlap_of_two_windows():
     assert new_events(("a", "b", "c"), ("b", "c", "d", "e")) == ("d", "e")
     assert new_events(("x",), ("a", "b")) == ("a", "b")
     assert new_events(("a", "b"), ("a", "b")) == ()
+
+
+# --------------------------------------------------------------------------- the real Engine
+
+
+def pilot_scenario():
+    """A quiet, seeded scenario: no steady producers, so every change comes from a key."""
+    from engine.scenario import (
+        HandlerSettings,
+        Latency,
+        PoolSettings,
+        Producer,
+        QueueSettings,
+        Scenario,
+        WatchdogSettings,
+    )
+
+    return Scenario(
+        name="pilot",
+        seed=11,
+        queue=QueueSettings(maxsize=5_000),
+        pool=PoolSettings(workers=2, drain_timeout=0.5, backoff_base=0.05),
+        handler=HandlerSettings(latency=Latency(mean_ms=20, p99_ms=60)),
+        producers=(Producer(name="t", rate=0.0, priorities=((0, 1.0), (5, 1.0), (9, 1.0))),),
+        watchdog=WatchdogSettings(interval=0.1, loop_block_ms=100),
+    )
+
+
+def real_app() -> tuple[RecordingApp, Any]:
+    from engine.runtime import Engine
+
+    engine = Engine(pilot_scenario())
+    app = RecordingApp(engine, clock=engine.clock, refresh_hz=20, burst_size=40, flood_size=300)
+    return app, engine
+
+
+async def wait_for(pilot: Pilot, condition: Any, what: str, tries: int = 150) -> None:
+    """Let the app run until `condition()` holds (a bounded wait, not a timing assertion)."""
+    for _ in range(tries):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def test_every_control_key_changes_the_real_engine():
+    app, engine = real_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert engine.running
+        submitted = engine.pool.accounting().submitted
+
+        await pilot.press("b")
+        assert engine.pool.accounting().submitted == submitted + 40
+        assert len(engine.queue.stats().per_priority) > 1  # mixed priorities
+
+        await pilot.press("B")
+        assert engine.pool.accounting().submitted == submitted + 40 + 400
+
+        low_before = engine.queue.depth_by_priority().get(9, 0)
+        await pilot.press("l")
+        assert engine.pool.accounting().submitted == submitted + 440 + 300
+        assert engine.queue.depth_by_priority()[9] >= low_before + 300 - 2 * 20
+
+        workers = len(engine.pool.snapshot().workers)
+        await pilot.press("plus")
+        assert len([w for w in engine.pool.snapshot().workers if w.state != "stopped"]) == (
+            workers + 1)
+
+        await pilot.press("minus")
+        await wait_for(pilot, lambda: len([
+            w for w in engine.pool.snapshot().workers if w.state != "stopped"]) == workers,
+            "a worker stopped after -")
+
+        await pilot.press("p")
+        assert engine.load.paused and app.snapshot is not None
+        await pilot.press("p")
+        assert not engine.load.paused
+
+        await pilot.press("a")
+        assert engine.queue.aging_rate > 0
+        await pilot.press("a")
+        assert engine.queue.aging_rate == 0
+
+        await pilot.press("o")
+        assert engine.queue.overflow == "reject"
+        await pilot.press("o", "o")
+        assert engine.queue.overflow == "block"
+
+        await wait_for(pilot, lambda: engine.pool.busiest_worker() is not None, "a busy worker")
+        table = app.query_one(WorkerTable)
+        table.focus()
+        await settle(pilot)
+        chosen = table.selected_worker_id
+        await pilot.press("c")
+        assert engine.cancelled_workers == 1
+        assert (f"worker-{chosen} cancelled; its item goes back to the queue", "information") in (
+            app.notices)
+
+        await pilot.press("m")
+        await wait_for(pilot, lambda: app.memory is not None, "a memory profile")
+        assert app.memory.bytes_per_item > 0
+
+        await pilot.press("x")
+        assert "blocks the loop for 0.5 s" in engine.snapshot().events[-1]
+        await wait_for(pilot, lambda: any(
+            alert.kind == "loop-blocked" and "load.py" in (alert.culprit or "")
+            for alert in engine.watchdog.snapshot().alerts),
+            "a loop-blocked alert naming the handler", tries=250)
+        assert engine.handler.block_next is None
+
+        await pilot.press("f")
+        frozen_at = app.snapshot.at
+        completed = engine.pool.accounting().completed
+        await wait_for(pilot, lambda: engine.pool.accounting().completed > completed + 5,
+                       "the engine to keep working while frozen")
+        assert app.snapshot.at == frozen_at
+        await pilot.press("f")
+        await settle(pilot)
+        assert app.snapshot.at > frozen_at
+
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not [notice for notice in app.notices if notice[1] == "error"]
+        crashed = [w.name for w in engine.pool.snapshot().workers if w.state == "crashed"]
+        assert not crashed, f"workers crashed during the key presses: {crashed}"
+
+
+async def test_s_drains_the_real_engine_and_shows_the_report():
+    app, engine = real_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("B")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: engine.pool.snapshot().report is not None, "the report")
+        await settle(pilot, 2)
+        assert app.is_running and not engine.running
+        report = engine.pool.snapshot().report
+        assert report.accounting.lost == 0 and report.accounting.duplicated == 0
+        assert app.snapshot.pool.report == report
+        assert app.query_one(ShutdownPanel).region.height > 5
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_q_shuts_the_real_engine_down_and_exits_0():
+    app, engine = real_app()
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        await pilot.press("b")
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, "the app to exit")
+    assert app.return_code == 0
+    assert not engine.running and not engine.shutting_down
+    assert engine.pool.snapshot().report.accounting.lost == 0

@@ -405,7 +405,7 @@ class HeapwatchApp(App[int]):
 
     @on(AlertTable.RowSelected, "#alerts")
     def _open_alert(self, event: AlertTable.RowSelected) -> None:
-        alert = self.query_one(AlertTable).alert(int(event.row_key.value or 0))
+        alert = self.query_one(AlertTable).alert(int(event.key))
         if alert is not None:
             self.push_screen(AlertScreen(alert))
 

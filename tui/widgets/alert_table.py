@@ -9,8 +9,8 @@ from rich.text import Text
 from textual.reactive import reactive
 
 from engine.snapshots import Alert, EngineSnapshot
-from tui.widgets._keyed_table import KeyedTable, Row
 from tui.widgets.format import ALERT_STYLE, seconds, shorten
+from tui.widgets.live_table import LiveTable, Row
 
 
 def alert_row(alert: Alert, epoch: float, now: float) -> Row:
@@ -28,7 +28,7 @@ def alert_row(alert: Alert, epoch: float, now: float) -> Row:
     )
 
 
-class AlertTable(KeyedTable):
+class AlertTable(LiveTable):
     """Starvation, loop-blocked, depth and crash alerts. Enter on a row opens its stacks."""
 
     COLUMNS = (
@@ -39,10 +39,9 @@ class AlertTable(KeyedTable):
         ("state", "state"),
         ("detail", "culprit / message"),
     )
-    KEY_COLUMN = "id"
 
-    snapshot: reactive[EngineSnapshot | None] = reactive(None)
-    """The snapshot on display (bound to the app's)."""
+    snapshot: reactive[EngineSnapshot | None] = reactive(None, repaint=False)
+    """The snapshot on display (bound to the app's); the watcher repaints only what changed."""
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic, id: str | None = None,
                  classes: str | None = None) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.console import RenderableType
-from rich.table import Table
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -62,16 +61,13 @@ class DepthGauge(Widget):
         else:
             bar.append("unbounded", label_style)
             depth = count(queue.depth)
-        grid = Table.grid(expand=True)
-        grid.add_column()
-        grid.add_row(bar)
-        grid.add_row(Text.assemble(
+        lines = Text.assemble(
+            bar, "\n",
             (depth, "bold"), ("  peak ", label_style), count(queue.peak_depth),
-            ("  ", label_style), (queue.overflow, "bold"),
-        ))
-        grid.add_row(Text.assemble(
+            ("  ", label_style), (queue.overflow, "bold"), "\n",
             ("blocked ", label_style), count(queue.blocked_putters),
             ("  evicted ", label_style), count(queue.evicted),
             ("  rejected ", label_style), count(queue.rejected),
-        ))
-        return grid
+            no_wrap=True, overflow="ellipsis",
+        )
+        return lines

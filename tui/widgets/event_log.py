@@ -30,8 +30,8 @@ class EventLog(Log):
     }
     """
 
-    snapshot: reactive[EngineSnapshot | None] = reactive(None)
-    """The snapshot on display (bound to the app's)."""
+    snapshot: reactive[EngineSnapshot | None] = reactive(None, repaint=False)
+    """The snapshot on display (bound to the app's); the watcher repaints only what changed."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(max_lines=500, id=id, classes=classes)

@@ -1,4 +1,4 @@
-"""HeapTable: the top of the heap, best first, keyed by sequence number."""
+"""HeapTable: the top of the heap, best first."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from rich.text import Text
 from textual.reactive import reactive
 
 from engine.snapshots import EngineSnapshot, HeapEntry
-from tui.widgets._keyed_table import KeyedTable, Row
 from tui.widgets.format import priority, seconds, shorten
+from tui.widgets.live_table import LiveTable, Row
 
 
 def heap_row(entry: HeapEntry, aging: bool) -> Row:
@@ -23,8 +23,13 @@ def heap_row(entry: HeapEntry, aging: bool) -> Row:
     )
 
 
-class HeapTable(KeyedTable):
-    """The entries at the root of the heap (`EngineSnapshot.top`), in the order they will be got."""
+class HeapTable(LiveTable):
+    """The entries at the root of the heap (`EngineSnapshot.top`), in the order they will be got.
+
+    Rows are keyed by position (1 is the next item out), not by sequence number: the top of a
+    busy heap changes every refresh, and removing and adding rows would re-lay-out the whole
+    screen each time, while updating the cells of fixed rows only repaints this table.
+    """
 
     COLUMNS = (
         ("seq", "seq"),
@@ -33,13 +38,13 @@ class HeapTable(KeyedTable):
         ("waited", "waited"),
         ("item", "item"),
     )
-    KEY_COLUMN = "seq"
 
-    snapshot: reactive[EngineSnapshot | None] = reactive(None)
-    """The snapshot on display (bound to the app's)."""
+    snapshot: reactive[EngineSnapshot | None] = reactive(None, repaint=False)
+    """The snapshot on display (bound to the app's); the watcher repaints only what changed."""
 
     def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
         if snapshot is None:
             return
         aging = snapshot.queue.aging_rate > 0
-        self.sync([(entry.seq, heap_row(entry, aging)) for entry in snapshot.top])
+        self.sync([(rank, heap_row(entry, aging))
+                   for rank, entry in enumerate(snapshot.top, start=1)])

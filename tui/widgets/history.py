@@ -25,6 +25,7 @@ class HistoryPanel(Vertical):
     }
     HistoryPanel > Label {
         width: 1fr;
+        height: 1;
         color: $foreground-muted;
     }
     HistoryPanel > Sparkline {
@@ -33,8 +34,8 @@ class HistoryPanel(Vertical):
     }
     """
 
-    snapshot: reactive[EngineSnapshot | None] = reactive(None)
-    """The snapshot on display (bound to the app's)."""
+    snapshot: reactive[EngineSnapshot | None] = reactive(None, repaint=False)
+    """The snapshot on display (bound to the app's); the watcher repaints only what changed."""
 
     def __init__(self, *, history: int = HISTORY, id: str | None = None,
                  classes: str | None = None) -> None:
@@ -63,9 +64,12 @@ class HistoryPanel(Vertical):
         self.query_one("#depth-history", Sparkline).data = list(self.depths)
         self.query_one("#rate-history", Sparkline).data = list(self.completion_rates)
         self.query_one("#wait-history", Sparkline).data = list(self.wait_p99s)
+        # Each label is one fixed line: new text needs a repaint, not a layout of the screen.
         self.query_one("#depth-label", Label).update(
-            f"depth {count(snapshot.queue.depth)}  (peak {count(snapshot.queue.peak_depth)})")
+            f"depth {count(snapshot.queue.depth)}  (peak {count(snapshot.queue.peak_depth)})",
+            layout=False)
         self.query_one("#rate-label", Label).update(
-            f"done {rate(snapshot.pool.completion_rate)}  in {rate(snapshot.submitted_rate)}")
+            f"done {rate(snapshot.pool.completion_rate)}  in {rate(snapshot.submitted_rate)}",
+            layout=False)
         self.query_one("#wait-label", Label).update(
-            f"wait p50 {seconds(snapshot.queue.wait_p50)}  p99 {seconds(p99)}")
+            f"wait p50 {seconds(snapshot.queue.wait_p50)}  p99 {seconds(p99)}", layout=False)

@@ -6,8 +6,8 @@ from rich.text import Text
 from textual.reactive import reactive
 
 from engine.snapshots import EngineSnapshot, PriorityStats
-from tui.widgets._keyed_table import KeyedTable, Row
 from tui.widgets.format import count, priority, seconds
+from tui.widgets.live_table import LiveTable, Row
 
 
 def sla_for(snapshot: EngineSnapshot, level: float) -> float | None:
@@ -33,7 +33,7 @@ def priority_row(stats: PriorityStats, sla: float | None) -> Row:
     )
 
 
-class PriorityTable(KeyedTable):
+class PriorityTable(LiveTable):
     """Depth and waits per priority level; a level over its SLA is highlighted."""
 
     COLUMNS = (
@@ -44,10 +44,9 @@ class PriorityTable(KeyedTable):
         ("p99", "p99"),
         ("sla", "SLA"),
     )
-    KEY_COLUMN = "priority"
 
-    snapshot: reactive[EngineSnapshot | None] = reactive(None)
-    """The snapshot on display (bound to the app's)."""
+    snapshot: reactive[EngineSnapshot | None] = reactive(None, repaint=False)
+    """The snapshot on display (bound to the app's); the watcher repaints only what changed."""
 
     def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
         if snapshot is None:

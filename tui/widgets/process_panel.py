@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.console import RenderableType
-from rich.table import Table
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -13,7 +12,7 @@ from tui.widgets.format import seconds, size
 
 
 class ProcessPanel(Widget):
-    """A key/value grid; the loop lag turns red past 100 ms."""
+    """Key/value lines; the loop lag p99 turns red past 100 ms."""
 
     DEFAULT_CSS = """
     ProcessPanel {
@@ -33,28 +32,28 @@ class ProcessPanel(Widget):
         if snapshot is None:
             return Text("")
         watchdog = snapshot.watchdog
-        grid = Table.grid(padding=(0, 1))
-        grid.add_column(style="dim")
-        grid.add_column()
-        grid.add_row("cpu", f"{snapshot.process.cpu_percent:.0f}%")
-        grid.add_row("rss", size(snapshot.process.rss_bytes))
+        # Plain lines of Text, not a Rich table: this repaints on every refresh.
+        lines = Text(no_wrap=True, overflow="ellipsis")
+
+        def row(label: str, *value: str | tuple[str, str]) -> None:
+            if lines:
+                lines.append("\n")
+            lines.append(f"{label:<9}", "dim")
+            lines.append_text(Text.assemble(*value))
+
+        row("cpu", f"{snapshot.process.cpu_percent:.0f}%")
+        row("rss", size(snapshot.process.rss_bytes))
         lag_p99 = watchdog.loop_lag_p99
-        grid.add_row("loop lag", Text.assemble(
-            f"p50 {seconds(watchdog.loop_lag_p50)} ",
+        row("loop lag", f"p50 {seconds(watchdog.loop_lag_p50)} ",
             (f"p99 {seconds(lag_p99)}", "bold red" if lag_p99 and lag_p99 > 0.1 else ""),
-        ))
-        grid.add_row("lag max", seconds(watchdog.loop_lag_max))
-        grid.add_row("watchdog", f"{seconds(watchdog.sample_cost)}/sample")
+            f" max {seconds(watchdog.loop_lag_max)}")
+        row("watchdog", f"{seconds(watchdog.sample_cost)}/sample")
         if self.refresh_cost is not None:
-            grid.add_row("ui", f"{seconds(self.refresh_cost)}/refresh")
+            row("ui", f"{seconds(self.refresh_cost)}/refresh")
         if watchdog.sizing is not None:
-            grid.add_row("maxsize≈", f"{watchdog.sizing.suggested_maxsize:,} (Little)")
+            row("maxsize≈", f"{watchdog.sizing.suggested_maxsize:,} (Little's law)")
         memory = watchdog.memory or self.memory
         if memory is not None:
-            grid.add_row("memory", f"{memory.bytes_per_item:.0f} B/item"
-                          f" +{memory.payload_bytes_per_item:.0f} payload")
-            if memory.top_sites:
-                site = memory.top_sites[0]
-                grid.add_row("top site", Text(f"{site.where} {size(site.size)}",
-                                              no_wrap=True, overflow="ellipsis"))
-        return grid
+            row("memory", f"{memory.bytes_per_item:.0f} B/item"
+                f" +{memory.payload_bytes_per_item:.0f} payload")
+        return lines

@@ -45,7 +45,7 @@ class ShutdownPanel(Widget):
     }
     """
 
-    snapshot: reactive[EngineSnapshot | None] = reactive(None)
+    snapshot: reactive[EngineSnapshot | None] = reactive(None, repaint=False)
     """The snapshot on display (bound to the app's)."""
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic, id: str | None = None,
@@ -53,6 +53,12 @@ class ShutdownPanel(Widget):
         """`clock` must be the engine's clock (leave as default unless testing)."""
         super().__init__(id=id, classes=classes)
         self._clock = clock
+
+    def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
+        # Before any shutdown the panel shows one fixed line: repaint only once one starts.
+        if snapshot is not None and (snapshot.pool.phases or snapshot.pool.report is not None
+                                     or snapshot.pool.phase is not ShutdownPhase.RUNNING):
+            self.refresh(layout=True)
 
     def render(self) -> RenderableType:
         snapshot = self.snapshot

@@ -28,6 +28,7 @@ def render_stacks(groups: Iterable[StackGroup], *, max_frames: int = 6) -> Rende
             (f"{group.role} ", ROLE_STYLE.get(group.role, "")), (f"×{group.count}", "bold"),
             (f"  {names}", "dim"),
         )
+        heading.no_wrap, heading.overflow = True, "ellipsis"
         blocks.append(heading)
         frames = group.frames[-max_frames:] if max_frames else group.frames
         if len(group.frames) > len(frames):
@@ -39,6 +40,15 @@ def render_stacks(groups: Iterable[StackGroup], *, max_frames: int = 6) -> Rende
     return Group(*blocks)
 
 
+def stack_lines(groups: Iterable[StackGroup], *, max_frames: int = 6) -> int:
+    """How many lines `render_stacks` draws (before wrapping)."""
+    lines = 0
+    for group in groups:
+        shown = min(len(group.frames), max_frames) if max_frames else len(group.frames)
+        lines += 1 + shown + (len(group.frames) > shown)
+    return max(lines, 1)
+
+
 class StackView(Static):
     """Shows `stacks`; bound to a snapshot it follows the watchdog's last capture."""
 
@@ -48,15 +58,16 @@ class StackView(Static):
     }
     """
 
-    stacks: reactive[tuple[StackGroup, ...]] = reactive(())
+    stacks: reactive[tuple[StackGroup, ...]] = reactive((), repaint=False)
     """The groups on display."""
-    snapshot: reactive[EngineSnapshot | None] = reactive(None)
+    snapshot: reactive[EngineSnapshot | None] = reactive(None, repaint=False)
     """When bound, `stacks` follows `snapshot.watchdog.stacks`."""
 
     def __init__(self, stacks: tuple[StackGroup, ...] = (), *, max_frames: int = 6,
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.max_frames = max_frames
+        self._lines = -1
         self.set_reactive(StackView.stacks, stacks)
 
     def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
@@ -64,7 +75,14 @@ class StackView(Static):
             self.stacks = snapshot.watchdog.stacks
 
     def watch_stacks(self, stacks: tuple[StackGroup, ...]) -> None:
-        self.update(render_stacks(stacks, max_frames=self.max_frames))
+        self._show(stacks)
 
     def on_mount(self) -> None:
-        self.update(render_stacks(self.stacks, max_frames=self.max_frames))
+        self._show(self.stacks)
+
+    def _show(self, stacks: tuple[StackGroup, ...]) -> None:
+        lines = stack_lines(stacks, max_frames=self.max_frames)
+        # Counts change often, the shape rarely: lay out again only when the height changes.
+        self.update(render_stacks(stacks, max_frames=self.max_frames),
+                    layout=lines != self._lines)
+        self._lines = lines

@@ -6,8 +6,8 @@ from rich.text import Text
 from textual.reactive import reactive
 
 from engine.snapshots import EngineSnapshot, WorkerSnapshot, WorkerState
-from tui.widgets._keyed_table import KeyedTable, Row
 from tui.widgets.format import STATE_STYLE, count, priority, seconds, shorten
+from tui.widgets.live_table import LiveTable, Row
 
 
 def backoff_cell(worker: WorkerSnapshot) -> str:
@@ -35,7 +35,7 @@ def worker_row(worker: WorkerSnapshot) -> Row:
     )
 
 
-class WorkerTable(KeyedTable):
+class WorkerTable(LiveTable):
     """The pool's workers; the highlighted row is the one `c` cancels."""
 
     COLUMNS = (
@@ -49,10 +49,9 @@ class WorkerTable(KeyedTable):
         ("retried", "retried"),
         ("backoff", "backoff"),
     )
-    KEY_COLUMN = "worker"
 
-    snapshot: reactive[EngineSnapshot | None] = reactive(None)
-    """The snapshot on display (bound to the app's)."""
+    snapshot: reactive[EngineSnapshot | None] = reactive(None, repaint=False)
+    """The snapshot on display (bound to the app's); the watcher repaints only what changed."""
 
     def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
         if snapshot is None:

@@ -1,0 +1,264 @@
+"""LiveTable: a keyed table for data that changes every refresh, drawn with the line API.
+
+DataTable re-renders every visible cell through Rich whenever any cell changes (its render
+cache is keyed by an update counter), which at 5 Hz with 64 workers costs more than the
+refresh budget. A LiveTable keeps one cached Strip per row key, rebuilds only the rows whose
+cells changed and repaints only their lines; the header stays put while the rows scroll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from functools import lru_cache
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+Cell = str | Text
+"""What row builders return: plain text, or Text with one style over the whole cell."""
+Row = tuple[Cell, ...]
+
+GAP = 2
+"""Spaces between columns."""
+
+
+@lru_cache(maxsize=256)
+def _parse_style(style: str) -> Style:
+    return Style.parse(style) if style else Style.null()
+
+
+def _cell_parts(cell: Cell) -> tuple[str, Style]:
+    if isinstance(cell, Text):
+        style = cell.style
+        return cell.plain, _parse_style(style) if isinstance(style, str) else style
+    return cell, Style.null()
+
+
+class LiveTable(ScrollView, can_focus=True):
+    """Rows identified by stable keys, updated in place by `sync()`; a row cursor when focused.
+
+    Subclasses set COLUMNS ((key, label) pairs) and KEY_COLUMN is not needed: rows keep the
+    order `sync()` gives them.
+    """
+
+    DEFAULT_CSS = """
+    LiveTable {
+        height: 1fr;
+        scrollbar-size-vertical: 1;
+        scrollbar-size-horizontal: 0;
+        overflow-x: hidden;
+    }
+    LiveTable > .live-table--header {
+        color: $text-accent;
+        text-style: bold;
+    }
+    LiveTable > .live-table--cursor {
+        background: $block-cursor-blurred-background;
+    }
+    LiveTable:focus > .live-table--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+        text-style: bold;
+    }
+    """
+
+    COMPONENT_CLASSES = {"live-table--header", "live-table--cursor"}
+
+    BINDINGS = [
+        Binding("up", "cursor_up", "Up", show=False),
+        Binding("down", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "scroll_home", "Top", show=False),
+        Binding("end", "scroll_end", "Bottom", show=False),
+        Binding("enter", "select_cursor", "Select", show=False),
+    ]
+
+    COLUMNS: tuple[tuple[str, str], ...] = ()
+    """(column key, label) pairs, in display order."""
+
+    cursor_row: reactive[int] = reactive(0, always_update=False)
+    """Index of the highlighted row."""
+
+    class RowSelected(Message):
+        """Enter (or a click) on a row."""
+
+        def __init__(self, table: LiveTable, key: str) -> None:
+            super().__init__()
+            self.table = table
+            """The table the row is in."""
+            self.key = key
+            """The row's key."""
+
+        @property
+        def control(self) -> LiveTable:
+            return self.table
+
+    def __init__(self, *, name: str | None = None, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._rows: dict[str, Row] = {}
+        self._order: list[str] = []
+        self._position: dict[str, int] = {}
+        self._strips: dict[str, Strip] = {}
+        self._widths = [len(label) for _, label in self.COLUMNS]
+        self._column_index = {key: index for index, (key, _) in enumerate(self.COLUMNS)}
+
+    # ------------------------------------------------------------------ data
+
+    @property
+    def row_count(self) -> int:
+        """Rows in the table."""
+        return len(self._order)
+
+    @property
+    def shown_keys(self) -> list[str]:
+        """Row keys in display order."""
+        return list(self._order)
+
+    def get_cell(self, key: Hashable, column: str) -> str:
+        """The text of one cell."""
+        return _cell_parts(self._rows[str(key)][self._column_index[column]])[0]
+
+    def selected_key(self) -> str | None:
+        """The key of the row under the cursor, if any."""
+        if not self._order:
+            return None
+        return self._order[min(self.cursor_row, len(self._order) - 1)]
+
+    def sync(self, rows: Sequence[tuple[Hashable, Row]]) -> None:
+        """Show exactly `rows` ((key, cells) pairs, in display order), repainting what changed."""
+        order = [str(key) for key, _ in rows]
+        wanted = dict(zip(order, (cells for _, cells in rows), strict=True))
+        widths_changed = False
+        changed: list[str] = []
+        for key, cells in wanted.items():
+            if self._rows.get(key) == cells:
+                continue
+            changed.append(key)
+            for index, cell in enumerate(cells):
+                length = cell.cell_len if isinstance(cell, Text) else len(cell)
+                if length > self._widths[index]:
+                    self._widths[index] = length
+                    widths_changed = True
+        for key in [key for key in self._rows if key not in wanted]:
+            del self._rows[key]
+            self._strips.pop(key, None)
+        self._rows.update((key, wanted[key]) for key in changed)
+        for key in changed:
+            self._strips.pop(key, None)
+        selected = self.selected_key()
+        if order != self._order or widths_changed:
+            self._order = order
+            self._position = {key: index for index, key in enumerate(order)}
+            if widths_changed:
+                self._strips.clear()
+            self.virtual_size = Size(self._total_width(), len(order) + 1)
+            if selected in self._position:
+                # The cursor follows its row, not its position.
+                self.cursor_row = self._position[selected]
+            elif self.cursor_row >= len(order):
+                self.cursor_row = max(len(order) - 1, 0)
+            self.refresh()
+        else:
+            for key in changed:
+                self.refresh_line(self._position[key] + 1)
+
+    def _total_width(self) -> int:
+        return sum(self._widths) + GAP * len(self._widths)
+
+    # ------------------------------------------------------------------ rendering
+
+    def _row_strip(self, cells: Row) -> Strip:
+        segments = [Segment(" ")]
+        for cell, width in zip(cells, self._widths, strict=True):
+            text, style = _cell_parts(cell)
+            segments.append(Segment(text.ljust(width), style))
+            segments.append(Segment(" " * GAP))
+        return Strip(segments)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.rich_style
+        if y == 0:
+            header = self.get_component_rich_style("live-table--header")
+            labels = tuple(label for _, label in self.COLUMNS)
+            strip = self._row_strip(labels).apply_style(header)
+            return strip.crop_extend(0, width, base).apply_style(base)
+        index = int(self.scroll_offset.y) + y - 1
+        if index >= len(self._order):
+            return Strip.blank(width, base)
+        key = self._order[index]
+        strip = self._strips.get(key)
+        if strip is None:
+            strip = self._strips[key] = self._row_strip(self._rows[key])
+        strip = strip.crop_extend(0, width, base).apply_style(base)
+        if index == self.cursor_row and (self.has_focus or self.show_cursor_unfocused):
+            strip = strip.apply_style(self.get_component_rich_style("live-table--cursor"))
+        return strip
+
+    show_cursor_unfocused = False
+    """Paint the cursor row when the table does not have focus."""
+
+    # ------------------------------------------------------------------ cursor
+
+    def watch_cursor_row(self, old: int, new: int) -> None:
+        self.refresh_line(old + 1)
+        self.refresh_line(new + 1)
+        self._scroll_cursor_into_view()
+
+    def _scroll_cursor_into_view(self) -> None:
+        visible = max(self.size.height - 1, 1)
+        top = int(self.scroll_offset.y)
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False)
+        elif self.cursor_row >= top + visible:
+            self.scroll_to(y=self.cursor_row - visible + 1, animate=False)
+
+    def validate_cursor_row(self, row: int) -> int:
+        return max(0, min(row, len(self._order) - 1)) if self._order else 0
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+    def action_cursor_up(self) -> None:
+        self.cursor_row -= 1
+
+    def action_cursor_down(self) -> None:
+        self.cursor_row += 1
+
+    def action_page_up(self) -> None:
+        self.cursor_row -= max(self.size.height - 1, 1)
+
+    def action_page_down(self) -> None:
+        self.cursor_row += max(self.size.height - 1, 1)
+
+    def action_scroll_home(self) -> None:
+        self.cursor_row = 0
+
+    def action_scroll_end(self) -> None:
+        self.cursor_row = len(self._order) - 1
+
+    def action_select_cursor(self) -> None:
+        key = self.selected_key()
+        if key is not None:
+            self.post_message(self.RowSelected(self, key))
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y < 1:
+            return
+        index = int(self.scroll_offset.y) + event.y - 1
+        if index < len(self._order):
+            self.cursor_row = index
+            self.post_message(self.RowSelected(self, self._order[index]))
