@@ -41,6 +41,8 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 _TWO_64 = float(2**64)
+STEP = 256
+"""Most items a producer submits between two yields to the loop."""
 
 
 class HandlerFailure(Exception):
@@ -242,6 +244,10 @@ class LoadGenerator:
         loop = asyncio.get_running_loop()
         rng = random.Random(f"{self.seed}:{producer.name}")
         pick = PriorityPicker(producer.priorities, rng)
+        pick_burst = PriorityPicker(
+            producer.priorities, random.Random(f"{self.seed}:{producer.name}:burst")
+        )
+        pending = 0  # burst items due and not yet submitted
         rate = producer.rate
         burst = producer.burst
         begin = loop.time() + producer.start
@@ -263,24 +269,30 @@ class LoadGenerator:
                     if burst is not None:
                         next_burst = max(next_burst, now + burst.every)
                     continue
-                due = min(next_arrival, next_burst)
-                if due >= stop_at:
-                    return
                 now = loop.time()
-                if due > now:
-                    await asyncio.sleep(due - now)
-                    continue
+                if not pending:
+                    due = min(next_arrival, next_burst)
+                    if due >= stop_at:
+                        return
+                    if due > now:
+                        await asyncio.sleep(due - now)
+                        continue
                 batch: list[float] = []
-                while next_arrival <= now and next_arrival < stop_at:
+                while next_arrival <= now and next_arrival < stop_at and len(batch) < STEP:
                     batch.append(pick())
                     next_arrival += rng.expovariate(rate)
                 while next_burst <= now and next_burst < stop_at:
-                    batch.extend(pick() for _ in range(burst.size))  # type: ignore[union-attr]
+                    pending += burst.size  # type: ignore[union-attr]
                     next_burst += burst.every  # type: ignore[union-attr]
+                take = min(pending, max(STEP - len(batch), 0))
+                batch.extend(pick_burst() for _ in range(take))
+                pending -= take
                 for priority in batch:
                     sequence += 1
                     if not await self._submit(f"{name}-{sequence}", priority):
                         return
+                # A step is at most STEP items: a fast or late producer must not hold the loop.
+                await asyncio.sleep(0)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -110,7 +110,7 @@ async def run_headless(
     `live`: a rich live summary (default: when `stream` is a terminal), else plain lines.
     """
     stream = stream if stream is not None else sys.stderr
-    console = Console(file=stream, stderr=stream is sys.stderr)
+    console = Console(file=stream)
     if live is None:
         live = console.is_terminal
     loop = asyncio.get_running_loop()
@@ -126,7 +126,7 @@ async def run_headless(
     try:
         await engine.start()
         if engine.metrics_url:
-            _say(console, live, f"metrics at {engine.metrics_url}")
+            _say(console, f"metrics at {engine.metrics_url}")
         if live:
             return await _run_live(engine, console, stop, duration, refresh_hz)
         return await _run_plain(engine, console, stop, duration)
@@ -156,8 +156,8 @@ async def _run_plain(
         for alert in snapshot.watchdog.alerts:
             if alert.id not in seen and alert.active:
                 seen.add(alert.id)
-                console.print(_alert_line(snapshot.at, alert), markup=False, highlight=False)
-        console.print(plain_line(snapshot), markup=False, highlight=False, soft_wrap=True)
+                _say(console, _alert_line(snapshot.at, alert))
+        _say(console, plain_line(snapshot))
 
     next_line = 1.0
     while not stop.event.is_set():
@@ -168,10 +168,10 @@ async def _run_plain(
         if engine.elapsed >= next_line:
             emit()
             next_line += 1.0
-    console.print(
+    _say(
+        console,
         f"t={engine.elapsed:.1f}s shutting down gracefully"
         f" (drain up to {engine.scenario.pool.drain_timeout:g}s)",
-        markup=False, highlight=False,
     )
     report = await engine.shutdown()
     emit()
@@ -201,8 +201,9 @@ def _alert_line(at: float, alert: Alert) -> str:
     return f"t={at:.1f}s ALERT {alert.kind}: {alert.message}{culprit}"
 
 
-def _say(console: Console, live: bool, message: str) -> None:
-    console.print(message, markup=False, highlight=False)
+def _say(console: Console, message: str) -> None:
+    """One line, never wrapped or styled (log files and grep read these)."""
+    console.print(message, markup=False, highlight=False, soft_wrap=True)
 
 
 def _quiet_engine_logs(console: Console | None) -> None:
