@@ -250,7 +250,8 @@ def _run_headless(runtime: Any, args: argparse.Namespace) -> int:
     a = report.accounting
     print(
         f"{PROG}: stopped after {runtime.elapsed:.1f}s: submitted={a.submitted}"
-        f" completed={a.completed} dead_lettered={a.dead_lettered} returned={a.returned}"
+        f" completed={a.completed} dead_lettered={a.dead_lettered} evicted={a.evicted}"
+        f" rejected={a.rejected} returned={a.returned}"
         f" lost={a.lost} duplicated={a.duplicated}",
         file=sys.stderr,
     )
