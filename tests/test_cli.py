@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -124,6 +125,15 @@ def test_bad_scenario_file_is_refused_before_anything_runs(
 def test_unwritable_report_path_is_refused_up_front(tmp_path: Path) -> None:
     result = heapwatch("--headless", "--duration", "1", "--report", str(tmp_path / "no" / "r.json"))
     assert_usage_error(result, "--report", "does not exist")
+
+
+def test_metrics_port_in_use_is_refused_up_front() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = heapwatch("--headless", "--duration", "1", "--metrics-port", str(port))
+    assert_usage_error(result, f"--metrics-port {port}", "in use")
 
 
 def test_dashboard_without_a_terminal_says_so() -> None:

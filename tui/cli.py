@@ -246,7 +246,7 @@ def _run_headless(runtime: Any, args: argparse.Namespace) -> int:
             run_headless(runtime, duration=args.duration, refresh_hz=args.refresh or 4.0)
         )
     except OSError as error:  # the metrics port taken between the check and the start
-        return _fail(str(error))
+        return _fail(f"--metrics-port {args.metrics_port}: {error.strerror or error}")
     a = report.accounting
     print(
         f"{PROG}: stopped after {runtime.elapsed:.1f}s: submitted={a.submitted}"
