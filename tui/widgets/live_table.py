@@ -26,8 +26,8 @@ Cell = str | Text
 """What row builders return: plain text, or Text with one style over the whole cell."""
 Row = tuple[Cell, ...]
 
-GAP = 2
-"""Spaces between columns."""
+GAP = 1
+"""Spaces between columns (one: the tables share a 120-column screen)."""
 
 
 @lru_cache(maxsize=256)

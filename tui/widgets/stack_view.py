@@ -22,7 +22,8 @@ ROLE_STYLE = {
 def render_stacks(groups: Iterable[StackGroup], *, max_frames: int = 6) -> RenderableType:
     """Each group as a heading ('role ×count  names') and its innermost frames, innermost last."""
     blocks: list[RenderableType] = []
-    for group in groups:
+    # Tasks that are not the engine's (role OTHER: the UI's own, say) go last.
+    for group in sorted(groups, key=lambda group: group.role is TaskRole.OTHER):
         names = ", ".join(group.task_names)
         heading = Text.assemble(
             (f"{group.role} ", ROLE_STYLE.get(group.role, "")), (f"×{group.count}", "bold"),

@@ -23,9 +23,9 @@ def worker_row(worker: WorkerSnapshot) -> Row:
     busy = worker.state is WorkerState.BUSY
     attempt = f" #{worker.attempt}" if busy and worker.attempt > 1 else ""
     return (
-        worker.name,
+        str(worker.id),
         Text(str(worker.state), style=STATE_STYLE.get(worker.state, "")),
-        shorten(worker.item_repr or "-", 24) + attempt,
+        shorten(worker.item_repr or "-", 20) + attempt,
         priority(worker.priority),
         seconds(worker.busy_for) if busy else "-",
         count(worker.done),
@@ -45,8 +45,8 @@ class WorkerTable(LiveTable):
         ("priority", "prio"),
         ("busy", "on it"),
         ("done", "done"),
-        ("failed", "failed"),
-        ("retried", "retried"),
+        ("failed", "fail"),
+        ("retried", "retry"),
         ("backoff", "backoff"),
     )
 
