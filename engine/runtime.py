@@ -248,6 +248,7 @@ class Engine:
             del self._alerts[next(iter(self._alerts))]
 
     def _on_crash(self, worker_id: int, error: BaseException) -> None:
+        self.watchdog.report_crash(worker_id, error)
         self._note(f"worker-{worker_id} crashed: {type(error).__name__}: {error}")
 
     # ------------------------------------------------------------------ live controls
