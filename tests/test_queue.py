@@ -460,6 +460,18 @@ async def test_an_item_that_waits_long_enough_outranks_newer_better_ones():
     assert drain(queue) == ["new-high", "old-low", "newest-high"]
 
 
+async def test_gets_follow_aging_across_levels():
+    clock = FakeClock()
+    queue = PriorityQueue(aging_rate=1.0, clock=clock)
+    queue.put_nowait("a0", priority=0)  # key 0
+    queue.put_nowait("b", priority=4)  # key 4
+    clock.advance(6)
+    queue.put_nowait("a1", priority=0)  # key 6: behind b although its priority is better
+    clock.advance(1)
+    queue.put_nowait("c", priority=-2)  # key 5: between b and a1
+    assert [queue.get_nowait() for _ in range(4)] == ["a0", "b", "c", "a1"]
+
+
 async def test_aging_off_never_reorders():
     clock = FakeClock()
     queue = PriorityQueue(clock=clock)
