@@ -1,4 +1,4 @@
-"""HistoryPanel: sparklines of depth, completions/s and p99 wait, from a ring buffer."""
+"""HistoryPanel: trends of depth, completions/s and p99 wait, from ring buffers."""
 
 from __future__ import annotations
 
@@ -7,17 +7,18 @@ from collections import deque
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.reactive import reactive
-from textual.widgets import Label, Sparkline
+from textual.widgets import Label
 
 from engine.snapshots import EngineSnapshot
 from tui.widgets.format import count, rate, seconds
+from tui.widgets.trend import Trend
 
 HISTORY = 120
 """Samples kept per series (at 5 Hz, the last 24 seconds)."""
 
 
 class HistoryPanel(Vertical):
-    """Three labelled sparklines; each sample is one snapshot (one refresh)."""
+    """Three labelled trend lines; each sample is one snapshot (one refresh)."""
 
     DEFAULT_CSS = """
     HistoryPanel {
@@ -27,10 +28,6 @@ class HistoryPanel(Vertical):
         width: 1fr;
         height: 1;
         color: $foreground-muted;
-    }
-    HistoryPanel > Sparkline {
-        height: 2;
-        margin-bottom: 0;
     }
     """
 
@@ -47,11 +44,11 @@ class HistoryPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label("depth", id="depth-label")
-        yield Sparkline([], id="depth-history")
+        yield Trend(id="depth-history")
         yield Label("done/s", id="rate-label")
-        yield Sparkline([], id="rate-history")
+        yield Trend(id="rate-history")
         yield Label("p99 wait", id="wait-label")
-        yield Sparkline([], id="wait-history")
+        yield Trend(id="wait-history")
 
     def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
         if snapshot is None or snapshot.at == self._last_at:
@@ -61,9 +58,9 @@ class HistoryPanel(Vertical):
         self.depths.append(float(snapshot.queue.depth))
         self.completion_rates.append(snapshot.pool.completion_rate)
         self.wait_p99s.append(p99 or 0.0)
-        self.query_one("#depth-history", Sparkline).data = list(self.depths)
-        self.query_one("#rate-history", Sparkline).data = list(self.completion_rates)
-        self.query_one("#wait-history", Sparkline).data = list(self.wait_p99s)
+        self.query_one("#depth-history", Trend).samples = tuple(self.depths)
+        self.query_one("#rate-history", Trend).samples = tuple(self.completion_rates)
+        self.query_one("#wait-history", Trend).samples = tuple(self.wait_p99s)
         # Each label is one fixed line: new text needs a repaint, not a layout of the screen.
         self.query_one("#depth-label", Label).update(
             f"depth {count(snapshot.queue.depth)}  (peak {count(snapshot.queue.peak_depth)})",

@@ -168,9 +168,15 @@ class LiveTable(ScrollView, can_focus=True):
             elif self.cursor_row >= len(order):
                 self.cursor_row = max(len(order) - 1, 0)
             self.refresh()
-        else:
-            for key in changed:
-                self.refresh_line(self._position[key] + 1)
+        elif changed:
+            # One repaint for the visible span of changed rows; rows out of view cost nothing.
+            top = int(self.scroll_offset.y)
+            bottom = top + max(self.size.height - 1, 0)
+            visible = [row for row in map(self._position.__getitem__, changed)
+                       if top <= row < bottom]
+            if visible:
+                first, last = min(visible), max(visible)
+                self.refresh_lines(first + 1, last - first + 1)
 
     def _total_width(self) -> int:
         return sum(self._widths) + GAP * len(self._widths)
