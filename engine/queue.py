@@ -402,7 +402,8 @@ class PriorityQueue(asyncio.Queue):
         victim_level.times.pop()
         self._size -= 1
         self._victims += 1
-        self._unfinished_tasks -= 1  # it will never be got, so never task_done()
+        if self._unfinished_tasks > 0:  # it will never be got, so never task_done()
+            self._unfinished_tasks -= 1
         if victim_level.items:
             self._dirty_tails.add(victim_level)
         else:
