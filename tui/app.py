@@ -42,6 +42,9 @@ from tui.widgets.stack_view import StackView
 from tui.widgets.summary_bar import SummaryBar
 from tui.widgets.worker_table import WorkerTable
 
+SLOW_HZ = 2.5
+"""Refreshes per second of the slow panels (history, process, per priority, alerts, stacks)."""
+
 COMPACT_BELOW = (110, 32)
 """Below this many columns or rows the panels go into pages (tabs)."""
 
@@ -95,7 +98,10 @@ class HeapwatchApp(App[int]):
     ]
 
     snapshot: reactive[EngineSnapshot | None] = reactive(None)
-    """The snapshot on display; every panel is bound to it."""
+    """The snapshot on display, every refresh: the panels whose numbers move every tick."""
+    slow_snapshot: reactive[EngineSnapshot | None] = reactive(None)
+    """The same snapshots at most SLOW_HZ times a second (and right after a key), for the panels
+    that read as trends or lists: repainting them at the full rate would double the UI's cost."""
     frozen: reactive[bool] = reactive(False)
     """True while the display is frozen (`f`): the engine keeps running, the panels hold still."""
     refresh_cost: reactive[float | None] = reactive(None)
@@ -132,6 +138,8 @@ class HeapwatchApp(App[int]):
         self.forced_compact = compact
         self.refreshes = 0
         """Snapshots taken so far."""
+        self._slow_every = max(1, round(refresh_hz / SLOW_HZ))
+        self._refresh_slow_next = True
         self._shutdown_task: asyncio.Future[ShutdownReport] | None = None
         self._seen_alerts: set[int] = set()
         self._page = "queue"
@@ -146,22 +154,28 @@ class HeapwatchApp(App[int]):
                 yield HeapTable(id="heap").data_bind(HeapwatchApp.snapshot)
             with Vertical(id="depth-panel", classes="panel"):
                 yield DepthGauge(id="gauge").data_bind(HeapwatchApp.snapshot)
-                yield HistoryPanel(id="history").data_bind(HeapwatchApp.snapshot)
+                yield HistoryPanel(id="history").data_bind(
+                    snapshot=HeapwatchApp.slow_snapshot)
             with Vertical(id="side-panel", classes="panel"):
                 yield ProcessPanel(id="process").data_bind(
-                    HeapwatchApp.snapshot, HeapwatchApp.refresh_cost, HeapwatchApp.memory)
-                yield EventLog(id="events").data_bind(HeapwatchApp.snapshot)
+                    HeapwatchApp.refresh_cost, HeapwatchApp.memory,
+                    snapshot=HeapwatchApp.slow_snapshot)
+                yield EventLog(id="events").data_bind(
+                    snapshot=HeapwatchApp.slow_snapshot)
             with Vertical(id="workers-panel", classes="panel"):
                 yield WorkerTable(id="workers").data_bind(HeapwatchApp.snapshot)
             with Vertical(id="priority-panel", classes="panel"):
-                yield PriorityTable(id="priorities").data_bind(HeapwatchApp.snapshot)
+                yield PriorityTable(id="priorities").data_bind(
+                    snapshot=HeapwatchApp.slow_snapshot)
             with VerticalScroll(id="shutdown-panel", classes="panel"):
                 yield ShutdownPanel(id="shutdown", clock=self.clock).data_bind(
                     HeapwatchApp.snapshot)
             with Vertical(id="alerts-panel", classes="panel"):
-                yield AlertTable(id="alerts", clock=self.clock).data_bind(HeapwatchApp.snapshot)
+                yield AlertTable(id="alerts", clock=self.clock).data_bind(
+                    snapshot=HeapwatchApp.slow_snapshot)
             with VerticalScroll(id="stacks-panel", classes="panel"):
-                yield StackView(id="stacks").data_bind(HeapwatchApp.snapshot)
+                yield StackView(id="stacks").data_bind(
+                    snapshot=HeapwatchApp.slow_snapshot)
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -232,6 +246,9 @@ class HeapwatchApp(App[int]):
             return
         self.refreshes += 1
         self.snapshot = snapshot
+        if self._refresh_slow_next or self.refreshes % self._slow_every == 0:
+            self._refresh_slow_next = False
+            self.slow_snapshot = snapshot
         self.refresh_cost = self.clock() - started
 
     def watch_snapshot(self, old: EngineSnapshot | None, new: EngineSnapshot | None) -> None:
@@ -270,10 +287,13 @@ class HeapwatchApp(App[int]):
     def _call(self, what: str, method: Callable[..., Any], *args: Any) -> Any:
         """Call an engine method; an error becomes a notification and the result None."""
         try:
-            return method(*args)
+            result = method(*args)
         except Exception as error:
             self._report_error(what, error)
             return _FAILED
+        # A key's effect shows in every panel at the next refresh, slow ones included.
+        self._refresh_slow_next = True
+        return result
 
     # ------------------------------------------------------------------ actions
 
@@ -364,6 +384,7 @@ class HeapwatchApp(App[int]):
         """Freeze or thaw the display; the engine keeps running either way."""
         self.frozen = not self.frozen
         if not self.frozen:
+            self._refresh_slow_next = True
             self.refresh_snapshot()
         self.notify("display frozen (engine still running)" if self.frozen else "display live")
 
@@ -373,6 +394,7 @@ class HeapwatchApp(App[int]):
             self.notify("a shutdown already ran; q quits", severity="warning")
             return
         self.notify("graceful shutdown: stopping intake, draining…")
+        self._refresh_slow_next = True
         self._run_shutdown()
         self.refresh_snapshot()
 

@@ -22,8 +22,8 @@ class ProcessPanel(Widget):
 
     snapshot: reactive[EngineSnapshot | None] = reactive(None)
     """The snapshot on display (bound to the app's)."""
-    refresh_cost: reactive[float | None] = reactive(None)
-    """Seconds the dashboard's last refresh took on the loop."""
+    refresh_cost: reactive[float | None] = reactive(None, repaint=False)
+    """Seconds the dashboard's last refresh took on the loop (shown at the next repaint)."""
     memory: reactive[MemoryProfile | None] = reactive(None)
     """The last memory profile (`m`), when the snapshot does not carry one."""
 
