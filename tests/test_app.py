@@ -376,3 +376,24 @@ async def test_q_shuts_the_real_engine_down_and_exits_0():
     assert app.return_code == 0
     assert not engine.running and not engine.shutting_down
     assert engine.pool.snapshot().report.accounting.lost == 0
+
+
+async def test_a_key_reaches_the_slow_panels_at_the_next_refresh():
+    engine = ScriptedEngine()
+    app = HeapwatchApp(engine, clock=fixed_clock, refresh_hz=20)  # slow panels every 8th tick
+    async with app.run_test() as pilot:
+        await settle(pilot, 2)
+        await pilot.press("b")
+        await settle(pilot)
+        assert app.slow_snapshot is not None
+        assert app.slow_snapshot.events[-1] == "burst of 200"
+        assert app.slow_snapshot.queue.depth == 840
+
+
+def test_trend_line_scales_to_the_peak_and_keeps_the_newest_samples():
+    from tui.widgets.trend import trend_line
+
+    assert trend_line([0, 5, 10], 3) == "▁▅█"
+    assert trend_line([10, 0, 5, 10], 2) == "▅█"
+    assert trend_line([0, 0], 5) == "▁▁"
+    assert trend_line([], 4) == ""

@@ -14,7 +14,7 @@ from tui.widgets.format import count, rate, seconds
 from tui.widgets.trend import Trend
 
 HISTORY = 120
-"""Samples kept per series (at 5 Hz, the last 24 seconds)."""
+"""Samples kept per series (one per slow refresh: at 2.5 Hz, the last 48 seconds)."""
 
 
 class HistoryPanel(Vertical):
