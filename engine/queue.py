@@ -68,7 +68,6 @@ DropCallback = Callable[[Any, float, str], object]
 """`on_drop(item, priority, reason)`, reason 'evicted' or 'rejected'."""
 
 _BLOCK = Overflow.BLOCK
-_INF = math.inf
 _log = logging.getLogger(__name__)
 
 
@@ -139,7 +138,7 @@ class PriorityQueue(asyncio.Queue):
         aging_rate: priority points an item gains per second of waiting (0.0: off).
         on_drop: `on_drop(item, priority, reason)` for every item evicted ('evicted') or refused
             by the 'reject' policy ('rejected'); exceptions it raises are logged, not raised.
-        clock: seconds, monotonic. Leave as default unless testing.
+        clock: seconds; must never go backwards. Leave as default unless testing.
         log_every: log depth, root and operation count every N operations (0: off, and free).
         logger: where that diagnostic goes (default: this module's logger).
         window: samples kept per latency series for the sliding-window percentiles.
@@ -150,8 +149,8 @@ class PriorityQueue(asyncio.Queue):
     __slots__ = (
         "_aging_rate", "_clock", "_dirty_tails", "_discarded", "_epoch", "_evicted",
         "_get_waited", "_heads", "_is_shutdown", "_levels", "_log_every", "_logged_ops",
-        "_logger", "_overflow", "_peak", "_prune_at", "_put_blocked", "_puts", "_record_wait", "_rejected",
-        "_size", "_stale_heads", "_tails", "_track_tails", "_victims", "_wait_all",
+        "_logger", "_overflow", "_peak", "_prune_at", "_put_blocked", "_puts", "_record_wait",
+        "_rejected", "_size", "_stale_heads", "_tails", "_track_tails", "_victims", "_wait_all",
         "_wait_series", "_window", "on_drop",
     )  # fmt: skip
 
