@@ -338,6 +338,12 @@ async def test_bad_settings_name_the_value():
         PriorityQueue(aging_rate=-1)
     with pytest.raises(TypeError, match="'fast'"):
         PriorityQueue(aging_rate="fast")
+    with pytest.raises(ValueError, match="window size .* 0"):
+        PriorityQueue(window=0)
+    with pytest.raises(TypeError, match="'3'"):
+        PriorityQueue("3")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="-2"):
+        PriorityQueue(log_every=-2)
     queue = PriorityQueue(overflow="reject", aging_rate=0.5)
     with pytest.raises(ValueError, match="nan"):
         queue.aging_rate = float("nan")

@@ -142,6 +142,11 @@ async def run(maxsize: int, rate: float, ops: list[tuple[Any, ...]]) -> None:
         assert stats.evicted == len(model.evicted) and stats.rejected == len(model.rejected)
         assert sorted(drops) == sorted(model.evicted + model.rejected)
         assert queue.blocked_putters == 0 and queue.blocked_getters == 0
+        now = clock.now
+        assert queue.oldest_wait() == max((now - e[1] for e in model.entries), default=0.0)
+        for priority in PRIORITIES:
+            waits = [now - e[1] for e in model.entries if e[0] == priority]
+            assert queue.oldest_wait(priority) == max(waits, default=0.0)
 
     for op in ops:
         kind = op[0]
