@@ -43,7 +43,7 @@ from tui.widgets.summary_bar import SummaryBar
 from tui.widgets.worker_table import WorkerTable
 
 SLOW_HZ = 2.5
-"""Refreshes per second of the slow panels (history, process, per priority, alerts, stacks)."""
+"""Refreshes per second of the slow panels (heap, history, process, priorities, alerts, stacks)."""
 
 COMPACT_BELOW = (110, 32)
 """Below this many columns or rows the panels go into pages (tabs)."""
@@ -97,16 +97,18 @@ class HeapwatchApp(App[int]):
         Binding("s", "shutdown", "Shutdown"),
     ]
 
-    snapshot: reactive[EngineSnapshot | None] = reactive(None)
+    # The app's reactives never repaint it: a repaint of the App is a repaint of the whole
+    # screen. The panels bound to them repaint themselves, and only what changed.
+    snapshot: reactive[EngineSnapshot | None] = reactive(None, repaint=False)
     """The snapshot on display, every refresh: the panels whose numbers move every tick."""
-    slow_snapshot: reactive[EngineSnapshot | None] = reactive(None)
+    slow_snapshot: reactive[EngineSnapshot | None] = reactive(None, repaint=False)
     """The same snapshots at most SLOW_HZ times a second (and right after a key), for the panels
     that read as trends or lists: repainting them at the full rate would double the UI's cost."""
-    frozen: reactive[bool] = reactive(False)
+    frozen: reactive[bool] = reactive(False, repaint=False)
     """True while the display is frozen (`f`): the engine keeps running, the panels hold still."""
-    refresh_cost: reactive[float | None] = reactive(None)
+    refresh_cost: reactive[float | None] = reactive(None, repaint=False)
     """Seconds the last refresh (snapshot + panel updates) took on the loop."""
-    memory: reactive[MemoryProfile | None] = reactive(None)
+    memory: reactive[MemoryProfile | None] = reactive(None, repaint=False)
     """The last memory profile taken with `m`."""
 
     def __init__(
@@ -151,7 +153,7 @@ class HeapwatchApp(App[int]):
         yield Tabs(*(Tab(page.capitalize(), id=page) for page in PAGES), id="pages")
         with Grid(id="panels"):
             with Vertical(id="heap-panel", classes="panel"):
-                yield HeapTable(id="heap").data_bind(HeapwatchApp.snapshot)
+                yield HeapTable(id="heap").data_bind(snapshot=HeapwatchApp.slow_snapshot)
             with Vertical(id="depth-panel", classes="panel"):
                 yield DepthGauge(id="gauge").data_bind(HeapwatchApp.snapshot)
                 yield HistoryPanel(id="history").data_bind(

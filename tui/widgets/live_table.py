@@ -161,7 +161,9 @@ class LiveTable(ScrollView, can_focus=True):
             self._position = {key: index for index, key in enumerate(order)}
             if widths_changed:
                 self._strips.clear()
-            self.virtual_size = Size(self._total_width(), len(order) + 1)
+            # Only the height scrolls (overflow-x is hidden): a column growing needs a repaint,
+            # not a new virtual size, which would lay out the whole screen again.
+            self.virtual_size = Size(0, len(order) + 1)
             if selected in self._position:
                 # The cursor follows its row, not its position.
                 self.cursor_row = self._position[selected]
@@ -177,9 +179,6 @@ class LiveTable(ScrollView, can_focus=True):
             if visible:
                 first, last = min(visible), max(visible)
                 self.refresh_lines(first + 1, last - first + 1)
-
-    def _total_width(self) -> int:
-        return sum(self._widths) + GAP * len(self._widths)
 
     # ------------------------------------------------------------------ rendering
 
