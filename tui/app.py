@@ -319,7 +319,7 @@ class HeapwatchApp(App[int]):
             self.notify(f"flood: {submitted:,} low-priority items submitted")
 
     def action_cancel_worker(self) -> None:
-        """Cancel the worker highlighted in the focused workers table, else the busiest."""
+        """Cancel the selected worker (workers table focused), else the busiest."""
         table = self.query_one(WorkerTable)
         chosen = table.selected_worker_id if table.has_focus else None
         cancelled = self._call("cancel", self.engine.cancel_worker, chosen)
@@ -383,7 +383,7 @@ class HeapwatchApp(App[int]):
                     f"{profile.depth:,} (+{size(profile.payload_bytes_per_item)} payload)")
 
     def action_toggle_freeze(self) -> None:
-        """Freeze or thaw the display; the engine keeps running either way."""
+        """Freeze or thaw the display; the engine keeps running."""
         self.frozen = not self.frozen
         if not self.frozen:
             self._refresh_slow_next = True
@@ -391,7 +391,7 @@ class HeapwatchApp(App[int]):
         self.notify("display frozen (engine still running)" if self.frozen else "display live")
 
     def action_shutdown(self) -> None:
-        """Shut the engine down gracefully and stay open on the drain and its report."""
+        """Shut down gracefully; stay open on the drain and the report."""
         if self._shutdown_task is not None:
             self.notify("a shutdown already ran; q quits", severity="warning")
             return
