@@ -107,7 +107,12 @@ async def test_a_failing_snapshot_keeps_the_last_one_on_screen():
         engine.fail.add("snapshot")
         await pilot.pause(0.2)
         assert app.snapshot is shown
-        assert any("snapshot failed" in message for message, _ in app.notices)
+        failures = [message for message, _ in app.notices if "snapshot failed" in message]
+        assert len(failures) == 1  # once, not once per tick
+        engine.fail.discard("snapshot")
+        engine.depth += 1
+        await settle(pilot)
+        assert app.snapshot.queue.depth == shown.queue.depth + 1
 
 
 async def test_freeze_holds_the_display_while_the_engine_moves_on():
@@ -397,3 +402,14 @@ def test_trend_line_scales_to_the_peak_and_keeps_the_newest_samples():
     assert trend_line([10, 0, 5, 10], 2) == "▅█"
     assert trend_line([0, 0], 5) == "▁▁"
     assert trend_line([], 4) == ""
+
+
+async def test_s_in_the_compact_layout_turns_to_the_shutdown_page():
+    app = HeapwatchApp(ScriptedEngine(), clock=fixed_clock)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.compact and app.query_one("#pages").active == "queue"
+        await pilot.press("s")
+        await settle(pilot, 2)
+        assert app.query_one("#pages").active == "shutdown"
+        assert app.query_one(ShutdownPanel).region.height > 5

@@ -144,6 +144,7 @@ class HeapwatchApp(App[int]):
         self._refresh_slow_next = True
         self._shutdown_task: asyncio.Future[ShutdownReport] | None = None
         self._seen_alerts: set[int] = set()
+        self._snapshot_error: str | None = None
         self._page = "queue"
 
     # ------------------------------------------------------------------ layout
@@ -244,8 +245,12 @@ class HeapwatchApp(App[int]):
         try:
             snapshot = self.engine.snapshot()
         except Exception as error:
-            self._report_error("snapshot", error)
+            # Said once per distinct error, not on every tick while it lasts.
+            if repr(error) != self._snapshot_error:
+                self._snapshot_error = repr(error)
+                self._report_error("snapshot", error)
             return
+        self._snapshot_error = None
         self.refreshes += 1
         self.snapshot = snapshot
         if self._refresh_slow_next or self.refreshes % self._slow_every == 0:
