@@ -29,6 +29,8 @@ from engine.snapshots import (
     MemoryProfile,
     ProcessStats,
     ShutdownReport,
+    StackGroup,
+    TaskRole,
 )
 from engine.watchdog import Watchdog
 
@@ -43,6 +45,15 @@ TOP_ENTRIES = 20
 """Heap entries a snapshot carries (the dashboard's heap view)."""
 ALERTS_KEPT = 1000
 """Alerts the report lists (the oldest fall out of a very long run)."""
+
+
+ENGINE_TASK_PREFIXES = ("producer-", "heapwatch-")
+
+
+def _is_engine_task(task: asyncio.Task[Any], role: TaskRole) -> bool:
+    """Stacks worth showing: the queue's workers, putters and getters, and our own tasks; the
+    event loop's other tasks (the dashboard's, when it runs) are not the queue's story."""
+    return role is not TaskRole.OTHER or task.get_name().startswith(ENGINE_TASK_PREFIXES)
 
 
 class Engine:
@@ -92,6 +103,7 @@ class Engine:
             loop_block_ms=w.loop_block_ms or None,
             clock=clock,
             on_alert=self._on_alert,
+            keep_task=_is_engine_task,
         )
         self.load = LoadGenerator(
             scenario.producers, self.pool, self.queue, seed=scenario.seed, clock=clock
@@ -321,6 +333,12 @@ class Engine:
             raise ValueError(f"seconds must be between 0 and 10, not {seconds!r}")
         self.handler.block_next = float(seconds)
         self._note(f"the next job blocks the loop for {seconds:g} s")
+
+    def capture_stacks(self) -> tuple[StackGroup, ...]:
+        """Capture the blocked-task stacks now (the next snapshot carries them)."""
+        groups = self.watchdog.capture_stacks()
+        self._note(f"captured stacks: {sum(g.count for g in groups)} tasks in {len(groups)} groups")
+        return groups
 
     async def memory_profile(self) -> MemoryProfile:
         """Bytes per queued item and the top allocation sites (holds the loop briefly)."""

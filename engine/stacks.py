@@ -13,7 +13,7 @@ import os
 import re
 import sys
 import sysconfig
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any
 
@@ -219,9 +219,11 @@ def capture_task_stacks(
     loop: asyncio.AbstractEventLoop | None = None,
     *,
     exclude_current: bool = True,
+    keep: Callable[[asyncio.Task[Any], TaskRole], bool] | None = None,
 ) -> tuple[StackGroup, ...]:
     """Every pending task of `loop` (the running one by default), grouped by role and stack.
 
+    `keep(task, role)` narrows the capture (the dashboard leaves out the UI's own tasks).
     Must run on the loop's thread: it reads suspended frames that the loop would otherwise move.
     """
     loop = loop or asyncio.get_running_loop()
@@ -233,6 +235,8 @@ def capture_task_stacks(
             continue
         frames = task_frames(task)
         role = task_role(task, frames)
+        if keep is not None and not keep(task, role):
+            continue
         formatted = tuple(format_frame(frame) for frame in frames[-MAX_FRAMES:])
         entries.append((role, formatted, task.get_name(), _awaited_by(task)))
     return group_stacks(entries)

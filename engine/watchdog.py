@@ -35,6 +35,7 @@ from engine.snapshots import (
     MemoryProfile,
     SizingAdvice,
     StackGroup,
+    TaskRole,
     WatchdogSnapshot,
     WorkerState,
 )
@@ -83,6 +84,7 @@ class Watchdog:
         history: resolved alerts kept (the active ones are always kept).
         sizing_window: seconds of samples the sizing advice is measured over.
         sizing_headroom: multiplier on Little's law's mean occupancy for the suggested maxsize.
+        keep_task: `keep_task(task, role)` narrows every stack capture (default: all tasks).
     """
 
     def __init__(
@@ -100,6 +102,7 @@ class Watchdog:
         history: int = 50,
         sizing_window: float = 10.0,
         sizing_headroom: float = 2.0,
+        keep_task: Callable[[asyncio.Task[Any], TaskRole], bool] | None = None,
     ) -> None:
         self.interval = _positive("interval", interval)
         self.sla = _positive("sla", sla)
@@ -126,6 +129,7 @@ class Watchdog:
         self.queue = queue
         self.pool = pool
         self.on_alert = on_alert
+        self.keep_task = keep_task
         self._clock = clock
         self._active: dict[AlertKey, Alert] = {}
         self._resolved: deque[Alert] = deque(maxlen=history)
@@ -408,7 +412,7 @@ class Watchdog:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return ()  # sampled from synchronous code: there are no tasks to read
-        self._stacks = capture_task_stacks(loop)
+        self._stacks = capture_task_stacks(loop, keep=self.keep_task)
         return self._stacks
 
     async def memory_profile(self, *, sample_items: int = 1000) -> MemoryProfile:

@@ -182,6 +182,10 @@ class ScriptedEngine:
         self._record("block_loop_once", seconds)
         self.block_next = seconds
 
+    def capture_stacks(self) -> tuple[StackGroup, ...]:
+        self._record("capture_stacks")
+        return ()
+
     async def memory_profile(self) -> MemoryProfile:
         self._record("memory_profile")
         self.memory = MemoryProfile(

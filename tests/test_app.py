@@ -161,7 +161,7 @@ async def test_help_lists_every_binding():
         assert isinstance(pilot.app.screen, HelpScreen)
         table = pilot.app.screen.query_one("#help-keys")
         keys = [str(table.get_row_at(row)[0]) for row in range(table.row_count)]
-        assert keys == ["?", "q", "b", "B", "l", "c", "+", "-", "p", "a", "o", "x", "m", "f", "s"]
+        assert keys == ["?", "q", "b", "B", "l", "c", "+", "-", "p", "a", "o", "x", "m", "k", "f", "s"]
         await pilot.press("escape")
         assert not isinstance(pilot.app.screen, HelpScreen)
 
@@ -335,6 +335,15 @@ async def test_every_control_key_changes_the_real_engine():
             for alert in engine.watchdog.snapshot().alerts),
             "a loop-blocked alert naming the handler", tries=250)
         assert engine.handler.block_next is None
+
+        await pilot.press("k")
+        stacks = engine.watchdog.snapshot().stacks
+        assert any(group.role == "worker" for group in stacks)
+        # The UI's own tasks are left out: every other task shown is one of the engine's.
+        assert all(name.startswith(("producer-", "heapwatch-"))
+                   for group in stacks if group.role == "other" for name in group.task_names)
+        assert sum(g.count for g in stacks if g.role == "worker") == len(
+            [w for w in engine.pool.snapshot().workers if w.state not in ("stopped", "crashed")])
 
         await pilot.press("f")
         frozen_at = app.snapshot.at

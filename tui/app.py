@@ -93,6 +93,7 @@ class HeapwatchApp(App[int]):
         Binding("o", "cycle_overflow", "Overflow"),
         Binding("x", "block_loop", "Block"),
         Binding("m", "memory_profile", "Mem"),
+        Binding("k", "capture_stacks", "Stacks", show=False),
         Binding("f", "toggle_freeze", "Freeze"),
         Binding("s", "shutdown", "Shutdown"),
     ]
@@ -373,6 +374,13 @@ class HeapwatchApp(App[int]):
         """Make the next handler call block the event loop once."""
         if self._call("block loop", self.engine.block_loop_once, 0.5) is not _FAILED:
             self.notify("the next handler call blocks the loop for 500ms")
+
+    def action_capture_stacks(self) -> None:
+        """Capture the blocked-task stacks now."""
+        groups = self._call("capture stacks", self.engine.capture_stacks)
+        if groups is not _FAILED:
+            tasks = sum(group.count for group in groups)
+            self.notify(f"stacks: {tasks:,} tasks in {len(groups)} groups")
 
     @work(group="memory", exclusive=True, exit_on_error=False)
     async def action_memory_profile(self) -> None:
