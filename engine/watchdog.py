@@ -273,6 +273,7 @@ class Watchdog:
                     depth=depth,
                     threshold=limit,
                     wait=self.queue.oldest_wait(),
+                    stacks=self.capture_stacks(),  # the producers it blocks, the workers behind
                 )
         elif depth < limit * HYSTERESIS:
             self._resolve(key, now)

@@ -22,6 +22,7 @@ from textual.pilot import Pilot  # noqa: E402
 from engine.runtime import Engine  # noqa: E402
 from engine.scenario import load_scenario  # noqa: E402
 from tui.app import HeapwatchApp  # noqa: E402
+from tui.screens.alert_detail import AlertScreen  # noqa: E402
 
 Steps = Callable[[Pilot, Engine], Awaitable[None]]
 
@@ -35,18 +36,16 @@ async def help_screen(pilot: Pilot, engine: Engine) -> None:
 
 
 async def alert_with_stacks(pilot: Pilot, engine: Engine) -> None:
-    """A flood of low-priority items starves them; open the newest alert."""
+    """A flood of low-priority items starves them; open a starvation alert and its stacks."""
     app = pilot.app
     assert isinstance(app, HeapwatchApp)
     for _ in range(40):
-        if app.snapshot is not None and app.snapshot.watchdog.alerts:
-            break
+        starving = [alert for alert in engine.watchdog.snapshot().alerts
+                    if alert.kind == "starvation" and alert.stacks]
+        if starving:
+            app.push_screen(AlertScreen(starving[0]))
+            return
         await pilot.pause(0.25)
-    if app.compact:
-        app.query_one("#pages").active = "alerts"
-        await pilot.pause()
-    app.query_one("#alerts").focus()
-    await pilot.press("enter")
 
 
 async def shutdown_report(pilot: Pilot, engine: Engine) -> None:
@@ -78,6 +77,8 @@ async def shoot(name: str, size: tuple[int, int], keys: tuple[str, ...], steps: 
         await pilot.pause(seconds)
         await steps(pilot, engine)
         await pilot.pause(0.3)
+        app.clear_notifications()  # toasts would hide the panels in a still picture
+        await pilot.pause(0.1)
         path = Path(app.save_screenshot(f"{name}.svg", str(out)))
     return path
 

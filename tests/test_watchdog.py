@@ -134,6 +134,23 @@ async def test_depth_alert_over_the_ratio_of_maxsize():
     assert alerts[-1].kind is AlertKind.DEPTH and not alerts[-1].active
 
 
+async def test_depth_alert_carries_the_stacks_of_the_producers_it_blocks():
+    clock, queue, watchdog, alerts = watched(maxsize=2, depth_ratio=0.5, sla=100.0)
+    queue.put_nowait("a")
+    queue.put_nowait("b")
+    blocked = [asyncio.create_task(queue.put(n), name=f"client-{n}") for n in range(3)]
+    await asyncio.sleep(0)
+    watchdog.sample()
+    (alert,) = alerts
+    assert alert.kind is AlertKind.DEPTH
+    (group,) = [g for g in alert.stacks if g.role is TaskRole.PRODUCER_BLOCKED]
+    assert group.count == 3
+    assert set(group.task_names) == {"client-0", "client-1", "client-2"}
+    for task in blocked:
+        task.cancel()
+    await asyncio.gather(*blocked, return_exceptions=True)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "named"),
     [
