@@ -234,6 +234,20 @@ class WorkerPool:
         rate_window: seconds of history behind the completion rates.
     """
 
+    # Slots keep attribute access on the workers' hot path fast: 48 attributes would
+    # overflow CPython's shared-key instance dict (30 keys), as in engine.queue.
+    __slots__ = (
+        "_backoff_base", "_backoff_cap", "_cancel_grace", "_clock", "_closed", "_completed",
+        "_crashed", "_dead_letter_limit", "_dead_lettered", "_dead_letters", "_drain_waiters",
+        "_duplicated", "_evicted", "_force", "_handler", "_ids", "_in_flight",
+        "_initial_workers", "_last_drain_time", "_loop", "_max_attempts", "_meter",
+        "_on_crash", "_on_dead_letter", "_paused", "_phase", "_phases", "_queue", "_queued",
+        "_rate_window", "_rejected", "_report", "_resume_waiters", "_retired",
+        "_retired_linger", "_retries", "_returned", "_returned_items", "_rng",
+        "_signal_drain_timeout", "_signal_loop", "_signal_task", "_started", "_submitted",
+        "_timeout", "_user_on_drop", "_worker_ids", "_workers", "__weakref__",
+    )  # fmt: skip
+
     def __init__(
         self,
         queue: PriorityQueue,
@@ -449,6 +463,7 @@ class WorkerPool:
         meter = self._meter
         wmeter = worker.meter
         task = worker.task
+        drain_waiters = self._drain_waiters  # the same list for the pool's life
         try:
             while True:
                 if worker.stop_requested:
@@ -524,8 +539,8 @@ class WorkerPool:
                 else:
                     self._fail(worker, job, error)
                 queue.task_done()
-                if self._drain_waiters:
-                    self._wake(self._drain_waiters)
+                if drain_waiters:
+                    self._wake(drain_waiters)
         except asyncio.CancelledError:
             self._release(worker)
             worker.state = _STOPPED
