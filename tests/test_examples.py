@@ -5,7 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "embed.py"
+ROOT = Path(__file__).parent.parent
+EXAMPLE = ROOT / "examples" / "embed.py"
+
+
+def test_the_readme_shows_the_example_as_it_is():
+    code = EXAMPLE.read_text().split('"""', 2)[2].strip()  # less the module docstring
+    assert code in (ROOT / "README.md").read_text()
 
 
 def test_embed_example_runs_and_loses_nothing():
