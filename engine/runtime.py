@@ -192,6 +192,7 @@ class Engine:
         try:
             report = await self.pool.shutdown(drain_timeout)
         finally:
+            self.watchdog.sample()  # the queue is empty now: its alerts resolve, not hang on
             await self.watchdog.stop()
             await self._close_metrics()
             self._stopped_at = self.clock()

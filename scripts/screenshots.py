@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -84,6 +86,9 @@ async def shoot(name: str, size: tuple[int, int], keys: tuple[str, ...], steps: 
 
 
 def main() -> None:
+    logging.getLogger("engine").addHandler(logging.NullHandler())  # alerts show on screen
+    logging.getLogger("engine").propagate = False
+    gc.freeze()  # as the heapwatch command does: no long full collections in the shots
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="run time before each shot")
     parser.add_argument("--out", type=Path, default=Path("screenshots"))

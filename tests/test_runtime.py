@@ -159,6 +159,18 @@ async def test_shutdown_returns_what_it_cannot_drain() -> None:
     assert await engine.shutdown() is report
 
 
+async def test_no_alert_is_left_active_once_the_engine_stopped() -> None:
+    text = QUICK.replace("mean = 2, p99 = 8", "mean = 300, p99 = 400").replace(
+        "[watchdog]", "[watchdog]\nsla_ms = 100"
+    )
+    engine = Engine(parse_scenario(text, name="starving"))
+    await engine.start()
+    await wait_until(lambda: any(
+        a.kind is AlertKind.STARVATION and a.active for a in engine.watchdog.snapshot().alerts))
+    await engine.shutdown(drain_timeout=0.05)
+    assert [a.message for a in engine.watchdog.snapshot().alerts if a.active] == []
+
+
 def test_attempt_fate_is_a_pure_function() -> None:
     assert attempt_fate(1, "a-1", 1) == attempt_fate(1, "a-1", 1)
     values = {attempt_fate(1, f"a-{i}", 1) for i in range(1000)}
