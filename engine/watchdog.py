@@ -79,7 +79,8 @@ class Watchdog:
         loop_block_ms: a heartbeat this late (ms) means a blocked loop; None or 0 turns the
             loop monitor off.
         depth_ratio: a DEPTH alert when depth > depth_ratio x maxsize (bounded queues only).
-        clock: seconds, monotonic. Leave as default unless testing.
+        clock: seconds, monotonic; the loop monitor's heartbeat reads it too, so a clock moved
+            by hand needs `loop_block_ms=None`. Leave as default unless testing.
         on_alert: called on the loop with every alert raised and again when it is resolved.
         history: resolved alerts kept (the active ones are always kept).
         sizing_window: seconds of samples the sizing advice is measured over.
@@ -149,6 +150,7 @@ class Watchdog:
                 threshold=self.loop_block_ms / 1000,
                 on_block=self._on_loop_block,
                 on_unblock=self._on_loop_unblock,
+                clock=clock,  # so a block's due time is in the alerts' time base
             )
 
     # ------------------------------------------------------------------ lifecycle
@@ -383,7 +385,9 @@ class Watchdog:
         self._raise(
             key,
             kind=AlertKind.LOOP_BLOCKED,
-            started_at=now - (block.detected_at - block.due_at),
+            # The block began no later than the heartbeat's due time; the thread only saw it
+            # a threshold later, and the alert reaches the loop only once the block is over.
+            started_at=block.due_at,
             message=(
                 f"event loop blocked for {_fmt_seconds(block.late_by)}+ in {block.culprit}"
             ),

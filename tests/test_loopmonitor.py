@@ -61,6 +61,11 @@ async def test_a_handler_that_sleeps_on_the_loop_is_named_every_time():
         assert "sleepy_handler" in alert.message
     for alert in resolved:
         assert alert.peak_wait >= 0.4  # the full block, measured by the late heartbeat
+        # The alert starts when the loop stopped answering, not when the thread noticed it,
+        # so once resolved it spans the whole 0.5 s block.
+        assert alert.resolved_at - alert.started_at >= 0.4
+    starts = {alert.id: alert.started_at for alert in raised}
+    assert all(alert.started_at == starts[alert.id] for alert in resolved)
     snapshot = watchdog.snapshot()
     assert snapshot.loop_lag_max >= 0.4
     assert snapshot.loop_lag_p50 <= snapshot.loop_lag_p99 <= snapshot.loop_lag_max
