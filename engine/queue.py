@@ -586,6 +586,14 @@ class PriorityQueue(asyncio.Queue):
     # ------------------------------------------------------------------ introspection
 
     @property
+    def puts(self) -> int:
+        """Items that entered the queue (puts and requeues) since start; refused ones do not count.
+
+        `stats().puts` without the rest of `stats()`: O(1), for samplers that only need the count.
+        """
+        return self._puts
+
+    @property
     def gets(self) -> int:
         """Items removed by gets and drains (every put ends as a get, a victim or a discard)."""
         return self._puts - self._size - self._victims - self._discarded

@@ -71,7 +71,8 @@ class Watchdog:
     """Watches a `PriorityQueue` (and optionally a `WorkerPool`) and raises structured alerts.
 
     Args:
-        queue: the queue to watch (`depth_by_priority()`, `oldest_wait(p)`, `stats()`).
+        queue: the queue to watch (`depth_by_priority()`, `oldest_wait(p)`, `qsize()`,
+            `maxsize`, `puts`, and `stats()` once per `snapshot()` for the sizing advice).
         pool: the worker pool, for crashed workers and the service time in sizing advice.
         interval: seconds between samples.
         sla: the longest wait, in seconds, an item of any priority may see before an alert.
@@ -320,7 +321,7 @@ class Watchdog:
         )
 
     def _record_rates(self, now: float, pool_snapshot: Any) -> None:
-        puts = self.queue.stats().puts
+        puts = self.queue.puts  # not stats(): that sorts every latency window, every sample
         busy = 0.0
         completion = 0.0
         if pool_snapshot is not None:

@@ -286,6 +286,39 @@ async def test_sizing_advice_is_littles_law_from_measured_figures():
     assert str(advice.suggested_maxsize) in advice.explanation
 
 
+class StatsCountingQueue(PriorityQueue):
+    """The real queue, counting its full `stats()` reads (each sorts every latency window)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.stats_calls = 0
+
+    def stats(self):
+        self.stats_calls += 1
+        return super().stats()
+
+
+async def test_samples_read_counters_and_a_snapshot_reads_stats_once():
+    clock = FakeClock()
+    queue = StatsCountingQueue(clock=clock)
+    watchdog = Watchdog(queue, clock=clock, loop_block_ms=None, sla=100.0)
+    for second in range(5):
+        for index in range(3):
+            queue.put_nowait(index, priority=index)
+        clock.advance(0.5)
+        queue.get_nowait()
+        clock.advance(0.5)
+        watchdog.sample()
+        assert queue.puts == queue.stats().puts == 3 * (second + 1)
+    queue.stats_calls = 0
+    for _ in range(10):
+        watchdog.sample()
+    assert queue.stats_calls == 0  # a sample costs O(levels), not a sort per latency window
+    snapshot = watchdog.snapshot()
+    assert snapshot.sizing is not None and snapshot.sizing.arrival_rate > 0
+    assert queue.stats_calls == 1
+
+
 async def test_running_watchdog_samples_on_its_own_and_stops():
     queue = PriorityQueue()
     alerts = []
