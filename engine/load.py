@@ -299,7 +299,11 @@ class LoadGenerator:
             _log.exception("producer %s failed", name)
 
     async def _submit(self, item: str, priority: float) -> bool:
-        """Submit one item, waiting for room under 'block'; False once the pool shut down."""
+        """Submit one item, waiting for room under 'block'; False once the pool shut down.
+
+        An item the queue refuses is handed over all the same (the pool counts it as
+        rejected), so it is counted here too, and the caller goes on with the next one.
+        """
         pool = self.pool
         try:
             try:
@@ -308,6 +312,10 @@ class LoadGenerator:
                 # 'reject' has counted it already; 'block' waits for room like a real client.
                 if self.queue.overflow is Overflow.BLOCK:
                     await pool.submit(item, priority=priority)
+        except asyncio.QueueFull:
+            # The policy left 'block' while this one waited: the queue woke it to be refused
+            # under 'reject' (counted by the pool as any refusal is).
+            pass
         except QueueShutDown:
             return False
         self._count(priority)
@@ -354,6 +362,12 @@ class LoadGenerator:
         return accepted
 
     async def _submit_all(self, items: list[tuple[str, float]]) -> None:
-        for item, priority in items:
-            if not await self._submit(item, priority):
-                return
+        try:
+            for item, priority in items:
+                if not await self._submit(item, priority):
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Logged here: nobody awaits this task before `stop()`.
+            _log.exception("burst producer failed")
