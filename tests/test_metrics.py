@@ -29,6 +29,11 @@ def scrape_blocking(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
     return samples
 
 
+def same(scraped: float, figure: float | None) -> bool:
+    """A scraped gauge equals the snapshot's figure (None is exposed as NaN)."""
+    return math.isnan(scraped) if figure is None else scraped == figure
+
+
 async def scrape(url: str):
     # Off the loop: the collector reads the snapshots on the loop, which must stay free.
     return await asyncio.to_thread(scrape_blocking, url)
@@ -54,7 +59,11 @@ async def test_scrape_exposes_queue_pool_and_watchdog_figures():
         with pytest.raises(asyncio.QueueFull):
             pool.submit_nowait("one too many", priority=1)
         watchdog.sample()
+        lag_before = watchdog.snapshot().loop_lag_max
+        time.sleep(0.3)  # a known block on the loop: the lag metrics must show it
+        await asyncio.sleep(0.05)  # the late heartbeat measures it
         samples = await scrape(server.url)
+        lag_after = watchdog.snapshot().loop_lag_max
         stats = queue.stats()
         assert stats.depth == 10 and stats.rejected == 1
         assert samples[("heapwatch_queue_length", ())] == stats.depth
@@ -74,12 +83,13 @@ async def test_scrape_exposes_queue_pool_and_watchdog_figures():
             assert ("heapwatch_workers", (("state", str(state)),)) in samples
         assert samples[("heapwatch_items", (("fate", "lost"),))] == 0
         assert samples[("heapwatch_items", (("fate", "in_flight"),))] == 2
-        assert math.isnan(samples[("heapwatch_put_latency_p99_seconds", ())]) or samples[
-            ("heapwatch_put_latency_p99_seconds", ())
-        ] >= 0
-        assert ("heapwatch_get_latency_p99_seconds", ()) in samples
-        assert ("heapwatch_loop_lag_seconds", (("quantile", "0.99"),)) in samples
-        assert samples[("heapwatch_loop_lag_max_seconds", ())] >= 0
+        # Nothing touched the queue between the scrape and stats(): the windows are the same.
+        assert same(samples[("heapwatch_put_latency_p99_seconds", ())], stats.put_block_p99)
+        assert same(samples[("heapwatch_get_latency_p99_seconds", ())], stats.get_wait_p99)
+        lag_max = samples[("heapwatch_loop_lag_max_seconds", ())]
+        assert lag_max >= 0.25  # the 0.3 s block, less up to one heartbeat period
+        assert lag_before <= lag_max <= lag_after  # the max only grows: read live, not cached
+        assert 0 < samples[("heapwatch_loop_lag_seconds", (("quantile", "0.99"),))] <= lag_max
         assert samples[("heapwatch_scrape_stale", ())] == 0
 
         release.set()
