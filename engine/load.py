@@ -329,9 +329,12 @@ class LoadGenerator:
     # ------------------------------------------------------------------ bursts on demand
 
     def burst(self, size: int, *, priorities: Sequence[tuple[float, float]] | None = None) -> int:
-        """Submit `size` items now (mixed priorities by default); return how many went in.
+        """Submit `size` items now (mixed priorities by default); return how many the queue took.
 
-        Under 'block' the items that do not fit wait in a background task, as a client would.
+        Under 'block' the items that do not fit wait in a background task, as a client would;
+        under 'reject' they are refused (the pool counts them as rejected, and so does
+        `submitted`, but they are not in the result); under 'evict-lowest' each one is taken,
+        and the worst item (maybe the newcomer itself) is evicted.
         """
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise ValueError(f"burst size must be an integer >= 0, not {size!r}")
@@ -352,6 +355,8 @@ class LoadGenerator:
                 if self.queue.overflow is Overflow.BLOCK:
                     waiting.append((item, priority))
                     continue
+                self._count(priority)  # refused: handed over, not taken
+                continue
             self._count(priority)
             accepted += 1
         if waiting:

@@ -268,15 +268,32 @@ class Engine:
 
     def burst(self, size: int) -> int:
         """Submit `size` items of mixed priorities now; return how many the queue took at once
-        (under 'block' the rest wait for room, as clients would)."""
-        accepted = self.load.burst(size)
-        self._note(f"burst of {size}: {accepted} submitted now")
-        return accepted
+        (under 'block' the rest wait for room, as clients would; under 'reject' the rest are
+        rejected)."""
+        return self._burst(f"burst of {size}", size, None)
 
     def flood_low(self, size: int) -> int:
-        """Submit `size` items at the lowest priority the producers use."""
-        accepted = self.load.burst(size, priorities=((self.load.lowest, 1.0),))
-        self._note(f"flood of {size} at priority {self.load.lowest:g}: {accepted} submitted now")
+        """Submit `size` items at the lowest priority the producers use; how many were taken."""
+        lowest = self.load.lowest
+        return self._burst(f"flood of {size} at priority {lowest:g}", size, ((lowest, 1.0),))
+
+    def _burst(
+        self, what: str, size: int, priorities: tuple[tuple[float, float], ...] | None
+    ) -> int:
+        before = self.pool.accounting()
+        accepted = self.load.burst(size, priorities=priorities)
+        after = self.pool.accounting()
+        rejected = after.rejected - before.rejected
+        evicted = after.evicted - before.evicted
+        waiting = size - accepted - rejected
+        parts = [f"{accepted} submitted now"]
+        if waiting:
+            parts.append(f"{waiting} waiting for room")
+        if rejected:
+            parts.append(f"{rejected} rejected")
+        if evicted:
+            parts.append(f"{evicted} evicted")
+        self._note(f"{what}: {', '.join(parts)}")
         return accepted
 
     def cancel_worker(self, worker_id: int | None = None) -> int | None:

@@ -57,3 +57,15 @@ async def test_blocked_producers_go_on_when_the_policy_stops_blocking(policy: st
     await load.stop()
     await pool.shutdown(drain_timeout=0)
     assert pool.accounting().lost == 0
+
+
+async def test_burst_returns_only_what_the_queue_took() -> None:
+    queue = PriorityQueue(5, overflow="reject")
+    pool = WorkerPool(queue, SimulatedHandler(HandlerSettings()), workers=0)
+    await pool.start()
+    load = LoadGenerator([], pool, queue, seed=1)
+    assert load.burst(20) == 5
+    a = pool.accounting()
+    assert (a.queued, a.rejected, a.submitted) == (5, 15, 20)
+    assert load.submitted == a.submitted  # handed over, taken or not
+    await pool.shutdown(drain_timeout=0)

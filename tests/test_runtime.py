@@ -126,6 +126,26 @@ async def test_live_controls_change_the_running_engine() -> None:
     assert not engine.running and engine.report()["cancelled_workers"] == 1
 
 
+async def test_burst_under_reject_counts_and_notes_the_refused() -> None:
+    scenario = parse_scenario(
+        QUICK.replace("maxsize = 500", 'maxsize = 10\noverflow = "reject"').replace(
+            "stop = 0.35", "start = 100"
+        ),
+        name="reject",
+    )
+    engine = Engine(scenario)
+    await engine.start()
+    # Synchronous: no worker takes an item until the test awaits.
+    assert engine.burst(25) == 10
+    assert engine.flood_low(5) == 0
+    a = engine.pool.accounting()
+    assert (a.queued, a.rejected) == (10, 20)
+    notes = [event for event in engine.snapshot().events if "burst" in event or "flood" in event]
+    assert "burst of 25: 10 submitted now, 15 rejected" in notes[0]
+    assert "0 submitted now, 5 rejected" in notes[1]
+    await engine.shutdown(drain_timeout=0)
+
+
 async def test_block_loop_once_is_caught_and_named() -> None:
     engine = Engine(parse_scenario(QUICK.replace("stop = 0.35", ""), name="block"))
     await engine.start()
