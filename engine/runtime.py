@@ -371,11 +371,6 @@ class Engine:
         shutdown = self.pool.report
         stats = self.queue.stats()
         ran_for = self.elapsed
-        work_time = (
-            (self._shutdown_began - self._started_at)
-            if self._shutdown_began is not None and self._started_at is not None
-            else ran_for
-        )
         origin = self._started_at or 0.0
         alerts = sorted(self._alerts.values(), key=lambda a: a.id)
         submitted_by_priority = self.load.submitted_by_priority
@@ -395,7 +390,10 @@ class Engine:
             "retry_scheduled": accounting.retry_scheduled,
             "lost": accounting.lost,
             "duplicated": accounting.duplicated,
-            "throughput": round(accounting.completed / work_time, 3) if work_time > 0 else 0.0,
+            "throughput": round(accounting.completed / ran_for, 3) if ran_for > 0 else 0.0,
+            "throughput_window": (
+                "completed per second over the whole run, start to stop (the drain included)"
+            ),
             "settings": {
                 "workers": scenario.pool.workers,
                 "maxsize": scenario.queue.maxsize,

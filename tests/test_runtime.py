@@ -146,6 +146,20 @@ async def test_burst_under_reject_counts_and_notes_the_refused() -> None:
     await engine.shutdown(drain_timeout=0)
 
 
+async def test_throughput_counts_the_drain_over_the_whole_run() -> None:
+    text = QUICK.replace("mean = 2, p99 = 8", "mean = 20, p99 = 30").replace(
+        "stop = 0.35", "start = 100"
+    )
+    engine = Engine(parse_scenario(text.replace("failure_rate = 0.2", ""), name="drain"))
+    await engine.start()
+    engine.burst(30)
+    await engine.shutdown(drain_timeout=5)  # the drain completes every item
+    report = engine.report()
+    assert report["completed"] == 30 and report["shutdown"]["drain_time"] > 0
+    assert report["throughput"] == pytest.approx(report["completed"] / report["duration"], 1e-3)
+    assert "drain" in report["throughput_window"]
+
+
 async def test_block_loop_once_is_caught_and_named() -> None:
     engine = Engine(parse_scenario(QUICK.replace("stop = 0.35", ""), name="block"))
     await engine.start()
