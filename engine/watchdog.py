@@ -219,7 +219,7 @@ class Watchdog:
             self._check_workers(now, pool_snapshot)
         if (AlertKind.LOOP_BLOCKED, None) in self._active:
             # Running this sample means the loop is free again: the block is over.
-            self._resolve((AlertKind.LOOP_BLOCKED, None), now)
+            self._end_loop_block(now)
         self._record_rates(now, pool_snapshot)
         self._samples += 1
         self._sample_cost = time.perf_counter() - started
@@ -399,16 +399,23 @@ class Watchdog:
         )
 
     def _on_loop_unblock(self, lag: float) -> None:
+        self._end_loop_block(self._clock(), lag)
+
+    def _end_loop_block(self, now: float, lag: float | None = None) -> None:
+        """Resolve the LOOP_BLOCKED alert with the full lateness (if measured) and task stacks.
+
+        The monitor thread reads only the loop's own stack; the tasks can be read only on the
+        loop, so once, now that the block is over: where each stands right after it.
+        """
         key = (AlertKind.LOOP_BLOCKED, None)
         alert = self._active.get(key)
         if alert is None:
             return
-        self._resolve(
-            key,
-            self._clock(),
-            peak_wait=max(lag, alert.wait or 0.0),
-            message=f"event loop blocked for {_fmt_seconds(lag)} in {alert.culprit}",
-        )
+        fields: dict[str, Any] = {"stacks": alert.stacks or self.capture_stacks()}
+        if lag is not None:
+            fields["peak_wait"] = max(lag, alert.wait or 0.0)
+            fields["message"] = f"event loop blocked for {_fmt_seconds(lag)} in {alert.culprit}"
+        self._resolve(key, now, **fields)
 
     # ------------------------------------------------------------------ evidence on demand
 

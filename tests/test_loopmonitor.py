@@ -64,6 +64,9 @@ async def test_a_handler_that_sleeps_on_the_loop_is_named_every_time():
         # The alert starts when the loop stopped answering, not when the thread noticed it,
         # so once resolved it spans the whole 0.5 s block.
         assert alert.resolved_at - alert.started_at >= 0.4
+        # The task stacks, read on the loop once the block is over, come with it.
+        workers = [group for group in alert.stacks if "worker-1" in group.task_names]
+        assert workers and workers[0].frames, alert.stacks
     starts = {alert.id: alert.started_at for alert in raised}
     assert all(alert.started_at == starts[alert.id] for alert in resolved)
     snapshot = watchdog.snapshot()
