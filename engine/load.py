@@ -120,26 +120,49 @@ class SimulatedHandler:
             seconds, self.block_next = self.block_next, None
             self.blocks += 1
             blocking_handler_step(seconds)
-        if self._chaotic:
-            attempt = self._attempts.pop(item, 0) + 1
-            fate = attempt_fate(self.seed, item, attempt)
-            if fate < self._block_below:
-                if attempt < self.max_attempts:
-                    # Remembered first: a failure, a timeout or a cancel may end this call.
-                    self._attempts[item] = attempt
-                if fate < self._fail_below:
-                    self.failures += 1
-                    await asyncio.sleep(self.latency())
-                    raise HandlerFailure(f"simulated failure of {item} (attempt {attempt})")
-                if fate < self._hang_below:
-                    self.hangs += 1
-                    await hanging_handler_step()
-                self._attempts.pop(item, None)
-                self.blocks += 1
-                blocking_handler_step(self.settings.block_ms / 1000)
-                return
-        # sleep(0) still yields: without it a worker would drain the queue in one loop step.
-        await asyncio.sleep(self.latency())
+        if not self._chaotic:
+            # sleep(0) still yields: without it a worker would drain the queue in one step.
+            await asyncio.sleep(self.latency())
+            return
+        # The attempt is counted when it ends, as the pool counts it: a failure or a timeout
+        # is one, a worker's cancellation is not (the pool un-counts it).
+        attempt = self._attempts.get(item, 0) + 1
+        fate = attempt_fate(self.seed, item, attempt)
+        try:
+            if fate < self._fail_below:
+                self.failures += 1
+                await asyncio.sleep(self.latency())
+                raise HandlerFailure(f"simulated failure of {item} (attempt {attempt})")
+            if fate < self._hang_below:
+                self.hangs += 1
+                await hanging_handler_step()
+            elif fate >= self._block_below:
+                await asyncio.sleep(self.latency())
+        except asyncio.CancelledError:
+            # A timeout or a worker's cancellation: which one is known once the worker has
+            # handled it (a cancelled worker's task ends in this same step, a timed-out one's
+            # goes on), so decide on the next pass of the loop, before any retry can start.
+            task = asyncio.current_task()
+            asyncio.get_running_loop().call_soon(self._interrupted, task, item, attempt)
+            raise
+        except BaseException:
+            self._failed(item, attempt)
+            raise
+        self._attempts.pop(item, None)
+        if fate < self._block_below:
+            self.blocks += 1
+            blocking_handler_step(self.settings.block_ms / 1000)
+
+    def _failed(self, item: Any, attempt: int) -> None:
+        if attempt < self.max_attempts:
+            self._attempts[item] = attempt
+        else:  # dead-lettered: forgotten
+            self._attempts.pop(item, None)
+
+    def _interrupted(self, task: asyncio.Task[Any] | None, item: Any, attempt: int) -> None:
+        if task is not None and task.cancelled():
+            return  # the worker was cancelled: the attempt does not count
+        self._failed(item, attempt)
 
 
 class PriorityPicker:

@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
-from engine.load import LoadGenerator, SimulatedHandler
+from engine.load import LoadGenerator, SimulatedHandler, attempt_fate
 from engine.pool import WorkerPool
 from engine.queue import PriorityQueue
-from engine.scenario import HandlerSettings, Producer
+from engine.scenario import HandlerSettings, Latency, Producer
 
 
 async def wait_until(predicate, timeout: float = 5.0) -> None:
@@ -68,4 +68,49 @@ async def test_burst_returns_only_what_the_queue_took() -> None:
     a = pool.accounting()
     assert (a.queued, a.rejected, a.submitted) == (5, 15, 20)
     assert load.submitted == a.submitted  # handed over, taken or not
+    await pool.shutdown(drain_timeout=0)
+
+
+async def cancel_while_busy(pool: WorkerPool) -> None:
+    await wait_until(lambda: pool.busiest_worker() is not None)
+    assert pool.cancel_worker(pool.busiest_worker())
+    pool.add_worker()
+
+
+async def test_a_cancelled_attempt_does_not_move_the_handlers_attempt_count() -> None:
+    """The pool does not count an attempt its worker's cancellation cut short; the handler
+    must not either, or it draws later fates for the wrong attempt number."""
+    settings = HandlerSettings(latency=Latency(50, 50), failure_rate=1.0)
+    handler = SimulatedHandler(settings, seed=2, max_attempts=3)
+    queue = PriorityQueue()
+    pool = WorkerPool(queue, handler, workers=1, max_attempts=3, backoff_base=0.001)
+    await pool.start()
+    pool.submit_nowait("x-1")
+    await cancel_while_busy(pool)
+    await wait_until(lambda: pool.accounting().dead_lettered == 1)
+    [dead] = pool.dead_letters
+    assert dead.attempts == 3 and "(attempt 3)" in dead.error
+    assert handler.calls == 4
+    await pool.shutdown(drain_timeout=0)
+
+
+async def test_a_timed_out_attempt_counts_and_a_cancelled_one_does_not() -> None:
+    seed, hang_rate = 5, 0.5
+    # An item whose first attempt hangs and whose second succeeds.
+    item = next(
+        f"h-{i}"
+        for i in range(1000)
+        if attempt_fate(seed, f"h-{i}", 1) < hang_rate <= attempt_fate(seed, f"h-{i}", 2)
+    )
+    handler = SimulatedHandler(
+        HandlerSettings(latency=Latency(0, 0), hang_rate=hang_rate), seed=seed, max_attempts=3
+    )
+    queue = PriorityQueue()
+    pool = WorkerPool(queue, handler, workers=1, timeout=0.5, backoff_base=0.001)
+    await pool.start()
+    pool.submit_nowait(item)
+    await cancel_while_busy(pool)  # attempt 1 cut short: not an attempt
+    await wait_until(lambda: pool.accounting().completed == 1)
+    # Attempt 1 hangs again and times out (an attempt), attempt 2 succeeds.
+    assert (handler.calls, handler.hangs) == (3, 2)
     await pool.shutdown(drain_timeout=0)
