@@ -838,6 +838,7 @@ class WorkerPool:
                 self._in_flight -= 1
                 job.attempts -= 1
                 self._return(job, "in-flight")
+                self._queue.task_done()  # its get is over: join() must not wait for it
 
     def _return_leftovers(self) -> None:
         for retry in list(self._retries.values()):

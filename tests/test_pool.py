@@ -645,7 +645,8 @@ async def test_a_handler_that_ignores_cancellation_is_abandoned_and_flagged(capl
             except asyncio.CancelledError:
                 continue
 
-    pool = WorkerPool(PriorityQueue(), stubborn, workers=1, cancel_grace=0.01)
+    queue = PriorityQueue()
+    pool = WorkerPool(queue, stubborn, workers=1, cancel_grace=0.01)
     await pool.start()
     pool.submit_nowait("x")
     await until(lambda: pool.accounting().in_flight == 1)
@@ -654,7 +655,10 @@ async def test_a_handler_that_ignores_cancellation_is_abandoned_and_flagged(capl
     assert "ignored its cancellation" in caplog.text
     assert [(r.item, r.where) for r in report.returned] == [("x", "in-flight")]
     assert report.accounting.duplicated == 0 and report.accounting.lost == 0
-    release.set()
+    try:
+        await asyncio.wait_for(queue.join(), 1.0)  # the returned item's get is finished too
+    finally:
+        release.set()
     await until(lambda: pool.accounting().duplicated == 1, "the late completion to be caught")
     assert pool.accounting().completed == 0 and pool.accounting().lost == 0
 
