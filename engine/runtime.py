@@ -249,6 +249,7 @@ class Engine:
             producers_paused=self.load.paused,
             submitted_rate=self.load.meter.rate(now),
             events=tuple(self._events),
+            started_at=self._started_at if self._started_at is not None else now,
         )
 
     def _note(self, event: str) -> None:

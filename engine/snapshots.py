@@ -24,7 +24,7 @@ class HeapEntry:
     effective_priority: float
     """The priority after aging: `priority - aging_rate * waited`."""
     seq: int
-    """Monotonic sequence number: the FIFO tie-breaker among equal priorities."""
+    """The item's place in arrival order within its priority (FIFO among equal priorities)."""
     waited: float
     """Seconds since the item was put."""
 
@@ -233,6 +233,18 @@ class PoolSnapshot:
     report: ShutdownReport | None = None
     """Set once a shutdown has finished."""
 
+    @property
+    def busy_workers(self) -> int:
+        return sum(1 for worker in self.workers if worker.state is WorkerState.BUSY)
+
+    @property
+    def live_workers(self) -> int:
+        """Workers still running (a stopped or crashed one lingers in `workers` for a while)."""
+        return sum(
+            1 for worker in self.workers
+            if worker.state not in (WorkerState.STOPPED, WorkerState.CRASHED)
+        )
+
 
 # --------------------------------------------------------------------------- watchdog
 
@@ -377,7 +389,7 @@ class EngineSnapshot:
     """Everything the dashboard shows at one instant."""
 
     at: float
-    """Seconds since the engine started."""
+    """Seconds since the engine started (it stops counting when the engine has stopped)."""
     scenario: str
     seed: int
     queue: QueueStats
@@ -390,3 +402,5 @@ class EngineSnapshot:
     """Items submitted per second over the recent window."""
     events: tuple[str, ...] = field(default=())
     """Recent one-line notices (key actions, engine errors), newest last."""
+    started_at: float = 0.0
+    """The engine's clock when it started: alert times minus this are times into the run."""

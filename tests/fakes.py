@@ -301,6 +301,6 @@ def build_snapshot(engine: ScriptedEngine) -> EngineSnapshot:
         at=engine.frozen_at, scenario="demo", seed=7, queue=queue, top=top, pool=pool,
         watchdog=watchdog, process=ProcessStats(cpu_percent=37.0, rss_bytes=84 * 1024 * 1024),
         producers_paused=engine.paused, submitted_rate=0.0 if report else 520.0,
-        events=tuple(engine.events[-50:]),
+        events=tuple(engine.events[-50:]), started_at=CLOCK_NOW - AT,
     )
     return replace(snapshot)

@@ -12,10 +12,13 @@ from textual.pilot import Pilot
 from tui.app import HeapwatchApp
 from tui.screens.alert_detail import AlertScreen
 from tui.screens.help import HelpScreen
+from tui.widgets.alert_table import AlertTable
 from tui.widgets.event_log import new_events
+from tui.widgets.format import seconds
 from tui.widgets.heap_table import HeapTable
 from tui.widgets.shutdown_panel import ShutdownPanel
 from tui.widgets.stack_view import StackView
+from tui.widgets.summary_bar import SummaryBar
 from tui.widgets.worker_table import WorkerTable
 
 
@@ -325,8 +328,11 @@ async def test_every_control_key_changes_the_real_engine():
             app.notices)
 
         await pilot.press("m")
-        await wait_for(pilot, lambda: app.memory is not None, "a memory profile")
-        assert app.memory.bytes_per_item > 0
+        await wait_for(pilot, lambda: app.snapshot.watchdog.memory is not None,
+                       "a memory profile in the snapshot")
+        profile = app.snapshot.watchdog.memory
+        assert profile.bytes_per_item > 0 and profile.top_sites
+        assert any(profile.top_sites[0].where in message for message, _ in app.notices)
 
         await pilot.press("x")
         assert "blocks the loop for 0.5 s" in engine.snapshot().events[-1]
@@ -368,6 +374,8 @@ async def test_s_drains_the_real_engine_and_shows_the_report():
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await pilot.press("B")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: engine.watchdog.snapshot().alerts, "an alert", tries=250)
         await pilot.press("s")
         await wait_for(pilot, lambda: engine.pool.snapshot().report is not None, "the report")
         await settle(pilot, 2)
@@ -376,6 +384,19 @@ async def test_s_drains_the_real_engine_and_shows_the_report():
         assert report.accounting.lost == 0 and report.accounting.duplicated == 0
         assert app.snapshot.pool.report == report
         assert app.query_one(ShutdownPanel).region.height > 5
+        # The panels stay true after the stop: stopped workers are not counted as workers,
+        # and alert times stay where they happened while the app stays open.
+        assert "workers 0/0" in str(app.query_one(SummaryBar).render())
+        alerts = app.query_one(AlertTable)
+        shown = {key: str(alerts.get_cell(key, "at")) for key in alerts.shown_keys}
+        assert shown
+        for alert in app.snapshot.watchdog.alerts:  # times into the run, not clock readings
+            offset = alert.started_at - app.snapshot.started_at
+            assert 0 <= offset <= app.snapshot.at
+            assert shown[str(alert.id)] == f"t+{seconds(offset)}"
+        await pilot.pause(0.6)
+        await settle(pilot, 2)
+        assert {key: str(alerts.get_cell(key, "at")) for key in alerts.shown_keys} == shown
         await pilot.press("q")
     assert app.return_code == 0
 

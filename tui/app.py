@@ -26,6 +26,7 @@ from engine.snapshots import (
     MemoryProfile,
     ShutdownPhase,
     ShutdownReport,
+    StackGroup,
 )
 from tui.screens.alert_detail import AlertScreen
 from tui.screens.help import HelpScreen
@@ -68,6 +69,7 @@ class EngineLike(Protocol):
     def toggle_aging(self) -> float: ...
     def cycle_overflow(self) -> str: ...
     def block_loop_once(self, seconds: float = 0.5) -> None: ...
+    def capture_stacks(self) -> tuple[StackGroup, ...]: ...
     async def memory_profile(self) -> MemoryProfile: ...
     async def shutdown(self, drain_timeout: float | None = None) -> ShutdownReport: ...
 
@@ -109,8 +111,6 @@ class HeapwatchApp(App[int]):
     """True while the display is frozen (`f`): the engine keeps running, the panels hold still."""
     refresh_cost: reactive[float | None] = reactive(None, repaint=False)
     """Seconds the last refresh (snapshot + panel updates) took on the loop."""
-    memory: reactive[MemoryProfile | None] = reactive(None, repaint=False)
-    """The last memory profile taken with `m`."""
 
     def __init__(
         self,
@@ -162,8 +162,7 @@ class HeapwatchApp(App[int]):
                     snapshot=HeapwatchApp.slow_snapshot)
             with Vertical(id="side-panel", classes="panel"):
                 yield ProcessPanel(id="process").data_bind(
-                    HeapwatchApp.refresh_cost, HeapwatchApp.memory,
-                    snapshot=HeapwatchApp.slow_snapshot)
+                    HeapwatchApp.refresh_cost, snapshot=HeapwatchApp.slow_snapshot)
                 yield EventLog(id="events").data_bind(
                     snapshot=HeapwatchApp.slow_snapshot)
             with Vertical(id="workers-panel", classes="panel"):
@@ -391,9 +390,11 @@ class HeapwatchApp(App[int]):
         except Exception as error:
             self._report_error("memory profile", error)
             return
-        self.memory = profile
+        sites = "".join(f"\n{site.where}  {size(site.size)} in {site.count:,} blocks"
+                        for site in profile.top_sites[:3])
         self.notify(f"memory: {profile.bytes_per_item:.0f} B/item queue overhead at depth "
-                    f"{profile.depth:,} (+{size(profile.payload_bytes_per_item)} payload)")
+                    f"{profile.depth:,} (+{size(profile.payload_bytes_per_item)} payload)"
+                    f"{sites}", timeout=10)
 
     def action_toggle_freeze(self) -> None:
         """Freeze or thaw the display; the engine keeps running."""

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.runtime import Engine
-from engine.snapshots import Alert, EngineSnapshot, ShutdownReport, WorkerState
+from engine.snapshots import Alert, EngineSnapshot, ShutdownReport
 
 __all__ = ["plain_line", "run_headless", "summary_table"]
 
@@ -34,15 +34,13 @@ def plain_line(snapshot: EngineSnapshot) -> str:
     """One line of figures for logs: `t=3.0s depth=120 done=4500 rate=1500/s alerts=1 ...`."""
     queue, pool = snapshot.queue, snapshot.pool
     a = pool.accounting
-    busy = sum(1 for w in pool.workers if w.state is WorkerState.BUSY)
-    live = sum(1 for w in pool.workers if w.state not in (WorkerState.STOPPED, WorkerState.CRASHED))
     active = sum(1 for alert in snapshot.watchdog.alerts if alert.active)
     phase = "" if pool.phase == "running" else f" phase={pool.phase}"
     return (
         f"t={snapshot.at:.1f}s depth={queue.depth} done={a.completed} "
         f"rate={pool.completion_rate:.0f}/s submitted={a.submitted} "
         f"in={snapshot.submitted_rate:.0f}/s retry={a.retry_scheduled} dead={a.dead_lettered} "
-        f"dropped={a.evicted + a.rejected} workers={busy}/{live} "
+        f"dropped={a.evicted + a.rejected} workers={pool.busy_workers}/{pool.live_workers} "
         f"wait_p99={_ms(queue.wait_p99)} alerts={active} lost={a.lost}{phase}"
     )
 
@@ -51,7 +49,6 @@ def summary_table(snapshot: EngineSnapshot) -> Group:
     """The live summary: totals, then one row per priority level, then the active alerts."""
     queue, pool, watchdog = snapshot.queue, snapshot.pool, snapshot.watchdog
     a = pool.accounting
-    busy = sum(1 for w in pool.workers if w.state is WorkerState.BUSY)
     head = Text.assemble(
         ("heapwatch ", "bold"),
         f"{snapshot.scenario} (seed {snapshot.seed})  t={snapshot.at:.1f}s  ",
@@ -60,7 +57,7 @@ def summary_table(snapshot: EngineSnapshot) -> Group:
     totals = Text(
         f"depth {queue.depth}/{queue.maxsize or '∞'} ({queue.overflow}, aging {queue.aging_rate:g})"
         f"  in {snapshot.submitted_rate:.0f}/s  done {pool.completion_rate:.0f}/s"
-        f"  workers {busy}/{len(pool.workers)} busy\n"
+        f"  workers {pool.busy_workers}/{pool.live_workers} busy\n"
         f"submitted {a.submitted}  completed {a.completed}  retrying {a.retry_scheduled}"
         f"  dead {a.dead_lettered}  evicted {a.evicted}  rejected {a.rejected}"
         f"  returned {a.returned}  lost {a.lost}  duplicated {a.duplicated}"

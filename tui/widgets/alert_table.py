@@ -53,8 +53,8 @@ class AlertTable(LiveTable):
         if snapshot is None:
             return
         now = self._clock()
-        epoch = now - snapshot.at
-        self.sync([(alert.id, alert_row(alert, epoch, now)) for alert in snapshot.watchdog.alerts])
+        self.sync([(alert.id, alert_row(alert, snapshot.started_at, now))
+                   for alert in snapshot.watchdog.alerts])
 
     def alert(self, alert_id: int) -> Alert | None:
         """The alert with this id in the snapshot on display."""

@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from engine.snapshots import EngineSnapshot, MemoryProfile
+from engine.snapshots import EngineSnapshot
 from tui.widgets.format import seconds, size
 
 
@@ -24,8 +24,6 @@ class ProcessPanel(Widget):
     """The snapshot on display (bound to the app's)."""
     refresh_cost: reactive[float | None] = reactive(None, repaint=False)
     """Seconds the dashboard's last refresh took on the loop (shown at the next repaint)."""
-    memory: reactive[MemoryProfile | None] = reactive(None)
-    """The last memory profile (`m`), when the snapshot does not carry one."""
 
     def render(self) -> RenderableType:
         snapshot = self.snapshot
@@ -52,7 +50,7 @@ class ProcessPanel(Widget):
             row("ui", f"{seconds(self.refresh_cost)}/refresh")
         if watchdog.sizing is not None:
             row("maxsize≈", f"{watchdog.sizing.suggested_maxsize:,} (Little's law)")
-        memory = watchdog.memory or self.memory
+        memory = watchdog.memory
         if memory is not None:
             row("memory", f"{memory.bytes_per_item:.0f} B/item"
                 f" +{memory.payload_bytes_per_item:.0f} payload")

@@ -41,7 +41,6 @@ class SummaryBar(Widget):
             line.append("  starting…", label)
             return line
         queue, pool = snapshot.queue, snapshot.pool
-        busy = sum(1 for worker in pool.workers if worker.state == "busy")
         active = sum(1 for alert in snapshot.watchdog.alerts if alert.active)
         line.append(f" {snapshot.scenario}", label)
         line.append(f" seed {snapshot.seed}", label)
@@ -53,7 +52,7 @@ class SummaryBar(Widget):
         line.append(" out ", label)
         line.append(rate(pool.completion_rate))
         line.append("  workers ", label)
-        line.append(f"{busy}/{len(pool.workers)}")
+        line.append(f"{pool.busy_workers}/{pool.live_workers}")
         line.append("  overflow ", label)
         line.append(queue.overflow)
         line.append("  aging ", label)
