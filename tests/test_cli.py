@@ -195,6 +195,14 @@ def test_headless_demo_report_and_plain_lines(tmp_path: Path) -> None:
     assert spill_path.read_text() == ""  # a full drain returns nothing
 
 
+def test_plain_lines_go_on_during_a_long_drain() -> None:
+    # The shutdown scenario's backlog takes its whole 3 s drain: a line a second meanwhile.
+    result = heapwatch("--headless", "--scenario", "shutdown", "--duration", "2")
+    assert result.returncode == 0, result.stderr
+    draining = [line for line in result.stderr.splitlines() if "phase=draining" in line]
+    assert draining  # before the fix the drain was silent until "phase=stopped"
+
+
 def test_spill_lists_every_returned_item(toml, tmp_path: Path) -> None:
     report_path, spill_path = tmp_path / "r.json", tmp_path / "s.jsonl"
     result = heapwatch("--scenario", toml(SLOW), "--headless", "--duration", "0.5",

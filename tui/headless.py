@@ -170,9 +170,13 @@ async def _run_plain(
         f"t={engine.elapsed:.1f}s shutting down gracefully"
         f" (drain up to {engine.scenario.pool.drain_timeout:g}s)",
     )
-    report = await engine.shutdown()
+    shutdown = asyncio.ensure_future(engine.shutdown())
+    while not shutdown.done():  # one line a second during the drain too
+        await asyncio.wait([shutdown], timeout=1.0)
+        if not shutdown.done():
+            emit()
     emit()
-    return report
+    return shutdown.result()
 
 
 async def _run_live(
