@@ -5,20 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from waiting import until
 
 from engine.load import LoadGenerator, SimulatedHandler, attempt_fate
 from engine.pool import WorkerPool
 from engine.queue import PriorityQueue
 from engine.scenario import HandlerSettings, Latency, Producer
-
-
-async def wait_until(predicate, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not predicate():
-        if loop.time() > end:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 def load_tasks() -> dict[str, asyncio.Task]:
@@ -38,15 +30,15 @@ async def test_blocked_producers_go_on_when_the_policy_stops_blocking(policy: st
     await pool.start()
     load = LoadGenerator([Producer(name="p", rate=2000.0)], pool, queue, seed=1)
     await load.start()
-    await wait_until(lambda: queue.blocked_putters == 1)
+    await until(lambda: queue.blocked_putters == 1)
     assert load.burst(6) == 0  # all six wait for room in the background
-    await wait_until(lambda: queue.blocked_putters == 2)
+    await until(lambda: queue.blocked_putters == 2)
     tasks = load_tasks()
     assert set(tasks) == {"producer-p", "producer-burst"}
 
     queue.overflow = policy
     before = load.submitted
-    await wait_until(lambda: load.submitted > before + 20)  # the producer goes on
+    await until(lambda: load.submitted > before + 20)  # the producer goes on
 
     assert not tasks["producer-p"].done()
     assert tasks["producer-burst"].done() and tasks["producer-burst"].exception() is None
@@ -72,7 +64,7 @@ async def test_burst_returns_only_what_the_queue_took() -> None:
 
 
 async def cancel_while_busy(pool: WorkerPool) -> None:
-    await wait_until(lambda: pool.busiest_worker() is not None)
+    await until(lambda: pool.busiest_worker() is not None)
     assert pool.cancel_worker(pool.busiest_worker())
     pool.add_worker()
 
@@ -87,7 +79,7 @@ async def test_a_cancelled_attempt_does_not_move_the_handlers_attempt_count() ->
     await pool.start()
     pool.submit_nowait("x-1")
     await cancel_while_busy(pool)
-    await wait_until(lambda: pool.accounting().dead_lettered == 1)
+    await until(lambda: pool.accounting().dead_lettered == 1)
     [dead] = pool.dead_letters
     assert dead.attempts == 3 and "(attempt 3)" in dead.error
     assert handler.calls == 4
@@ -110,7 +102,7 @@ async def test_a_timed_out_attempt_counts_and_a_cancelled_one_does_not() -> None
     await pool.start()
     pool.submit_nowait(item)
     await cancel_while_busy(pool)  # attempt 1 cut short: not an attempt
-    await wait_until(lambda: pool.accounting().completed == 1)
+    await until(lambda: pool.accounting().completed == 1)
     # Attempt 1 hangs again and times out (an attempt), attempt 2 succeeds.
     assert (handler.calls, handler.hangs) == (3, 2)
     await pool.shutdown(drain_timeout=0)

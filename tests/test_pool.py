@@ -9,6 +9,7 @@ import random
 import warnings
 
 import pytest
+from waiting import until
 
 from engine.pool import Job, RateMeter, WorkerPool
 from engine.queue import PriorityQueue, QueueShutDown
@@ -21,16 +22,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-async def until(predicate, what: str = "condition", limit: float = 5.0) -> None:
-    """Let the loop run until `predicate()` holds (the limit only guards against a hang)."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + limit
-    while not predicate():
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.001)
 
 
 def assert_balanced(pool: WorkerPool) -> None:

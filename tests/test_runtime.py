@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import pytest
+from waiting import until
 
 from engine.load import LoadGenerator, SimulatedHandler, attempt_fate
 from engine.pool import WorkerPool
@@ -45,19 +46,10 @@ loop_block_ms = 80
 """
 
 
-async def wait_until(predicate, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not predicate():
-        if loop.time() > end:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
-
-
 async def run_quick(seed: int) -> dict:
     engine = Engine(parse_scenario(QUICK, name="quick").with_overrides(seed=seed))
     await engine.start()
-    await wait_until(lambda: engine.load.done)
+    await until(lambda: engine.load.done)
     await engine.shutdown(drain_timeout=5)
     return engine.report() | {"by_priority": dict(engine.load.submitted_by_priority)}
 
@@ -115,7 +107,7 @@ async def test_live_controls_change_the_running_engine() -> None:
     assert engine.pool.accounting().submitted == before + 80
     assert engine.load.submitted_by_priority[9] >= 30
 
-    await wait_until(lambda: engine.pool.busiest_worker() is not None)
+    await until(lambda: engine.pool.busiest_worker() is not None)
     cancelled = engine.cancel_worker(None)
     assert cancelled is not None
     assert engine.cancel_worker(cancelled) is None  # already stopping
@@ -164,7 +156,7 @@ async def test_block_loop_once_is_caught_and_named() -> None:
     engine = Engine(parse_scenario(QUICK.replace("stop = 0.35", ""), name="block"))
     await engine.start()
     engine.block_loop_once(0.3)
-    await wait_until(
+    await until(
         lambda: any(a.kind is AlertKind.LOOP_BLOCKED for a in engine.watchdog.alerts)
     )
     await engine.shutdown()
@@ -180,7 +172,7 @@ async def test_shutdown_returns_what_it_cannot_drain() -> None:
     )
     engine = Engine(parse_scenario(text, name="slow"))
     await engine.start()
-    await wait_until(lambda: engine.load.done)
+    await until(lambda: engine.load.done)
     report = await engine.shutdown(drain_timeout=0.05)
     a = report.accounting
     assert report.deadline_hit and a.returned > 0
@@ -199,7 +191,7 @@ async def test_no_alert_is_left_active_once_the_engine_stopped() -> None:
     )
     engine = Engine(parse_scenario(text, name="starving"))
     await engine.start()
-    await wait_until(lambda: any(
+    await until(lambda: any(
         a.kind is AlertKind.STARVATION and a.active for a in engine.watchdog.snapshot().alerts))
     await engine.shutdown(drain_timeout=0.05)
     assert [a.message for a in engine.watchdog.snapshot().alerts if a.active] == []
@@ -242,7 +234,7 @@ async def test_paused_producers_submit_nothing() -> None:
     await asyncio.sleep(0.2)
     assert load.submitted == 0
     load.resume()
-    await wait_until(lambda: load.submitted > 0)
+    await until(lambda: load.submitted > 0)
     await load.stop()
     await pool.shutdown(drain_timeout=0)
     assert pool.accounting().lost == 0
