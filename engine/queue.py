@@ -221,12 +221,6 @@ class PriorityQueue(asyncio.Queue):
         self._put_blocked = SparseLatencyWindow(self._window)
         self._get_waited = SparseLatencyWindow(self._window)
 
-    def _put(self, item: Any) -> None:
-        self.put_nowait(item)
-
-    def _get(self) -> Any:
-        return self._take_item()
-
     # ------------------------------------------------------------------ size
 
     def qsize(self) -> int:

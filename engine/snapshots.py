@@ -234,6 +234,11 @@ class PoolSnapshot:
     """Set once a shutdown has finished."""
 
     @property
+    def shutdown_started(self) -> bool:
+        """A shutdown is under way or has finished."""
+        return self.phase is not ShutdownPhase.RUNNING or bool(self.phases)
+
+    @property
     def busy_workers(self) -> int:
         return sum(1 for worker in self.workers if worker.state is WorkerState.BUSY)
 

@@ -24,7 +24,6 @@ from textual.widgets import Footer, Tab, Tabs
 from engine.snapshots import (
     EngineSnapshot,
     MemoryProfile,
-    ShutdownPhase,
     ShutdownReport,
     StackGroup,
 )
@@ -261,8 +260,7 @@ class HeapwatchApp(App[int]):
     def watch_snapshot(self, old: EngineSnapshot | None, new: EngineSnapshot | None) -> None:
         if new is None:
             return
-        shutting_down = new.pool.phase is not ShutdownPhase.RUNNING or bool(new.pool.phases)
-        if shutting_down and not self.has_class("-shutdown"):
+        if new.pool.shutdown_started and not self.has_class("-shutdown"):
             self.add_class("-shutdown")
             if self.compact:
                 self._show_page("shutdown")

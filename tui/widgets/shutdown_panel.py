@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from engine.snapshots import Accounting, EngineSnapshot, ShutdownPhase
+from engine.snapshots import Accounting, EngineSnapshot
 from tui.widgets.format import count, seconds
 
 
@@ -56,14 +56,12 @@ class ShutdownPanel(Widget):
 
     def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
         # Before any shutdown the panel shows one fixed line: repaint only once one starts.
-        if snapshot is not None and (snapshot.pool.phases or snapshot.pool.report is not None
-                                     or snapshot.pool.phase is not ShutdownPhase.RUNNING):
+        if snapshot is not None and snapshot.pool.shutdown_started:
             self.refresh(layout=True)
 
     def render(self) -> RenderableType:
         snapshot = self.snapshot
-        if snapshot is None or (snapshot.pool.phase is ShutdownPhase.RUNNING
-                                and not snapshot.pool.phases):
+        if snapshot is None or not snapshot.pool.shutdown_started:
             return Text("running — press s for a graceful shutdown", style="dim")
         pool = snapshot.pool
         now = self._clock()
