@@ -32,8 +32,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
-import math
-import numbers
 import random
 import signal
 import time
@@ -42,6 +40,7 @@ from collections.abc import Awaitable, Callable
 from itertools import count, islice
 from typing import Any
 
+from engine.checks import check_count, check_seconds
 from engine.queue import PriorityQueue, QueueShutDown
 from engine.snapshots import (
     Accounting,
@@ -198,21 +197,6 @@ class _Retry:
         self.handle: asyncio.TimerHandle | None = None
 
 
-def _check_count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, not {value!r}")
-    return value
-
-
-def _check_seconds(name: str, value: object, *, allow_zero: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number of seconds, not {value!r}")
-    if math.isnan(value) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be {bound} seconds, not {value!r}")
-    return float(value)
-
-
 class WorkerPool:
     """A pool of worker tasks running `handler(item, priority)` on a `PriorityQueue`'s items.
 
@@ -271,21 +255,21 @@ class WorkerPool:
             raise TypeError(f"queue must be an engine.queue.PriorityQueue, not {queue!r}")
         if not callable(handler):
             raise TypeError(f"handler must be an async callable, not {handler!r}")
-        self._initial_workers = _check_count("workers", workers, 0)
-        self._max_attempts = _check_count("max_attempts", max_attempts, 1)
-        self._backoff_base = _check_seconds("backoff_base", backoff_base)
-        self._backoff_cap = _check_seconds("backoff_cap", backoff_cap)
+        self._initial_workers = check_count("workers", workers, 0)
+        self._max_attempts = check_count("max_attempts", max_attempts, 1)
+        self._backoff_base = check_seconds("backoff_base", backoff_base)
+        self._backoff_cap = check_seconds("backoff_cap", backoff_cap)
         if self._backoff_cap < self._backoff_base:
             raise ValueError(
                 f"backoff_cap ({backoff_cap!r}) must be >= backoff_base ({backoff_base!r})"
             )
         self._timeout = (
-            None if timeout is None else _check_seconds("timeout", timeout, allow_zero=False)
+            None if timeout is None else check_seconds("timeout", timeout, allow_zero=False)
         )
-        self._dead_letter_limit = _check_count("dead_letter_limit", dead_letter_limit, 0)
-        self._retired_linger = _check_seconds("retired_linger", retired_linger)
-        self._cancel_grace = _check_seconds("cancel_grace", cancel_grace)
-        self._rate_window = _check_count("rate_window", rate_window, 1)
+        self._dead_letter_limit = check_count("dead_letter_limit", dead_letter_limit, 0)
+        self._retired_linger = check_seconds("retired_linger", retired_linger)
+        self._cancel_grace = check_seconds("cancel_grace", cancel_grace)
+        self._rate_window = check_count("rate_window", rate_window, 1)
         self._queue = queue
         self._handler = handler
         self._on_dead_letter = on_dead_letter
@@ -744,7 +728,7 @@ class WorkerPool:
         None waits for the drain without a deadline. A paused pool is resumed to drain.
         """
         if drain_timeout is not None:
-            drain_timeout = _check_seconds("drain_timeout", drain_timeout)
+            drain_timeout = check_seconds("drain_timeout", drain_timeout)
         loop = asyncio.get_running_loop()
         if self._closed is None:
             self._closed = loop.create_future()
@@ -875,7 +859,7 @@ class WorkerPool:
 
         Call on the running loop (Unix). The handlers are removed once the pool stops.
         """
-        self._signal_drain_timeout = _check_seconds("drain_timeout", drain_timeout)
+        self._signal_drain_timeout = check_seconds("drain_timeout", drain_timeout)
         loop = asyncio.get_running_loop()
         for sig in _SIGNALS:
             loop.add_signal_handler(sig, self._on_signal, sig)

@@ -31,8 +31,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-import math
-import numbers
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -40,6 +38,7 @@ from heapq import heapify, heappop, heappush, heapreplace, merge
 from itertools import islice
 from typing import Any
 
+from engine.checks import check_choice, check_priority, check_rate
 from engine.latency import LatencyWindow, SparseLatencyWindow
 from engine.snapshots import HeapEntry, PriorityStats, QueueStats
 
@@ -69,31 +68,6 @@ DropCallback = Callable[[Any, float, str], object]
 
 _BLOCK = Overflow.BLOCK
 _log = logging.getLogger(__name__)
-
-
-def _check_priority(priority: object) -> float:
-    """Return `priority` if it is a finite real number, else raise an error that names it."""
-    if isinstance(priority, bool) or not isinstance(priority, numbers.Real):
-        raise TypeError(f"priority must be a real number (int or float), not {priority!r}")
-    if not math.isfinite(priority):
-        raise ValueError(f"priority must be finite, not {priority!r}")
-    return priority  # type: ignore[return-value]
-
-
-def _check_overflow(overflow: object) -> Overflow:
-    try:
-        return Overflow(overflow)
-    except ValueError:
-        choices = ", ".join(repr(o.value) for o in Overflow)
-        raise ValueError(f"overflow must be one of {choices}, not {overflow!r}") from None
-
-
-def _check_rate(rate: object) -> float:
-    if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
-        raise TypeError(f"aging_rate must be a real number, not {rate!r}")
-    if not math.isfinite(rate) or rate < 0:
-        raise ValueError(f"aging_rate must be finite and >= 0, not {rate!r}")
-    return float(rate)
 
 
 class _Level:
@@ -176,8 +150,8 @@ class PriorityQueue(asyncio.Queue):
             raise TypeError(f"maxsize must be an int, not {maxsize!r}")
         if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 0:
             raise ValueError(f"log_every must be an int >= 0, not {log_every!r}")
-        self._overflow = _check_overflow(overflow)
-        self._aging_rate = _check_rate(aging_rate)
+        self._overflow = check_choice("overflow", overflow, Overflow)
+        self._aging_rate = check_rate("aging_rate", aging_rate)
         self._window = LatencyWindow(window).size
         self.on_drop = on_drop
         self._clock = clock
@@ -244,7 +218,7 @@ class PriorityQueue(asyncio.Queue):
 
     @overflow.setter
     def overflow(self, value: Overflow | str) -> None:
-        policy = _check_overflow(value)
+        policy = check_choice("overflow", value, Overflow)
         if policy is self._overflow:
             return
         self._overflow = policy
@@ -262,7 +236,7 @@ class PriorityQueue(asyncio.Queue):
 
     @aging_rate.setter
     def aging_rate(self, value: float) -> None:
-        rate = _check_rate(value)
+        rate = check_rate("aging_rate", value)
         if rate == self._aging_rate:
             return
         self._aging_rate = rate
@@ -327,7 +301,7 @@ class PriorityQueue(asyncio.Queue):
         raises QueueFull, 'evict-lowest' drops the worst item (maybe this one) to `on_drop`.
         """
         if priority is True or priority is False:
-            _check_priority(priority)
+            check_priority(priority)
         try:
             level = self._levels[priority]
         except (KeyError, TypeError):
@@ -635,7 +609,7 @@ class PriorityQueue(asyncio.Queue):
             if not heads:
                 return 0.0
             return max(0.0, self._clock() - min(heads))
-        _check_priority(priority)
+        check_priority(priority)
         level = self._levels.get(priority)
         if level is None or not level.times:
             return 0.0
@@ -745,14 +719,14 @@ class PriorityQueue(asyncio.Queue):
 
     def _level_for(self, priority: float) -> _Level:
         if priority is True or priority is False:
-            _check_priority(priority)
+            check_priority(priority)
         try:
             return self._levels[priority]
         except (KeyError, TypeError):
             return self._new_level(priority)
 
     def _new_level(self, priority: object) -> _Level:
-        _check_priority(priority)
+        check_priority(priority)
         if len(self._levels) >= self._prune_at:
             # Many distinct priorities came and went: forget the empty levels (their stale
             # heap entries are skipped lazily). The threshold doubles with the live levels
