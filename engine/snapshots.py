@@ -26,7 +26,15 @@ class HeapEntry:
     seq: int
     """The item's place in arrival order within its priority (FIFO among equal priorities)."""
     waited: float
-    """Seconds since the item was put."""
+    """Seconds since the item first arrived (a requeued item keeps its first arrival)."""
+    item_repr: str = ""
+    """What a reader shows: the payload through the `item_repr` hook (no payload on the wire)."""
+    job_id: int | None = None
+    """The pool's job id (None for an item put on the queue directly)."""
+    attempt: int = 0
+    """Attempts already made on the item (0: never started)."""
+    first_arrival: float = 0.0
+    """Seconds on the queue's clock when the item first arrived."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +149,12 @@ class WorkerSnapshot:
     throughput: float
     """Completions per second over the recent window."""
     backoff: tuple[RetrySnapshot, ...] = ()
+    history: tuple[tuple[WorkerState, float], ...] = ()
+    """The last few (state, since) pairs, oldest first; `since` on the engine's clock."""
+    last_error: str | None = None
+    """The repr of the last exception its handler raised (None: none yet)."""
+    last_traceback: str | None = None
+    """That exception's formatted traceback text."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,6 +392,32 @@ class WatchdogSnapshot:
     alerts_raised: tuple[tuple[AlertKind, int], ...] = ()
     """(kind, alerts raised since start) for every kind: a counter, unlike the bounded list."""
     """(priority, SLA seconds) pairs for the levels with their own SLA."""
+
+
+# --------------------------------------------------------------------------- capabilities
+
+
+class Capability(enum.StrEnum):
+    """An action a source of snapshots can carry out now. The dashboard disables the rest.
+
+    A live in-process engine has them all while it runs; a stopped one keeps only RESTART;
+    a read-only remote source has none of the control ones.
+    """
+
+    BURST = "burst"
+    FLOOD = "flood"
+    CANCEL_WORKER = "cancel-worker"
+    ADD_WORKER = "add-worker"
+    REMOVE_WORKER = "remove-worker"
+    PAUSE_PRODUCERS = "pause-producers"
+    PAUSE_GETTING = "pause-getting"
+    AGING = "aging"
+    OVERFLOW = "overflow"
+    BLOCK_LOOP = "block-loop"
+    STACKS = "stacks"
+    MEMORY = "memory"
+    SHUTDOWN = "shutdown"
+    RESTART = "restart"
 
 
 # --------------------------------------------------------------------------- events
