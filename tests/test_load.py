@@ -31,7 +31,7 @@ async def test_blocked_producers_go_on_when_the_policy_stops_blocking(policy: st
     load = LoadGenerator([Producer(name="p", rate=2000.0)], pool, queue, seed=1)
     await load.start()
     await until(lambda: queue.blocked_putters == 1)
-    assert load.burst(6) == 0  # all six wait for room in the background
+    assert load.burst(6).waiting == 6  # all six wait for room in the background
     await until(lambda: queue.blocked_putters == 2)
     tasks = load_tasks()
     assert set(tasks) == {"producer-p", "producer-burst"}
@@ -56,7 +56,8 @@ async def test_burst_returns_only_what_the_queue_took() -> None:
     pool = WorkerPool(queue, SimulatedHandler(HandlerSettings()), workers=0)
     await pool.start()
     load = LoadGenerator([], pool, queue, seed=1)
-    assert load.burst(20) == 5
+    result = load.burst(20)
+    assert (result.accepted, result.rejected, result.waiting, result.evicted) == (5, 15, 0, 0)
     a = pool.accounting()
     assert (a.queued, a.rejected, a.submitted) == (5, 15, 20)
     assert load.submitted == a.submitted  # handed over, taken or not

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 from waiting import until
@@ -13,7 +14,7 @@ from engine.pool import WorkerPool
 from engine.queue import PriorityQueue
 from engine.runtime import Engine
 from engine.scenario import HandlerSettings, Latency, load_scenario, parse_scenario
-from engine.snapshots import AlertKind, EngineSnapshot, ShutdownPhase
+from engine.snapshots import AlertKind, Capability, EngineSnapshot, EventKind, ShutdownPhase
 
 REPORT_FIELDS = {
     "scenario", "seed", "duration", "submitted", "completed", "dead_lettered", "evicted",
@@ -102,8 +103,8 @@ async def test_live_controls_change_the_running_engine() -> None:
 
     engine.toggle_producers()  # quiet, so the burst's figures are its own
     before = engine.pool.accounting().submitted
-    assert engine.burst(50) == 50
-    assert engine.flood_low(30) == 30
+    assert engine.burst(50).accepted == 50
+    assert engine.flood_low(30).accepted == 30
     assert engine.pool.accounting().submitted == before + 80
     assert engine.load.submitted_by_priority[9] >= 30
 
@@ -111,7 +112,7 @@ async def test_live_controls_change_the_running_engine() -> None:
     cancelled = engine.cancel_worker(None)
     assert cancelled is not None
     assert engine.cancel_worker(cancelled) is None  # already stopping
-    assert any("cancelled" in event for event in engine.snapshot().events)
+    assert any("cancelled" in event.message for event in engine.snapshot().events)
 
     report = await engine.shutdown()
     assert report.accounting.lost == 0 and report.accounting.duplicated == 0
@@ -128,13 +129,16 @@ async def test_burst_under_reject_counts_and_notes_the_refused() -> None:
     engine = Engine(scenario)
     await engine.start()
     # Synchronous: no worker takes an item until the test awaits.
-    assert engine.burst(25) == 10
-    assert engine.flood_low(5) == 0
+    burst = engine.burst(25)
+    assert (burst.requested, burst.accepted, burst.rejected, burst.waiting) == (25, 10, 15, 0)
+    flood = engine.flood_low(5)
+    assert (flood.accepted, flood.rejected, flood.priority) == (0, 5, 9)
     a = engine.pool.accounting()
     assert (a.queued, a.rejected) == (10, 20)
-    notes = [event for event in engine.snapshot().events if "burst" in event or "flood" in event]
-    assert "burst of 25: 10 submitted now, 15 rejected" in notes[0]
-    assert "0 submitted now, 5 rejected" in notes[1]
+    notes = [event for event in engine.snapshot().events if event.kind is EventKind.BURST]
+    assert [event.burst for event in notes] == [burst, flood]
+    assert notes[0].message == "burst of 25: 10 submitted now, 15 rejected"
+    assert notes[1].message == "flood of 5 at priority 9: 0 submitted now, 5 rejected"
     await engine.shutdown(drain_timeout=0)
 
 
@@ -238,3 +242,50 @@ async def test_paused_producers_submit_nothing() -> None:
     await load.stop()
     await pool.shutdown(drain_timeout=0)
     assert pool.accounting().lost == 0
+
+
+async def test_events_carry_bursts_policies_and_notes_with_increasing_seq() -> None:
+    text = QUICK.replace("stop = 0.35", "stop = 0.15")  # one scheduled burst of 40, at 0.1 s
+    engine = Engine(parse_scenario(text, name="events"))
+    assert engine.events.last_seq == 0
+    await engine.start()
+    await until(lambda: engine.load.done)
+    engine.toggle_producers()
+    engine.toggle_aging()
+    engine.cycle_overflow()
+    engine.burst(5)
+    snapshot = engine.snapshot()
+    events = snapshot.events
+    assert [event.seq for event in events] == list(range(events[0].seq, events[-1].seq + 1))
+    assert snapshot.last_event_seq == events[-1].seq == engine.events.last_seq
+    assert events[0].kind is EventKind.NOTE and "started scenario 'events'" in events[0].message
+    scheduled = [e for e in events if e.kind is EventKind.BURST and "scheduled" in e.message]
+    assert len(scheduled) == 1 and scheduled[0].burst is not None
+    assert scheduled[0].burst.requested == 40 and scheduled[0].burst.accepted == 40
+    assert scheduled[0].message == "scheduled burst of 40 (b): 40 submitted now"
+    policies = [e.message for e in events if e.kind is EventKind.POLICY_CHANGED]
+    assert policies == ["producers paused", "aging on: 1 priority points/s", "overflow policy: reject"]
+    assert events[-1].kind is EventKind.BURST and events[-1].burst.requested == 5
+    await engine.shutdown(drain_timeout=5)
+
+
+async def test_snapshot_stamps_and_capabilities_follow_the_lifecycle() -> None:
+    ticks = iter(range(1, 1_000_000))
+    clock = lambda: 100.0 + next(ticks) / 1000  # noqa: E731  (always moving, never the same)
+    text = QUICK.replace("stop = 0.35", "start = 100").replace("loop_block_ms = 80", "")
+    engine = Engine(parse_scenario(text + "loop_block_ms = 0\n", name="life"), clock=clock)
+    assert engine.capabilities == frozenset()
+    await engine.start()
+    before = time.time()
+    snapshot = engine.snapshot()
+    assert snapshot.capabilities == frozenset(Capability) == engine.capabilities
+    for part in (snapshot, snapshot.queue, snapshot.pool, snapshot.watchdog):
+        assert 100.0 < part.taken_at < 101.0, part
+        assert before <= part.wall_time <= time.time()
+    assert snapshot.queue.taken_at <= snapshot.taken_at
+    shutting = asyncio.ensure_future(engine.shutdown(drain_timeout=5))
+    await asyncio.sleep(0)
+    assert engine.shutting_down
+    assert engine.snapshot().capabilities == {Capability.STACKS, Capability.MEMORY}
+    await shutting
+    assert engine.snapshot().capabilities == {Capability.RESTART}
