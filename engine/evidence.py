@@ -60,7 +60,7 @@ class SizingAdvice:
     """Completions per second (None without a pool)."""
     headroom: float = 1.0
     """Multiplier on arrival_rate x time_in_system, so that bursts above the mean fit."""
-    current_maxsize: int | float = 0
+    current_maxsize: int = 0
     """The queue's maxsize in items (0: unbounded)."""
 
     @property

@@ -78,12 +78,13 @@ class QueueStats(Stamped):
 
     depth: int
     """Items queued now."""
-    maxsize: int | float
-    """Items; 0 (or math.inf) means unbounded, as in asyncio.Queue; a float is allowed."""
+    maxsize: int
+    """Items at which the queue is full; 0 means unbounded (maxsize <= 0 or math.inf, as in
+    asyncio.Queue). A float bound reports its ceiling: 2.5 is full at 3 items, so 3."""
     peak_depth: int
     """The deepest the queue has been since start, in items."""
     puts: int
-    """Items put since start (requeues included)."""
+    """Items put since start."""
     gets: int
     """Items got since start."""
     evicted: int
@@ -113,6 +114,8 @@ class QueueStats(Stamped):
     get_wait_p99: float | None
     is_shutdown: bool = False
     """`shutdown()` was called: no more puts."""
+    requeues: int = 0
+    """Items put back by `requeue_nowait`/`nack` since start (items; not counted in `puts`)."""
 
     @property
     def depth_ratio(self) -> float:
