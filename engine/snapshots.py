@@ -11,9 +11,10 @@ beside it and a remote reader can show its age.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 # The watchdog's measurements live in their own module; they are part of this contract.
 from engine.evidence import AllocationSite as AllocationSite
@@ -28,6 +29,31 @@ class Stamped:
     """Seconds on the engine's (the queue's) clock (0.0: its builder did not say)."""
     wall_time: float = 0.0
     """Seconds since the epoch, time.time() (0.0: its builder did not say)."""
+
+
+_T = TypeVar("_T")
+
+
+def without_payloads(value: _T) -> _T:
+    """A copy of a snapshot (or a tuple of them) with every `item` field, at any depth, None.
+
+    The reprs (`item_repr`, made by the `item_repr` hook) stay: a reader keeps what it shows
+    and no payload object crosses a wire or a process. What holds no payload is shared, not
+    copied.
+    """
+    if isinstance(value, tuple):
+        stripped = tuple(without_payloads(member) for member in value)
+        changed = any(new is not old for new, old in zip(stripped, value, strict=True))
+        return stripped if changed else value  # type: ignore[return-value]
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return value
+    changes = {}
+    for spec in dataclasses.fields(value):
+        current = getattr(value, spec.name)
+        new = None if spec.name == "item" else without_payloads(current)
+        if new is not current:
+            changes[spec.name] = new
+    return dataclasses.replace(value, **changes) if changes else value
 
 
 # --------------------------------------------------------------------------- queue
@@ -560,3 +586,7 @@ class EngineSnapshot(Stamped):
     """The seq of the newest event (0 before any)."""
     capabilities: frozenset[Capability] = frozenset()
     """What the engine can do now: the actions a reader may offer."""
+
+    def wire_safe(self) -> EngineSnapshot:
+        """This snapshot with no payload object in it (see `without_payloads`)."""
+        return without_payloads(self)

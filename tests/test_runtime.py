@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 
+import msgspec
 import pytest
 from waiting import until
 
@@ -289,3 +291,52 @@ async def test_snapshot_stamps_and_capabilities_follow_the_lifecycle() -> None:
     assert engine.snapshot().capabilities == {Capability.STACKS, Capability.MEMORY}
     await shutting
     assert engine.snapshot().capabilities == {Capability.RESTART}
+
+
+class Payload:
+    """A payload object no wire can carry."""
+
+    def __repr__(self) -> str:
+        return "Payload(card=4111-1111)"
+
+
+def payloads(value: object) -> list[Payload]:
+    """Every Payload reachable from a snapshot's dataclasses and tuples."""
+    if isinstance(value, Payload):
+        return [value]
+    if isinstance(value, tuple):
+        return [found for member in value for found in payloads(member)]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [found for f in dataclasses.fields(value) for found in payloads(getattr(value, f.name))]
+    return []
+
+
+async def test_wire_safe_snapshot_carries_no_payload_and_keeps_the_reprs() -> None:
+    text = (QUICK.replace("failure_rate = 0.2", "failure_rate = 1.0")
+            .replace("max_attempts = 2", "max_attempts = 1").replace("stop = 0.35", "start = 100"))
+    engine = Engine(parse_scenario(text, name="wire"), item_repr=lambda item: "<redacted>")
+    await engine.start()
+    for n in range(300):
+        engine.pool.submit_nowait(Payload(), priority=n % 3)
+    await until(lambda: engine.pool.accounting().dead_lettered >= 3)
+    live = engine.snapshot()
+    await engine.shutdown(drain_timeout=0)
+    stopped = engine.snapshot()
+    assert stopped.pool.report is not None and stopped.pool.report.returned
+    for snapshot in (live, stopped):
+        assert payloads(snapshot)  # the payloads are there...
+        with pytest.raises(TypeError):
+            msgspec.json.encode(snapshot)
+        wire = snapshot.wire_safe()
+        assert payloads(wire) == []  # ...and not on the wire
+        decoded = msgspec.json.decode(msgspec.json.encode(wire))
+        assert decoded["taken_at"] == snapshot.taken_at
+        assert wire.queue is snapshot.queue and wire.events is snapshot.events  # shared
+    assert live.top and all(entry.item_repr == "<redacted>" for entry in live.top)
+    wire = live.wire_safe()
+    assert [e.item_repr for e in wire.top] == [e.item_repr for e in live.top]
+    assert [e.item for e in wire.top] == [None] * len(live.top)
+    assert [d.item_repr for d in wire.pool.dead_letters] == [
+        d.item_repr for d in live.pool.dead_letters]
+    assert all(isinstance(d.item, Payload) for d in live.pool.dead_letters)
+    assert all(r.item is None for r in stopped.wire_safe().pool.report.returned)
