@@ -107,3 +107,20 @@ async def test_a_timed_out_attempt_counts_and_a_cancelled_one_does_not() -> None
     # Attempt 1 hangs again and times out (an attempt), attempt 2 succeeds.
     assert (handler.calls, handler.hangs) == (3, 2)
     await pool.shutdown(drain_timeout=0)
+
+
+async def test_finished_burst_tasks_are_not_kept() -> None:
+    queue = PriorityQueue(3)
+    pool = WorkerPool(queue, SimulatedHandler(HandlerSettings()), workers=2)
+    await pool.start()
+    load = LoadGenerator([Producer(name="p", rate=0.0, stop=0.0)], pool, queue, seed=1)
+    await load.start()
+    for _ in range(50):  # each burst overflows the 'block' queue: a task waits for room
+        assert load.burst(5).waiting > 0
+    assert len(load._bursts) == 50
+    await until(lambda: pool.accounting().completed == 250, "every burst item served")
+    await until(lambda: not load._bursts, "the finished burst tasks dropped")
+    assert all(task.get_name() == "producer-p" for task in load._tasks)
+    assert load.done  # the producers' own tasks are kept: `done` reads them
+    await load.stop()
+    await pool.shutdown(drain_timeout=0)
