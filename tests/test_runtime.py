@@ -340,3 +340,27 @@ async def test_wire_safe_snapshot_carries_no_payload_and_keeps_the_reprs() -> No
         d.item_repr for d in live.pool.dead_letters]
     assert all(isinstance(d.item, Payload) for d in live.pool.dead_letters)
     assert all(r.item is None for r in stopped.wire_safe().pool.report.returned)
+
+
+class CountingQueue(PriorityQueue):
+    """The real queue, counting its `stats()` calls."""
+
+    stats_calls = 0
+
+    def stats(self):  # type: ignore[no-untyped-def]
+        CountingQueue.stats_calls += 1
+        return super().stats()
+
+
+async def test_one_snapshot_takes_the_queue_stats_once() -> None:
+    engine = Engine(parse_scenario(QUICK.replace("stop = 0.35", ""), name="count"))
+    # The engine builds its own queue; the parts share it, so its class is swapped in place.
+    engine.queue.__class__ = CountingQueue
+    await engine.start()
+    await until(lambda: engine.watchdog.sizing_advice(engine.queue.stats()) is not None)
+    CountingQueue.stats_calls = 0
+    snapshot = engine.snapshot()
+    assert snapshot.watchdog.sizing is not None  # the advice was built, from those stats
+    assert snapshot.watchdog.sizing.current_maxsize == snapshot.queue.maxsize
+    assert CountingQueue.stats_calls == 1
+    await engine.shutdown(drain_timeout=5)
