@@ -229,65 +229,64 @@ class Watchdog:
         self._samples += 1
         self._sample_cost = time.perf_counter() - started
 
+    def _crossed(self, key: AlertKey, now: float, measure: float, limit: float) -> bool:
+        """True when `measure` has just crossed `limit` (the caller raises the alert). An active
+        alert resolves below the hysteresis line, and meanwhile its `peak_wait` keeps the worst
+        measure seen."""
+        alert = self._active.get(key)
+        if alert is None:
+            return measure > limit
+        if measure < limit * HYSTERESIS:
+            self._resolve(key, now)
+        elif measure > (alert.peak_wait or 0.0):
+            self._active[key] = dataclasses.replace(alert, peak_wait=float(measure))
+        return False
+
     def _check_starvation(self, now: float, depths: dict[float, int], total: int) -> None:
         for priority, depth in depths.items():
             key = (AlertKind.STARVATION, priority)
             wait = self.queue.oldest_wait(priority)
             threshold = self.threshold_for(priority)
-            alert = self._active.get(key)
-            if alert is None:
-                if wait > threshold:
-                    self._raise(
-                        key,
-                        kind=AlertKind.STARVATION,
-                        started_at=now,
-                        message=(
-                            f"priority {_fmt_priority(priority)} starving: oldest item waited "
-                            f"{_fmt_seconds(wait)} (SLA {_fmt_seconds(threshold)}), "
-                            f"{depth} queued at this priority, {total} in all"
-                        ),
-                        priority=priority,
-                        wait=wait,
-                        depth=depth,
-                        threshold=threshold,
-                        stacks=self.capture_stacks(),
-                    )
-            elif wait < threshold * HYSTERESIS:
-                self._resolve(key, now)
-            elif wait > (alert.peak_wait or 0.0):
-                self._active[key] = dataclasses.replace(alert, peak_wait=wait)
+            if self._crossed(key, now, wait, threshold):
+                self._raise(
+                    key,
+                    kind=AlertKind.STARVATION,
+                    started_at=now,
+                    message=(
+                        f"priority {_fmt_priority(priority)} starving: oldest item waited "
+                        f"{_fmt_seconds(wait)} (SLA {_fmt_seconds(threshold)}), "
+                        f"{depth} queued at this priority, {total} in all"
+                    ),
+                    priority=priority,
+                    wait=wait,
+                    depth=depth,
+                    threshold=threshold,
+                    stacks=self.capture_stacks(),
+                )
         # A level that emptied is no longer starving.
         for key in [k for k in self._active if k[0] is AlertKind.STARVATION]:
             if key[1] not in depths:
                 self._resolve(key, now)
 
-    def _check_depth(self, now: float, depth: int, maxsize: int) -> None:
+    def _check_depth(self, now: float, depth: int, maxsize: float) -> None:
         key = (AlertKind.DEPTH, None)
-        if maxsize <= 0:
+        if not 0 < maxsize < math.inf:
             if key in self._active:
                 self._resolve(key, now)
             return
         limit = self.depth_ratio * maxsize
-        alert = self._active.get(key)
-        if alert is None:
-            if depth > limit:
-                self._raise(
-                    key,
-                    kind=AlertKind.DEPTH,
-                    started_at=now,
-                    message=(
-                        f"queue depth {depth} is over {self.depth_ratio:.0%} of maxsize {maxsize}"
-                    ),
-                    depth=depth,
-                    threshold=limit,
-                    wait=self.queue.oldest_wait(),
-                    stacks=self.capture_stacks(),  # the producers it blocks, the workers behind
-                )
-        elif depth < limit * HYSTERESIS:
-            self._resolve(key, now)
-        elif depth > (alert.peak_wait or 0):
-            # For DEPTH the peak records the deepest the queue got while the alert lasted.
-            self._active[key] = dataclasses.replace(alert, peak_wait=float(depth))
+        # For DEPTH the peak (`peak_wait`) records the deepest the queue got while it lasted.
+        if self._crossed(key, now, depth, limit):
+            self._raise(
+                key,
+                kind=AlertKind.DEPTH,
+                started_at=now,
+                message=f"queue depth {depth} is over {self.depth_ratio:.0%} of maxsize {maxsize:g}",
+                depth=depth,
+                threshold=limit,
+                wait=self.queue.oldest_wait(),
+                stacks=self.capture_stacks(),  # the producers it blocks, the workers behind
+            )
 
     def _check_workers(self, now: float, pool_snapshot: Any) -> None:
         crashed = {
