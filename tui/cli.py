@@ -138,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--refresh", metavar="HZ", type=_number(0, inclusive=False, maximum=60), default=None,
         help="screen refreshes per second (default: 5 for the dashboard, 4 headless)",
     )
+    out.add_argument(
+        "--web", metavar="[HOST:]PORT",
+        help="serve the dashboard in a browser (one session per page) on 127.0.0.1 unless a"
+        " HOST is given; prints the URL with its token",
+    )
     info = parser.add_argument_group("information")
     info.add_argument(
         "--list-scenarios", action="store_true", help="list the built-in scenarios and exit"
@@ -222,7 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_output("--report", args.report)
         _check_output("--spill", args.spill)
         _check_port(args.metrics_port)
-        if not args.headless and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        if args.web is not None:
+            return _serve_web(args, argv if argv is not None else sys.argv[1:])
+        under_web_driver = "TEXTUAL_DRIVER" in os.environ  # textual-serve runs us on a pipe
+        if not (args.headless or under_web_driver or (sys.stdin.isatty() and sys.stdout.isatty())):
             raise UsageError("the dashboard needs a terminal; use --headless for plain output")
     except (ScenarioError, UsageError) as error:
         return _fail(str(error))
@@ -237,6 +245,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         for note in write_outputs(runtime, args.report, args.spill):
             print(f"{PROG}: {note}", file=sys.stderr)
     return status
+
+
+def _serve_web(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """`--web`: serve the same command, less --web, to each page that opens the URL."""
+    for flag in ("report", "spill", "record", "headless"):
+        if getattr(args, flag, None):
+            raise UsageError(f"--{flag} cannot be used with --web (each page is its own session)")
+    try:
+        from tui.web import WebAddressError, parse_address, serve_web
+    except ImportError:
+        raise UsageError("--web needs the web extra: pip install 'heapwatch[web]'") from None
+    try:
+        host, port = parse_address(args.web)
+    except WebAddressError as error:
+        raise UsageError(str(error)) from None
+    rest: list[str] = []
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--web":
+            skip = True
+        elif not word.startswith("--web="):
+            rest.append(word)
+    return serve_web(rest, host, port)
 
 
 def _run_headless(runtime: Any, args: argparse.Namespace) -> int:
