@@ -129,6 +129,11 @@ async def _run(
 ) -> int:
     from aiohttp import web
 
+    # Signal handlers first: a SIGTERM right after the URL is printed must stop us cleanly.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     app = await server._make_app()
     runner = web.AppRunner(app, handle_signals=False)
     await runner.setup()
@@ -153,10 +158,6 @@ async def _run(
         )
     print(f"heapwatch: the dashboard is at {public}/?token={token}  (Ctrl+C stops)", file=out)
     out.flush()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
     finally:
