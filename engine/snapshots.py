@@ -56,7 +56,8 @@ class QueueStats:
 
     depth: int
     maxsize: int
-    """0 means unbounded, as in asyncio.Queue."""
+    """Items at which the queue is full; 0 means unbounded (maxsize <= 0 or math.inf, as in
+    asyncio.Queue). A float bound reports its ceiling: 2.5 is full at 3 items, so 3."""
     peak_depth: int
     puts: int
     gets: int
@@ -78,6 +79,8 @@ class QueueStats:
     get_wait_p50: float | None
     get_wait_p99: float | None
     is_shutdown: bool = False
+    requeues: int = 0
+    """Items put back by `requeue_nowait`/`nack` since start (items; not counted in `puts`)."""
 
     @property
     def depth_ratio(self) -> float:
