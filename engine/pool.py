@@ -1,50 +1,52 @@
-"""`WorkerPool`: asyncio workers consuming a `PriorityQueue`, and never losing an item.
+"""`WorkerPool`: asyncio workers consuming a `WorkQueue`, never losing an item.
 
-Every submitted item is wrapped in a `Job` (id, item, priority, attempts) whose `state` is its
-fate, so the pool can count fates at every moment and catch a second completion:
+Every submitted item is wrapped in a `Job`; its fate is changed only by the pool's `Ledger`
+(engine/ledger.py, which draws the state diagram), so `accounting()` sums the fates at any
+moment. Items a user puts on the queue directly are counted when a worker first gets them.
 
-    submitted = completed + dead_lettered + evicted + rejected
-                + queued + in_flight + retry_scheduled + returned
+Workers are named tasks (`worker-1`, ...). A handler failure (any exception, a timeout,
+GeneratorExit, a CancelledError of the handler's own) is contained: the item is retried after
+a jittered backoff and dead-lettered after `max_attempts`. KeyboardInterrupt and SystemExit
+pass through, as asyncio expects, once the item is back on the queue and counted.
 
-Items a user puts on the queue directly (not through `submit`) are counted as submitted when
-a worker first gets them (or when the queue drops them, or a shutdown returns them).
+A cancellation the pool gives (a timeout, `cancel_worker`, a shutdown) or one from outside
+decides that attempt: a handler that swallows it and returns has its return counted as a late
+completion (its side effect did run), and the item goes where the cancellation sends it (a
+retry, back to the queue, the shutdown report). A worker that stops without being asked to
+(an outside cancel, a crash) is replaced, up to `replacements_per_minute`; past that a
+WORKER_DIED event says so and the live count shows it.
 
-Workers are named tasks (`worker-1`, ...). A handler failure (any exception, a timeout, a
-BaseException subclass, a CancelledError that did not target the worker) is contained: the
-item is retried with exponential backoff and jitter, scheduled on the loop so the worker is
-free meanwhile, and dead-lettered after `max_attempts`. Only KeyboardInterrupt and
-SystemExit pass through: the worker is then CRASHED (its item goes back to the queue first).
-
-A cancelled worker (`cancel_worker`, or a cancel from outside) puts its in-flight item back
-at its priority; that interrupted attempt is not counted. Stopped workers stay in the
-snapshot as STOPPED for `retired_linger` seconds so the dashboard shows the transition;
-crashed ones stay (the last 16) so a crash stays visible.
-
-`shutdown(drain_timeout)` goes STOPPING_INTAKE -> DRAINING -> (CANCELLING) -> STOPPED. The
-drain waits for the queue, the in-flight items and the scheduled retries. At the deadline (or
-on `abort()`, or a second signal) the workers are cancelled and every item still queued, in
-flight or waiting for a retry is handed back in `ShutdownReport.returned`. The CANCELLING
-phase only appears when something was left to cancel or return.
+`shutdown(drain_timeout)` goes STOPPING_INTAKE -> DRAINING -> (CANCELLING) -> STOPPED.
+`drain_timeout` and `cancel_grace` are deadlines: a handler that would not stop is abandoned,
+its item returned (`ReturnedItem.abandoned`) and counted once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import heapq
+import inspect
 import logging
 import random
 import signal
 import time
+import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable
-from itertools import count, islice
+from itertools import count
 from typing import Any
 
 from engine.checks import check_count, check_seconds
+from engine.events import EventLog
+from engine.ledger import RUNNING, Job, Ledger, RateMeter
+from engine.protocol import Delivery, HandlerContext, WorkQueue
 from engine.queue import PriorityQueue, QueueShutDown
+from engine.reprs import ItemRepr, describe
+from engine.retries import Backoff, DeadLetters, RetryTimers
 from engine.snapshots import (
     Accounting,
     DeadLetter,
+    EventKind,
+    HeapEntry,
     PhaseTiming,
     PoolSnapshot,
     RetrySnapshot,
@@ -53,123 +55,42 @@ from engine.snapshots import (
     ShutdownReport,
     WorkerSnapshot,
     WorkerState,
-)
+)  # fmt: skip
 
 __all__ = ["Handler", "Job", "RateMeter", "WorkerPool"]
 
-Handler = Callable[[Any, float], Awaitable[object]]
-"""`handler(item, priority)`: an async callable; returning means done, raising means failed."""
+Handler = Callable[..., Awaitable[object]]
+"""`handler(item, priority)` or `handler(item, priority, ctx: HandlerContext)`: async;
+returning means done, raising means failed."""
 
 _log = logging.getLogger(__name__)
 
-# Job states (module constants compared with `is`: the hot path pays no enum lookups).
-_PUTTING = "putting"
-_QUEUED = "queued"
-_RUNNING = "running"
-_RETRY = "retry"
-_DONE = "done"
-_DEAD = "dead"
-_DROPPED = "dropped"
-_RETURNED = "returned"
-
-_IDLE = WorkerState.IDLE
-_BUSY = WorkerState.BUSY
-_CANCELLING = WorkerState.CANCELLING
-_STOPPED = WorkerState.STOPPED
-_CRASHED = WorkerState.CRASHED
-
+_IDLE, _BUSY, _PAUSED = WorkerState.IDLE, WorkerState.BUSY, WorkerState.PAUSED
+_CANCELLING, _STOPPED, _CRASHED = WorkerState.CANCELLING, WorkerState.STOPPED, WorkerState.CRASHED
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 SNAPSHOT_LIMIT = 100
 """Retries and dead letters a snapshot carries at most (a snapshot stays cheap at any backlog)."""
+HISTORY = 6
+"""(state, since) pairs a worker snapshot carries."""
 
 
-def _describe(value: object, limit: int) -> str:
-    """`repr(value)` cut to `limit` characters; a repr that raises is not our crash."""
+def _takes_context(handler: Callable[..., Any]) -> bool:
     try:
-        text = repr(value)
-    except Exception:
-        text = f"<{type(value).__name__} (repr failed)>"
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-class Job:
-    """One submitted item and its fate: what the queue holds for the pool.
-
-    Its repr is what the dashboard's heap panel shows: `#42 {'order': 7}`, cut to fit.
-    """
-
-    __slots__ = ("id", "item", "priority", "attempts", "state")
-
-    REPR_LIMIT = 48
-
-    def __init__(self, id: int, item: Any, priority: float, attempts: int = 0) -> None:
-        self.id = id
-        self.item = item
-        self.priority = priority
-        self.attempts = attempts
-        """Attempts made so far (an attempt interrupted by a worker's cancellation is not one)."""
-        self.state = _PUTTING
-
-    def __repr__(self) -> str:
-        return f"#{self.id} {_describe(self.item, self.REPR_LIMIT)}"
-
-
-class RateMeter:
-    """Events per second over the last `window` seconds, from per-second buckets.
-
-    `tick(now)` is O(1) and allocation-free within a second; `rate(now)` reads `window`
-    buckets at most.
-    """
-
-    __slots__ = ("window", "second", "count", "history", "since")
-
-    def __init__(self, now: float, window: int = 5) -> None:
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise ValueError(f"rate window must be an int >= 1 (seconds), not {window!r}")
-        self.window = window
-        self.second = now // 1
-        self.count = 0
-        self.history: deque[tuple[float, int]] = deque(maxlen=window)
-        self.since = now
-
-    def tick(self, now: float) -> None:
-        second = now // 1
-        if second != self.second:
-            self.roll(second)
-        self.count += 1
-
-    def roll(self, second: float) -> None:
-        if self.count:
-            self.history.append((self.second, self.count))
-        self.second = second
-        self.count = 0
-
-    def rate(self, now: float) -> float:
-        """Events per second in the window ending at `now` (0.0 before any time has passed)."""
-        first = now // 1 - self.window + 1
-        total = sum(n for second, n in self.history if second >= first)
-        if self.second >= first:
-            total += self.count
-        elapsed = min(self.window - 1 + now % 1, now - self.since)
-        return total / elapsed if elapsed > 0 else 0.0
+        parameters = inspect.signature(handler).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    kinds = [p.kind for p in parameters]
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return inspect.Parameter.VAR_POSITIONAL in kinds or sum(k in positional for k in kinds) >= 3
 
 
 class _Worker:
     __slots__ = (
-        "id",
-        "name",
-        "task",
-        "state",
-        "job",
-        "started",
-        "done",
-        "failed",
-        "retried",
-        "meter",
-        "stop_requested",
-        "stopped_at",
-    )
+        "id", "name", "task", "state", "job", "started", "idle_since", "done", "failed",
+        "retried", "meter", "stop_requested", "stopped_at", "waiting", "interrupted", "reason",
+        "history", "last_error", "last_traceback",
+    )  # fmt: skip
 
     def __init__(self, worker_id: int, now: float, rate_window: int) -> None:
         self.id = worker_id
@@ -177,64 +98,65 @@ class _Worker:
         self.task: asyncio.Task[None] | None = None
         self.state = _IDLE
         self.job: Job | None = None
-        self.started = 0.0
-        self.done = 0
-        self.failed = 0
-        self.retried = 0
+        self.started = self.idle_since = self.stopped_at = now
+        self.done = self.failed = self.retried = 0
         self.meter = RateMeter(now, rate_window)
         self.stop_requested = False
-        self.stopped_at = 0.0
+        self.waiting = False
+        """Suspended in a get or a park: where a pause or a removal may interrupt it."""
+        self.interrupted = False
+        self.reason: str | None = None
+        """Why the pool cancelled it ('cancelled', 'shutdown'); None: nobody in the pool did."""
+        self.history: deque[tuple[WorkerState, float]] = deque(maxlen=HISTORY)
+        self.last_error: str | None = None
+        self.last_traceback: str | None = None
 
-
-class _Retry:
-    __slots__ = ("job", "worker_id", "due", "error", "handle")
-
-    def __init__(self, job: Job, worker_id: int, due: float, error: str) -> None:
-        self.job = job
-        self.worker_id = worker_id
-        self.due = due
-        self.error = error
-        self.handle: asyncio.TimerHandle | None = None
+    def become(self, state: WorkerState, now: float) -> None:
+        """A transition off the hot path (the busy/idle flip is read from started/idle_since)."""
+        self.state = state
+        self.history.append((state, now))
 
 
 class WorkerPool:
-    """A pool of worker tasks running `handler(item, priority)` on a `PriorityQueue`'s items.
+    """A pool of worker tasks running `handler` on a `WorkQueue`'s items.
 
     Args:
-        queue: the queue to consume (its `on_drop` is chained: set yours before this).
-        handler: `async def handler(item, priority)`.
+        queue: the queue to consume (any `engine.protocol.WorkQueue`).
+        handler: `async def handler(item, priority)`, or with a third parameter that gets a
+            `HandlerContext` (arity read once, here).
         workers: workers `start()` spawns.
         max_attempts: attempts per item before it is dead-lettered (1: no retry).
-        backoff_base, backoff_cap: retry n waits about `min(cap, base * 2**(n-1))`, jittered
-            to between half and all of that ("equal jitter").
+        backoff_base, backoff_cap: retry n waits about `min(cap, base * 2**(n-1))`, jittered.
         timeout: seconds per attempt (None: no limit); a timeout is a failure.
         dead_letter_limit: dead letters kept in `dead_letters` (the oldest fall out).
         on_dead_letter: `on_dead_letter(letter: DeadLetter)`, the item in `letter.item`.
-        on_crash: `on_crash(worker_id, exception)` when a worker task dies.
+        on_crash: `on_crash(worker_id, exception)` when a worker task dies of an exception.
         clock: seconds, monotonic. Leave as default unless testing.
         rng: the `random.Random` for the jitter (seeded in tests).
         retired_linger: seconds a stopped worker stays in the snapshot as STOPPED.
         cancel_grace: seconds a shutdown waits for cancelled workers before abandoning them.
         rate_window: seconds of history behind the completion rates.
+        events: where WORKER_*, DEAD_LETTER, LATE_COMPLETION, SHUTDOWN_PHASE and
+            POLICY_CHANGED events go (None: nowhere).
+        item_repr: `item_repr(item) -> str`, how every repr the pool hands out shows an item.
+        replacements_per_minute: dead workers replaced per minute at most.
     """
 
-    # Slots keep attribute access on the workers' hot path fast: 48 attributes would
-    # overflow CPython's shared-key instance dict (30 keys), as in engine.queue.
+    # Slots keep attribute access on the workers' hot path fast, as in engine.queue.
     __slots__ = (
-        "_backoff_base", "_backoff_cap", "_cancel_grace", "_clock", "_closed", "_completed",
-        "_crashed", "_dead_letter_limit", "_dead_lettered", "_dead_letters", "_drain_waiters",
-        "_duplicated", "_evicted", "_force", "_handler", "_ids", "_in_flight",
-        "_initial_workers", "_last_drain_time", "_loop", "_max_attempts", "_meter",
-        "_on_crash", "_on_dead_letter", "_paused", "_phase", "_phases", "_queue", "_queued",
-        "_rate_window", "_rejected", "_report", "_resume_waiters", "_retired",
-        "_retired_linger", "_retries", "_returned", "_returned_items", "_rng",
-        "_signal_drain_timeout", "_signal_loop", "_signal_task", "_started", "_submitted",
-        "_timeout", "_user_on_drop", "_worker_ids", "_workers", "__weakref__",
+        "_backoff", "_cancel_grace", "_clock", "_closed", "_crashed", "_dead_letters",
+        "_drain_waiters", "_events", "_force", "_handler", "_initial_workers", "_item_repr",
+        "_last_drain_time", "_ledger", "_loop", "_max_attempts", "_meter", "_on_crash",
+        "_paused", "_phase", "_phases", "_queue", "_rate_window", "_replaced", "_replacements",
+        "_report", "_resume_waiters", "_retired", "_retired_linger", "_retries",
+        "_returned_items", "_signal_drain_timeout", "_signal_loop", "_signal_task",
+        "_started", "_timeout", "_with_ctx", "_worker_ids", "_workers", "_unlisten",
+        "_task_done", "_ack", "_fatal", "__weakref__",
     )  # fmt: skip
 
     def __init__(
         self,
-        queue: PriorityQueue,
+        queue: WorkQueue,
         handler: Handler,
         *,
         workers: int = 4,
@@ -250,56 +172,43 @@ class WorkerPool:
         retired_linger: float = 2.0,
         cancel_grace: float = 1.0,
         rate_window: int = 5,
+        events: EventLog | None = None,
+        item_repr: ItemRepr | None = None,
+        replacements_per_minute: int = 10,
     ) -> None:
-        if not isinstance(queue, PriorityQueue):
-            raise TypeError(f"queue must be an engine.queue.PriorityQueue, not {queue!r}")
+        if not isinstance(queue, WorkQueue):
+            raise TypeError(f"queue must be an engine.protocol.WorkQueue, not {queue!r}")
         if not callable(handler):
             raise TypeError(f"handler must be an async callable, not {handler!r}")
         self._initial_workers = check_count("workers", workers, 0)
         self._max_attempts = check_count("max_attempts", max_attempts, 1)
-        self._backoff_base = check_seconds("backoff_base", backoff_base)
-        self._backoff_cap = check_seconds("backoff_cap", backoff_cap)
-        if self._backoff_cap < self._backoff_base:
-            raise ValueError(
-                f"backoff_cap ({backoff_cap!r}) must be >= backoff_base ({backoff_base!r})"
-            )
+        self._backoff = Backoff(backoff_base, backoff_cap, rng)
         self._timeout = (
             None if timeout is None else check_seconds("timeout", timeout, allow_zero=False)
         )
-        self._dead_letter_limit = check_count("dead_letter_limit", dead_letter_limit, 0)
+        self._dead_letters = DeadLetters(dead_letter_limit, on_dead_letter)
         self._retired_linger = check_seconds("retired_linger", retired_linger)
         self._cancel_grace = check_seconds("cancel_grace", cancel_grace)
         self._rate_window = check_count("rate_window", rate_window, 1)
+        self._replacements = check_count("replacements_per_minute", replacements_per_minute, 0)
         self._queue = queue
         self._handler = handler
-        self._on_dead_letter = on_dead_letter
+        self._with_ctx = _takes_context(handler)
         self._on_crash = on_crash
         self._clock = clock
-        self._rng = rng if rng is not None else random.Random()
-
-        self._ids = count(1)
+        self._events = events
+        self._item_repr = item_repr
+        self._ledger = Ledger()
+        self._retries = RetryTimers(clock, self._retry_due)
         self._worker_ids = count(1)
         self._workers: dict[int, _Worker] = {}
         self._retired: deque[_Worker] = deque(maxlen=16)
         self._crashed: deque[_Worker] = deque(maxlen=16)
-        self._retries: dict[int, _Retry] = {}
-        self._dead_letters: deque[DeadLetter] = deque(maxlen=dead_letter_limit)
+        self._replaced: deque[float] = deque()
         self._returned_items: list[ReturnedItem] = []
         self._meter = RateMeter(clock(), rate_window)
-
-        self._submitted = 0
-        self._completed = 0
-        self._dead_lettered = 0
-        self._evicted = 0
-        self._rejected = 0
-        self._queued = 0
-        self._in_flight = 0
-        self._returned = 0
-        self._duplicated = 0
-
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._started = False
-        self._paused = False
+        self._started = self._paused = self._fatal = False
         self._resume_waiters: list[asyncio.Future[None]] = []
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._phase = ShutdownPhase.RUNNING
@@ -311,9 +220,11 @@ class WorkerPool:
         self._signal_loop: asyncio.AbstractEventLoop | None = None
         self._signal_drain_timeout = 10.0
         self._signal_task: asyncio.Task[ShutdownReport] | None = None
-
-        self._user_on_drop = queue.on_drop
-        queue.on_drop = self._on_drop
+        # The in-process queue forgets a delivery when it hands it out: no ack, only the
+        # asyncio.Queue join() bookkeeping.
+        self._ack = None if queue.acks_on_get else queue.ack
+        self._task_done = getattr(queue, "task_done", None) if queue.acks_on_get else None
+        self._unlisten = queue.add_drop_listener(self._on_drop)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -338,16 +249,15 @@ class WorkerPool:
         if exc_type is None:
             await self.shutdown()
         else:
-            # Leaving on an error or a cancellation: no drain, return what is left.
-            await self._close_now()
+            await self._close_now()  # leaving on an error or a cancel: no drain
 
     async def run(
         self, *, drain_timeout: float = 10.0, handle_signals: bool = False
     ) -> ShutdownReport:
         """Start if needed, then wait until a shutdown (a signal, another task) finishes.
 
-        Returns its report. When the task running this is cancelled (a TaskGroup going
-        down), the pool shuts down at once, returning what is left, and the cancel goes on.
+        When the task running this is cancelled (a TaskGroup going down), the pool shuts
+        down at once, returning what is left, and the cancel goes on.
         """
         if not self._started:
             await self.start()
@@ -377,175 +287,190 @@ class WorkerPool:
         assert self._loop is not None
         worker = _Worker(next(self._worker_ids), self._clock(), self._rate_window)
         self._workers[worker.id] = worker
-        task = self._loop.create_task(self._work(worker), name=worker.name)
-        worker.task = task
-        task.add_done_callback(self._worker_finished)
+        worker.task = self._loop.create_task(self._work(worker), name=worker.name)
+        worker.task.add_done_callback(_retrieve)
         return worker.id
+
+    def _emit(self, kind: EventKind, message: str, **fields: Any) -> None:
+        if self._events is not None:
+            self._events.emit(kind, message, **fields)
+
+    def _repr(self, job: Job) -> str:
+        return f"#{job.id} {describe(job.item, Job.REPR_LIMIT, self._item_repr)}"
 
     # ------------------------------------------------------------------ submit
 
     def submit_nowait(self, item: Any, *, priority: float = PriorityQueue.DEFAULT_PRIORITY) -> int:
         """Queue `item` at `priority` without waiting; return its job id.
 
-        Raises as the queue's `put_nowait` does (QueueFull, QueueShutDown, a bad priority);
-        an item the queue refused under 'reject' is counted as rejected, any other refusal
-        leaves no trace.
+        Raises as the queue's `put_nowait` does; an item refused under 'reject' is counted.
         """
         if self._phase is not ShutdownPhase.RUNNING:
             raise QueueShutDown(f"the pool is shutting down: {item!r} not accepted")
-        job = Job(next(self._ids), item, priority)
+        job = self._ledger.new_job(item, priority)
         self._queue.put_nowait(job, priority=priority)
-        return self._landed(job)
+        self._ledger.landed(job)
+        return job.id
 
     async def submit(self, item: Any, *, priority: float = PriorityQueue.DEFAULT_PRIORITY) -> int:
         """Queue `item` at `priority`, waiting for room under the 'block' policy; return its id."""
         if self._phase is not ShutdownPhase.RUNNING:
             raise QueueShutDown(f"the pool is shutting down: {item!r} not accepted")
-        job = Job(next(self._ids), item, priority)
+        job = self._ledger.new_job(item, priority)
         # put() returns right after its synchronous put_nowait: nothing runs in between, so
         # the job is counted before any worker can get it.
         await self._queue.put(job, priority=priority)
-        return self._landed(job)
-
-    def _landed(self, job: Job) -> int:
-        if job.state is _PUTTING:  # not evicted on arrival
-            job.state = _QUEUED
-            self._submitted += 1
-            self._queued += 1
+        self._ledger.landed(job)
         return job.id
 
     def _on_drop(self, item: Any, priority: float, reason: str) -> None:
-        if type(item) is Job:
-            if item.state is _QUEUED:
-                self._queued -= 1
-            else:  # refused or evicted on arrival: submitted and dropped at once
-                self._submitted += 1
-            item.state = _DROPPED
-            payload = item.item
-        else:
-            self._submitted += 1
-            payload = item
-        if reason == "rejected":
-            self._rejected += 1
-        else:
-            self._evicted += 1
-        if self._user_on_drop is not None:
-            self._user_on_drop(payload, priority, reason)
+        self._ledger.dropped(item if type(item) is Job else None, reason)
 
-    def _adopt(self, item: Any, priority: float) -> Job:
-        """Wrap an item that was put on the queue directly; it is submitted from now on."""
-        self._submitted += 1
-        return Job(next(self._ids), item, priority)
+    def _requeue(self, job: Job) -> None:
+        self._queue.requeue_nowait(job, priority=job.priority, arrival=job.arrival)
 
     # ------------------------------------------------------------------ the worker
 
     async def _work(self, worker: _Worker) -> None:
-        queue = self._queue
+        get = self._queue.get_delivery
+        ledger = self._ledger
         handler = self._handler
+        with_ctx = self._with_ctx
         clock = self._clock
         timeout = self._timeout
         meter = self._meter
         wmeter = worker.meter
         task = worker.task
+        assert task is not None
+        ack = self._ack
+        task_done = self._task_done
         drain_waiters = self._drain_waiters  # the same list for the pool's life
+        parked: list[asyncio.Future[None]] | None = None
         try:
-            while True:
-                if worker.stop_requested:
-                    break
-                if self._paused:
-                    await self._park(self._resume_waiters)
-                    continue
+            while not worker.stop_requested:
+                worker.waiting = True
                 try:
-                    item, priority = await queue.get_with_priority()
-                except QueueShutDown:
-                    if self._retries or self._in_flight:
-                        # Draining: a retry or a cancelled item may still come back.
-                        await self._park(self._drain_waiters)
+                    if self._paused:
+                        worker.become(_PAUSED, clock())
+                        await self._park(self._resume_waiters)
+                        worker.become(_IDLE, clock())
                         continue
-                    break
-                if type(item) is Job:
-                    job = item
-                    self._queued -= 1
-                else:
-                    job = self._adopt(item, priority)
-                if self._paused or worker.stop_requested:
-                    # Got while pausing or being removed: hand it back, not an attempt.
-                    job.state = _QUEUED
-                    self._queued += 1
-                    queue.requeue_nowait(job, priority=job.priority)
-                    queue.task_done()
+                    if parked is not None:
+                        parked = None
+                        await self._park(drain_waiters)
+                        continue
+                    delivery = await get()
+                except QueueShutDown:
+                    if not (len(self._retries) or ledger.in_flight):
+                        break
+                    parked = drain_waiters  # draining: a retry or a put-back may still come
                     continue
-                job.state = _RUNNING
-                job.attempts += 1
+                except asyncio.CancelledError:
+                    # A pause or a removal interrupts a waiting worker with a cancel of its
+                    # own, taken back here; any other cancel goes on.
+                    if not worker.interrupted or task.uncancel():
+                        raise
+                    worker.interrupted = False
+                    continue
+                finally:
+                    worker.waiting = False
+                job = delivery.item
+                if type(job) is not Job:
+                    job = ledger.adopt(job, delivery.priority)
+                job.arrival = delivery.arrival
+                ledger.started(job)
                 worker.job = job
                 worker.state = _BUSY
-                worker.started = clock()
-                self._in_flight += 1
+                worker.started = now = clock()
                 error: BaseException | None = None
+                late = False
                 try:
                     if timeout is None:
-                        await handler(job.item, job.priority)
-                    else:
-                        async with asyncio.timeout(timeout):
+                        if with_ctx:
+                            await handler(job.item, job.priority, self._context(job, delivery, now))
+                        else:
                             await handler(job.item, job.priority)
+                    else:
+                        async with asyncio.timeout(timeout) as deadline:
+                            if with_ctx:
+                                await handler(job.item, job.priority, self._context(job, delivery, now))
+                            else:
+                                await handler(job.item, job.priority)
+                        if deadline.expired():  # it swallowed the timeout's cancel
+                            error, late = TimeoutError(), True
                 except asyncio.CancelledError as exc:
-                    if task is None or task.cancelling():
+                    if task.cancelling():
                         raise  # the worker itself is being cancelled
-                    error = exc  # the handler's own work was cancelled: a failure
+                    error = exc  # the handler's own CancelledError: a failure
                 except (KeyboardInterrupt, SystemExit):
                     raise
                 except BaseException as exc:
                     error = exc
-                if worker.job is not job:
-                    # An abandoning shutdown already returned this item while the handler
-                    # ignored its cancellation: finishing it now is a duplicate.
+                if worker.job is not job:  # abandoned by a shutdown while its handler ran
                     if error is None:
-                        self._duplicated += 1
+                        self._late(job, worker)
                     break
+                if task.cancelling():  # it swallowed the worker's cancel: that decides
+                    if error is None:
+                        self._late(job, worker)
+                    raise asyncio.CancelledError
                 worker.job = None
                 worker.state = _IDLE
-                self._in_flight -= 1
                 if error is None:
-                    now = clock()
-                    if job.state is _RUNNING:
-                        job.state = _DONE
-                        self._completed += 1
-                        worker.done += 1
-                        second = now // 1  # RateMeter.tick, inlined for the hot path
-                        if second != wmeter.second:
-                            wmeter.roll(second)
-                        wmeter.count += 1
-                        if second != meter.second:
-                            meter.roll(second)
-                        meter.count += 1
-                    else:
-                        self._duplicated += 1
+                    # The hot path: the ledger's `finished` arrow and RateMeter.tick, inlined
+                    # (bench_pool: the calls cost ~10% at 20k items).
+                    if job.state is not RUNNING:
+                        ledger.finished(job)  # raises InvalidJobState
+                    job.state = "done"
+                    ledger.in_flight -= 1
+                    ledger.completed += 1
+                    worker.done += 1
+                    worker.idle_since = now = clock()
+                    second = now // 1
+                    if second != wmeter.second:
+                        wmeter.roll(second)
+                    wmeter.count += 1
+                    if second != meter.second:
+                        meter.roll(second)
+                    meter.count += 1
+                    if ack is not None:
+                        await ack(delivery)
                 else:
+                    worker.idle_since = clock()
+                    if late:
+                        self._late(job, worker)
                     self._fail(worker, job, error)
-                queue.task_done()
+                if task_done is not None:
+                    task_done()
                 if drain_waiters:
-                    self._wake(drain_waiters)
+                    _wake(drain_waiters)
         except asyncio.CancelledError:
             self._release(worker)
-            worker.state = _STOPPED
+            self._stopped(worker, worker.reason or "outside")
+            raise
+        except (KeyboardInterrupt, SystemExit) as exc:
+            self._release(worker)
+            self._stopped(worker, "crash", exc)
             raise
         except BaseException as exc:
             self._release(worker)
-            worker.state = _CRASHED
-            _log.error("%s crashed: %r", worker.name, exc)
-            if self._on_crash is not None:
-                try:
-                    self._on_crash(worker.id, exc)
-                except Exception:
-                    _log.exception("on_crash callback failed for %s", worker.name)
+            self._stopped(worker, "crash", exc)
             raise
         else:
-            worker.state = _STOPPED
-        finally:
-            worker.job = None
-            if self._workers.pop(worker.id, None) is not None:
-                worker.stopped_at = clock()
-                (self._crashed if worker.state is _CRASHED else self._retired).append(worker)
+            self._stopped(worker, "stopped" if worker.job is None else "abandoned")
+
+    def _context(self, job: Job, delivery: Delivery, now: float) -> HandlerContext:
+        deadline = None if self._timeout is None else now + self._timeout
+        return HandlerContext(job.id, job.attempts, delivery.first_arrival, deadline, job.priority)
+
+    def _late(self, job: Job, worker: _Worker) -> None:
+        self._ledger.late_completion(job)
+        self._emit(
+            EventKind.LATE_COMPLETION,
+            f"{worker.name}: {self._repr(job)} returned after the pool gave up on it",
+            worker_id=worker.id,
+            job_id=job.id,
+        )
 
     def _release(self, worker: _Worker) -> None:
         """The worker is stopping mid-item: its item goes back, the attempt does not count."""
@@ -553,28 +478,69 @@ class WorkerPool:
         if job is None:
             return
         worker.job = None
-        self._in_flight -= 1
-        job.attempts -= 1
         if self._phase is ShutdownPhase.CANCELLING:
-            self._return(job, "in-flight")
+            self._return(job)
         else:
-            job.state = _QUEUED
-            self._queued += 1
-            self._queue.requeue_nowait(job, priority=job.priority)
-        self._queue.task_done()
-        if self._drain_waiters:
-            self._wake(self._drain_waiters)
+            self._ledger.put_back(job)
+            self._requeue(job)
+        if self._task_done is not None:
+            self._task_done()
+        _wake(self._drain_waiters)
 
-    def _return(self, job: Job, where: str) -> None:
-        job.state = _RETURNED
-        self._returned += 1
-        self._returned_items.append(ReturnedItem(job.item, job.priority, job.attempts, where))
+    def _return(self, job: Job, abandoned: bool = False) -> None:
+        where = self._ledger.returned(job)
+        self._returned_items.append(
+            ReturnedItem(job.item, job.priority, job.attempts, where, abandoned, job.id)
+        )
 
-    def _worker_finished(self, task: asyncio.Task[None]) -> None:
-        # Retrieve the outcome so a crashed worker never logs "exception was never retrieved"
-        # (the crash was already logged and reported to on_crash).
-        if not task.cancelled():
-            task.exception()
+    def _stopped(self, worker: _Worker, why: str, error: BaseException | None = None) -> None:
+        """Every way a worker ends comes here once: who is told, and whether it is replaced."""
+        now = self._clock()
+        if self._workers.pop(worker.id, None) is None:
+            return  # already abandoned by a shutdown
+        worker.stopped_at = now
+        worker.become(_CRASHED if why == "crash" else _STOPPED, now)
+        (self._crashed if why == "crash" else self._retired).append(worker)
+        if why == "cancelled":
+            self._emit(EventKind.WORKER_CANCELLED, f"{worker.name} cancelled", worker_id=worker.id)
+        if why == "crash":
+            _log.error("%s crashed: %r", worker.name, error)
+            if self._on_crash is not None:
+                try:
+                    self._on_crash(worker.id, error)  # type: ignore[arg-type]
+                except Exception:
+                    _log.exception("on_crash callback failed for %s", worker.name)
+        if isinstance(error, (KeyboardInterrupt, SystemExit)):
+            self._fatal = True
+        if why in ("outside", "crash") and self._loop is not None:
+            cause = "cancelled from outside" if error is None else f"died: {error!r}"
+            if why == "outside":
+                self._emit(EventKind.WORKER_CANCELLED, f"{worker.name} {cause}", worker_id=worker.id)
+            # Decided on the next pass of the loop, once every cancel given in this one is
+            # known: asyncio.run's cleanup cancels every task at once, and is not answered
+            # with new workers.
+            self._loop.call_soon(self._replace, worker, cause)
+
+    def _replace(self, worker: _Worker, cause: str) -> None:
+        now = self._clock()
+        while self._replaced and now - self._replaced[0] > 60.0:
+            self._replaced.popleft()
+        if self._phase is not ShutdownPhase.RUNNING:
+            return
+        if self._fatal or all(task.cancelling() for task in asyncio.all_tasks(self._loop)):
+            why_not = "the program is stopping"
+        elif len(self._replaced) >= self._replacements:
+            why_not = f"{self._replacements} replacements in the last minute"
+        else:
+            self._replaced.append(now)
+            new_id = self._spawn()
+            message = f"{worker.name} {cause}; worker-{new_id} replaces it"
+            _log.warning("%s", message)
+            self._emit(EventKind.WORKER_REPLACED, message, worker_id=new_id)
+            return
+        message = f"{worker.name} {cause}; not replaced: {why_not}"
+        _log.error("%s", message)
+        self._emit(EventKind.WORKER_DIED, message, worker_id=worker.id)
 
     async def _park(self, waiters: list[asyncio.Future[None]]) -> None:
         assert self._loop is not None
@@ -586,62 +552,40 @@ class WorkerPool:
             if waiter in waiters:
                 waiters.remove(waiter)
 
-    @staticmethod
-    def _wake(waiters: list[asyncio.Future[None]]) -> None:
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
-        waiters.clear()
-
     # ------------------------------------------------------------------ retries, dead letters
 
     def backoff_delay(self, attempt: int) -> float:
-        """Seconds to wait after failed attempt number `attempt` (1 for the first failure).
-
-        `min(cap, base * 2**(attempt-1))`, jittered uniformly to between half and all of it.
-        """
-        ceiling = min(self._backoff_cap, self._backoff_base * 2.0 ** min(attempt - 1, 64))
-        return ceiling / 2 + self._rng.random() * ceiling / 2
+        """Seconds to wait after failed attempt number `attempt` (1 for the first failure)."""
+        return self._backoff.delay(attempt)
 
     def _fail(self, worker: _Worker, job: Job, error: BaseException) -> None:
         worker.failed += 1
-        text = _describe(error, 200)
+        text = describe(error, 200)
+        worker.last_error = text
+        worker.last_traceback = "".join(traceback.format_exception(error))[-4000:]
         if job.attempts < self._max_attempts:
             assert self._loop is not None
-            delay = self.backoff_delay(job.attempts)
-            job.state = _RETRY
-            retry = _Retry(job, worker.id, self._clock() + delay, text)
-            retry.handle = self._loop.call_later(delay, self._fire_retry, retry)
-            self._retries[job.id] = retry
+            self._ledger.retrying(job)
+            delay = self._backoff.delay(job.attempts)
+            self._retries.schedule(self._loop, job, worker.id, delay, text)
             worker.retried += 1
             return
-        job.state = _DEAD
-        self._dead_lettered += 1
+        self._ledger.dead(job)
         letter = DeadLetter(
-            item_repr=repr(job),
-            priority=job.priority,
-            attempts=job.attempts,
-            error=text,
-            at=self._clock(),
-            item=job.item,
+            self._repr(job), job.priority, job.attempts, text, self._clock(), job.item, job.id
+        )
+        self._emit(
+            EventKind.DEAD_LETTER,
+            f"{letter.item_repr} dead-lettered after {job.attempts} attempts: {text}",
+            worker_id=worker.id,
             job_id=job.id,
         )
-        self._dead_letters.append(letter)
-        if self._on_dead_letter is not None:
-            try:
-                self._on_dead_letter(letter)
-            except Exception:
-                _log.exception("on_dead_letter callback failed for %r", job)
+        self._dead_letters.add(letter)
 
-    def _fire_retry(self, retry: _Retry) -> None:
-        if self._retries.pop(retry.job.id, None) is not retry:
-            return
-        job = retry.job
-        job.state = _QUEUED
-        self._queued += 1
-        self._queue.requeue_nowait(job, priority=job.priority)
-        if self._drain_waiters:
-            self._wake(self._drain_waiters)
+    def _retry_due(self, job: Job) -> None:
+        self._ledger.put_back(job)
+        self._requeue(job)
+        _wake(self._drain_waiters)
 
     @property
     def dead_letters(self) -> tuple[DeadLetter, ...]:
@@ -657,23 +601,22 @@ class WorkerPool:
         return worker
 
     def cancel_worker(self, worker_id: int) -> bool:
-        """Cancel a worker now; its in-flight item goes back to the queue at its priority.
+        """Cancel a worker now; its in-flight item goes back to the queue at its place.
 
         False if there is no such running worker (unknown, stopped or already stopping).
         """
         worker = self._live(worker_id)
         if worker is None or worker.task is None or worker.task.done():
             return False
-        worker.state = _CANCELLING
+        worker.reason = "cancelled"
+        worker.become(_CANCELLING, self._clock())
         worker.task.cancel()
         return True
 
     def busiest_worker(self) -> int | None:
         """The id of the worker that has been on its current item the longest (None: none busy)."""
         busy = [w for w in self._workers.values() if w.job is not None and w.state is _BUSY]
-        if not busy:
-            return None
-        return min(busy, key=lambda w: w.started).id
+        return min(busy, key=lambda w: w.started).id if busy else None
 
     def add_worker(self) -> int:
         """Spawn one more worker; return its id."""
@@ -681,7 +624,9 @@ class WorkerPool:
             raise RuntimeError("start() the pool before adding workers")
         if self._phase is not ShutdownPhase.RUNNING:
             raise RuntimeError("the pool is shutting down: no new workers")
-        return self._spawn()
+        worker_id = self._spawn()
+        self._emit(EventKind.WORKER_ADDED, f"worker-{worker_id} added", worker_id=worker_id)
+        return worker_id
 
     def remove_worker(self, worker_id: int | None = None) -> int | None:
         """Stop a worker gracefully (it finishes its current item); return its id.
@@ -693,16 +638,26 @@ class WorkerPool:
             live = [w for w in self._workers.values() if self._live(w.id) is not None]
             if not live:
                 return None
-            idle = [w for w in live if w.job is None]
-            worker = (idle or live)[-1]
+            worker = ([w for w in live if w.job is None] or live)[-1]
         else:
-            worker = self._live(worker_id)
-            if worker is None:
+            found = self._live(worker_id)
+            if found is None:
                 return None
+            worker = found
         worker.stop_requested = True
-        if worker.job is None and worker.task is not None:
-            worker.task.cancel()  # idle: nothing in flight, stop it where it waits
+        self._interrupt(worker)
+        self._emit(
+            EventKind.WORKER_REMOVED,
+            f"{worker.name} stopping after its current item" if worker.job else f"{worker.name} removed",
+            worker_id=worker.id,
+        )
         return worker.id
+
+    def _interrupt(self, worker: _Worker) -> None:
+        """Wake a worker waiting on the queue or parked, without taking an item."""
+        if worker.waiting and not worker.interrupted and worker.task is not None:
+            worker.interrupted = True
+            worker.task.cancel()
 
     @property
     def paused(self) -> bool:
@@ -710,13 +665,22 @@ class WorkerPool:
         return self._paused
 
     def pause(self) -> None:
-        """Stop taking items from the queue; items in flight finish."""
+        """Stop taking items from the queue; items in flight finish. Waiting workers stop
+        waiting on the queue (they take nothing to put back)."""
+        if self._paused:
+            return
         self._paused = True
+        for worker in list(self._workers.values()):
+            self._interrupt(worker)
+        self._emit(EventKind.POLICY_CHANGED, "workers paused: taking no new items")
 
     def resume(self) -> None:
         """Take items from the queue again."""
+        if not self._paused:
+            return
         self._paused = False
-        self._wake(self._resume_waiters)
+        _wake(self._resume_waiters)
+        self._emit(EventKind.POLICY_CHANGED, "workers resumed")
 
     # ------------------------------------------------------------------ shutdown
 
@@ -746,7 +710,7 @@ class WorkerPool:
             drained = await self._drain(drain_timeout)
         except asyncio.CancelledError:
             interrupted, drained = True, False
-        if self._workers or self._retries or self._queue.qsize():
+        if self._workers or len(self._retries) or self._queue.qsize():
             self._enter(ShutdownPhase.CANCELLING)
             try:
                 await self._cancel_workers()
@@ -755,6 +719,7 @@ class WorkerPool:
             self._abandon_workers()
             self._return_leftovers()
         self._enter(ShutdownPhase.STOPPED)
+        self._unlisten()
         drain_time = self._clock() - began
         self._remove_signal_handlers()
         self._report = ShutdownReport(
@@ -786,7 +751,7 @@ class WorkerPool:
         while True:
             tasks = [w.task for w in self._workers.values() if w.task and not w.task.done()]
             if not tasks:
-                return not (self._retries or self._queue.qsize())
+                return not (len(self._retries) or self._queue.qsize())
             remaining = None if end is None else end - loop.time()
             if remaining is not None and remaining <= 0:
                 return False
@@ -798,13 +763,19 @@ class WorkerPool:
 
     async def _cancel_workers(self) -> None:
         tasks = []
+        now = self._clock()
         for worker in self._workers.values():
             if worker.task is not None and not worker.task.done():
-                worker.state = _CANCELLING
+                worker.reason = "shutdown"
+                worker.become(_CANCELLING, now)
                 worker.task.cancel()
                 tasks.append(worker.task)
-        if tasks:
-            await asyncio.wait(tasks, timeout=self._cancel_grace or None)
+        if not tasks:
+            return
+        if self._cancel_grace > 0:
+            await asyncio.wait(tasks, timeout=self._cancel_grace)
+        else:
+            await asyncio.sleep(0)  # one step for the workers that honour the cancel
 
     def _abandon_workers(self) -> None:
         """Workers whose handler ignores cancellation: return their items, stop waiting."""
@@ -813,31 +784,24 @@ class WorkerPool:
                 continue
             _log.warning("%s ignored its cancellation; its item is returned", worker.name)
             del self._workers[worker.id]
-            worker.state = _STOPPED
+            worker.become(_STOPPED, self._clock())
             worker.stopped_at = self._clock()
             self._retired.append(worker)
             job = worker.job
             if job is not None:
                 worker.job = None
-                self._in_flight -= 1
-                job.attempts -= 1
-                self._return(job, "in-flight")
-                self._queue.task_done()  # its get is over: join() must not wait for it
+                self._return(job, abandoned=True)
+                if self._task_done is not None:
+                    self._task_done()  # its get is over: join() must not wait for it
 
     def _return_leftovers(self) -> None:
-        for retry in list(self._retries.values()):
-            if retry.handle is not None:
-                retry.handle.cancel()
-            self._return(retry.job, "retry")
-        self._retries.clear()
+        for job in self._retries.cancel_all():
+            self._return(job)
         for item, priority in self._queue.drain_nowait():
-            if type(item) is Job:
-                self._queued -= 1
-                job = item
-            else:
-                job = self._adopt(item, priority)
-            self._return(job, "queued")
-            self._queue.task_done()
+            job = item if type(item) is Job else self._ledger.adopt(item, priority)
+            self._return(job)
+            if self._task_done is not None:
+                self._task_done()
 
     def _enter(self, phase: ShutdownPhase) -> None:
         now = self._clock()
@@ -846,11 +810,10 @@ class WorkerPool:
             current[2] = now - current[1]
         self._phases.append([phase, now, 0.0 if phase is ShutdownPhase.STOPPED else None])
         self._phase = phase
+        self._emit(EventKind.SHUTDOWN_PHASE, f"pool shutdown: {phase.value}", phase=phase.value)
 
     def _phase_timings(self) -> tuple[PhaseTiming, ...]:
-        return tuple(
-            PhaseTiming(phase, started, duration) for phase, started, duration in self._phases
-        )
+        return tuple(PhaseTiming(phase, at, duration) for phase, at, duration in self._phases)
 
     # ------------------------------------------------------------------ signals
 
@@ -896,53 +859,40 @@ class WorkerPool:
 
     def accounting(self) -> Accounting:
         """Every item's fate, counted now (O(1))."""
-        return Accounting(
-            submitted=self._submitted,
-            completed=self._completed,
-            dead_lettered=self._dead_lettered,
-            evicted=self._evicted,
-            rejected=self._rejected,
-            queued=self._queued,
-            in_flight=self._in_flight,
-            retry_scheduled=len(self._retries),
-            returned=self._returned,
-            duplicated=self._duplicated,
-        )
+        return self._ledger.accounting()
 
-    def _retry_snapshots(self, now: float) -> tuple[RetrySnapshot, ...]:
-        soonest = heapq.nsmallest(SNAPSHOT_LIMIT, self._retries.values(), key=lambda r: r.due)
-        return tuple(
-            RetrySnapshot(
-                item_repr=repr(retry.job),
-                priority=retry.job.priority,
-                attempt=retry.job.attempts + 1,
-                due_in=max(0.0, retry.due - now),
-                worker_id=retry.worker_id,
-                last_error=retry.error,
+    def top(self, k: int, priority: float | None = None) -> tuple[HeapEntry, ...]:
+        """The best `k` queued entries (at `priority` only, if given), with each job unwrapped:
+        `item` is the payload, `item_repr` through the pool's hook, `job_id` and `attempt` set."""
+        hook = self._item_repr
+        unwrapped = []
+        for entry in self._queue.top(k, priority):
+            job = entry.item
+            item, job_id, attempt = (
+                (job.item, job.id, job.attempts) if type(job) is Job else (job, None, 0)
             )
-            for retry in soonest
-        )
+            unwrapped.append(
+                HeapEntry(
+                    item, entry.priority, entry.effective_priority, entry.seq, entry.waited,
+                    describe(item, 80, hook), job_id, attempt, entry.first_arrival,
+                )  # fmt: skip
+            )
+        return tuple(unwrapped)
 
     def _worker_snapshot(
-        self,
-        worker: _Worker,
-        now: float,
-        backoff: tuple[RetrySnapshot, ...],
-        *,
-        backing_off: bool = False,
+        self, worker: _Worker, now: float, backoff: tuple[RetrySnapshot, ...], backing_off: bool
     ) -> WorkerSnapshot:
         state = worker.state
         job = worker.job
-        if state is _IDLE:
-            if self._paused:
-                state = WorkerState.PAUSED
-            elif backing_off:
-                state = WorkerState.BACKOFF
+        if state is _IDLE and backing_off:
+            state = WorkerState.BACKOFF
+        history = sorted([*worker.history, (_BUSY, worker.started), (_IDLE, worker.idle_since)],
+                         key=lambda pair: pair[1])[-HISTORY:]  # fmt: skip
         return WorkerSnapshot(
             id=worker.id,
             name=worker.name,
             state=state,
-            item_repr=repr(job) if job is not None else None,
+            item_repr=self._repr(job) if job is not None else None,
             priority=job.priority if job is not None else None,
             busy_for=max(0.0, now - worker.started) if job is not None else 0.0,
             attempt=job.attempts if job is not None else 0,
@@ -951,6 +901,9 @@ class WorkerPool:
             retried=worker.retried,
             throughput=worker.meter.rate(now),
             backoff=backoff,
+            history=tuple(history),
+            last_error=worker.last_error,
+            last_traceback=worker.last_traceback,
         )
 
     def snapshot(self) -> PoolSnapshot:
@@ -961,21 +914,23 @@ class WorkerPool:
         latest) are cut to `SNAPSHOT_LIMIT` each; `accounting()` counts them all.
         """
         now = self._clock()
-        retries = self._retry_snapshots(now)
+        retries = tuple(
+            RetrySnapshot(self._repr(r.job), r.job.priority, r.job.attempts + 1,
+                          max(0.0, r.due - now), r.worker_id, r.error)
+            for r in self._retries.soonest(SNAPSHOT_LIMIT)
+        )  # fmt: skip
         by_worker: dict[int, list[RetrySnapshot]] = {}
         for retry in retries:
             by_worker.setdefault(retry.worker_id, []).append(retry)
-        waiting = {retry.worker_id for retry in self._retries.values()}
+        waiting = self._retries.worker_ids()
         workers = [
-            self._worker_snapshot(
-                w, now, tuple(by_worker.get(w.id, ())), backing_off=w.id in waiting
-            )
+            self._worker_snapshot(w, now, tuple(by_worker.get(w.id, ())), w.id in waiting)
             for w in list(self._workers.values())
         ]
         for w in self._retired:
             if now - w.stopped_at <= self._retired_linger:
-                workers.append(self._worker_snapshot(w, now, ()))
-        workers.extend(self._worker_snapshot(w, now, ()) for w in self._crashed)
+                workers.append(self._worker_snapshot(w, now, (), False))
+        workers.extend(self._worker_snapshot(w, now, (), False) for w in self._crashed)
         return PoolSnapshot(
             workers=tuple(workers),
             phase=self._phase,
@@ -984,7 +939,7 @@ class WorkerPool:
             accounting=self.accounting(),
             completion_rate=self._meter.rate(now),
             retries=retries,
-            dead_letters=tuple(islice(reversed(self._dead_letters), SNAPSHOT_LIMIT))[::-1],
+            dead_letters=self._dead_letters.latest(SNAPSHOT_LIMIT),
             last_drain_time=self._last_drain_time,
             report=self._report,
         )
@@ -997,3 +952,16 @@ class WorkerPool:
             f" completed={a.completed} in_flight={a.in_flight} queued={a.queued}"
             f" retries={a.retry_scheduled} dead={a.dead_lettered}>"
         )
+
+
+def _wake(waiters: list[asyncio.Future[None]]) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_result(None)
+    waiters.clear()
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    # A crashed worker was already logged and reported: never "exception was never retrieved".
+    if not task.cancelled():
+        task.exception()

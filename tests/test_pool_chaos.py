@@ -68,7 +68,7 @@ async def scenario(
     queue = PriorityQueue(
         maxsize=maxsize,
         overflow=overflow,
-        on_drop=lambda item, priority, reason: run.dropped.append((item, reason)),
+        on_drop=lambda item, priority, reason: run.dropped.append((getattr(item, "item", item), reason)),
     )
 
     async def handler(item: str, priority: float) -> None:
