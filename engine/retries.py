@@ -13,7 +13,7 @@ from typing import Any
 
 from engine.checks import check_count, check_seconds
 from engine.ledger import Job
-from engine.snapshots import DeadLetter
+from engine.snapshots import DeadLetter, RetrySnapshot
 
 __all__ = ["Backoff", "DeadLetters", "RetryTimers"]
 
@@ -84,6 +84,16 @@ class RetryTimers:
 
     def soonest(self, n: int) -> list[Retry]:
         return heapq.nsmallest(n, self._retries.values(), key=lambda r: r.due)
+
+    def snapshots(
+        self, now: float, n: int, describe_job: Callable[[Job], str]
+    ) -> tuple[RetrySnapshot, ...]:
+        """The `n` soonest due, soonest first."""
+        return tuple(
+            RetrySnapshot(describe_job(r.job), r.job.priority, r.job.attempts + 1,
+                          max(0.0, r.due - now), r.worker_id, r.error)
+            for r in self.soonest(n)
+        )  # fmt: skip
 
     def worker_ids(self) -> set[int]:
         """Workers with at least one failed job waiting for its retry."""
