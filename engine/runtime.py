@@ -19,6 +19,7 @@ from typing import Any
 
 import psutil
 
+from engine.events import EventLog
 from engine.load import LoadGenerator, SimulatedHandler
 from engine.pool import WorkerPool
 from engine.queue import Overflow, PriorityQueue
@@ -81,6 +82,7 @@ class Engine:
         self.handler = SimulatedHandler(
             scenario.handler, seed=scenario.seed, max_attempts=p.max_attempts
         )
+        self.events = EventLog(clock=clock)
         self.pool = WorkerPool(
             self.queue,
             self.handler,
@@ -93,6 +95,7 @@ class Engine:
             on_crash=self._on_crash,
             clock=clock,
             rng=random.Random(f"{scenario.seed}:backoff"),
+            events=self.events,
         )
         self.watchdog = Watchdog(
             self.queue,
