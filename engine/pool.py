@@ -32,6 +32,7 @@ import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from functools import partial
 from itertools import count
 from typing import TYPE_CHECKING, Any
 
@@ -215,8 +216,13 @@ class WorkerPool(LiveControl, ShutdownSteps):
         worker = Worker(next(self._worker_ids), self._clock(), self._rate_window)
         self._workers[worker.id] = worker
         worker.task = self._loop.create_task(self._work(worker), name=worker.name)
-        worker.task.add_done_callback(retrieve)
+        worker.task.add_done_callback(partial(self._ended, worker))
         return worker.id
+
+    def _ended(self, worker: Worker, task: asyncio.Task[None]) -> None:
+        retrieve(task)
+        if self._workers.get(worker.id) is worker:  # cancelled before its first step
+            self._stopped(worker, worker.reason or "outside")
 
     def _emit(self, kind: EventKind, message: str, **fields: Any) -> None:
         if self._events is not None:
@@ -373,12 +379,13 @@ class WorkerPool(LiveControl, ShutdownSteps):
         self, worker: Worker, task: asyncio.Task[None], job: Job, error: BaseException | None
     ) -> bool:
         """An attempt that did not simply succeed; False: the worker stops."""
+        returned = error is None or isinstance(error, _SwallowedTimeout)
         if worker.job is not job:  # abandoned by a shutdown while its handler ran
-            if error is None:
+            if returned:
                 self._late(job, worker)
             return False
         if task.cancelling():  # it swallowed the worker's cancel: the cancel decides
-            if error is None:
+            if returned:
                 self._late(job, worker)
             raise asyncio.CancelledError
         worker.job = None
