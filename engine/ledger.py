@@ -30,7 +30,7 @@ from typing import Any
 from engine.reprs import describe
 from engine.snapshots import Accounting
 
-__all__ = ["InvalidJobState", "Job", "Ledger", "RateMeter"]
+__all__ = ["CountRate", "InvalidJobState", "Job", "Ledger", "RateMeter"]
 
 # Job states: module constants compared with `is` (the hot path pays no enum lookups).
 PENDING = "pending"
@@ -264,3 +264,35 @@ class RateMeter:
             total += self.count
         elapsed = min(self.window - 1 + now % 1, now - self.since)
         return total / elapsed if elapsed > 0 else 0.0
+
+
+class CountRate:
+    """Events per second over about the last `window` seconds, from a running count sampled
+    when the rate is read: the counting side pays nothing but its `+= 1`.
+
+    Read at least once a window (the dashboard and the watchdog read far more often); read
+    less often, the rate spans the time since the last read instead.
+    """
+
+    __slots__ = ("window", "_samples")
+
+    def __init__(self, now: float, window: int = 5) -> None:
+        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+            raise ValueError(f"rate window must be an int >= 1 (seconds), not {window!r}")
+        self.window = window
+        self._samples: deque[tuple[float, int]] = deque([(now, 0)], maxlen=1024)
+
+    def rate(self, now: float, count: int) -> float:
+        """Events per second up to `now`, `count` being the running total now."""
+        samples = self._samples
+        if now > samples[-1][0]:
+            samples.append((now, count))
+        start = now - self.window
+        while len(samples) > 2 and samples[1][0] <= start:
+            samples.popleft()  # keep one sample at or before the window's start
+        since, then = samples[0]
+        if since < start < samples[1][0]:  # the count at the window's start, interpolated
+            later, after = samples[1]
+            then += (after - then) * (start - since) / (later - since)
+            since = start
+        return (count - then) / (now - since) if now > since else 0.0

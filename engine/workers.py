@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from engine.ledger import Job, RateMeter
+from engine.ledger import CountRate, Job
 from engine.snapshots import EventKind, RetrySnapshot, ShutdownPhase, WorkerSnapshot, WorkerState
 
 __all__ = ["LiveControl", "Replacements", "Worker", "park", "retrieve", "takes_context", "wake"]
@@ -54,7 +54,7 @@ class Worker:
         self.job: Job | None = None
         self.started = self.idle_since = self.stopped_at = now
         self.done = self.failed = self.retried = 0
-        self.meter = RateMeter(now, rate_window)
+        self.meter = CountRate(now, rate_window)
         self.stop_requested = False
         self.waiting = False
         """Suspended in a get or a park: where a pause or a removal may interrupt it."""
@@ -94,7 +94,7 @@ class Worker:
             done=self.done,
             failed=self.failed,
             retried=self.retried,
-            throughput=self.meter.rate(now),
+            throughput=self.meter.rate(now, self.done),
             backoff=backoff,
             history=tuple(history),
             last_error=self.last_error,

@@ -243,3 +243,16 @@ def test_keyboard_interrupt_stops_the_program_after_the_item_is_put_back() -> No
     assert accounting.lost == 0
     states = [w.state for w in holder["pool"].snapshot().workers]
     assert states == [WorkerState.CRASHED]  # and nobody replaced it while the loop went down
+
+
+def test_count_rate_reads_the_recent_window_from_a_running_count() -> None:
+    from engine.ledger import CountRate
+
+    rate = CountRate(100.0, window=5)
+    assert rate.rate(100.0, 0) == 0.0
+    for second in range(1, 11):
+        assert rate.rate(100.0 + second, 10 * second) == pytest.approx(10.0)
+    assert rate.rate(120.0, 100) == 0.0  # nothing in the last window
+    assert rate.rate(121.0, 103) == pytest.approx(3 / 5)  # 3 in the last 5 s
+    with pytest.raises(ValueError, match="0"):
+        CountRate(0.0, window=0)
