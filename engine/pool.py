@@ -184,7 +184,8 @@ class WorkerPool(LiveControl, ShutdownSteps):
         # asyncio.Queue join() bookkeeping.
         self._ack = None if queue.acks_on_get else queue.ack
         self._task_done = getattr(queue, "task_done", None) if queue.acks_on_get else None
-        self._unlisten = queue.add_drop_listener(self._on_drop)
+        listen = getattr(queue, "add_drop_listener", None)  # a queue that never drops has none
+        self._unlisten = listen(self._on_drop) if listen is not None else lambda: None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -229,7 +230,10 @@ class WorkerPool(LiveControl, ShutdownSteps):
             self._events.emit(kind, message, **fields)
 
     def _repr(self, job: Job) -> str:
-        return f"#{job.id} {describe(job.item, Job.REPR_LIMIT, self._item_repr)}"
+        return f"#{job.id} {self._describe(job.item, Job.REPR_LIMIT)}"
+
+    def _describe(self, item: Any, limit: int = 80) -> str:
+        return describe(item, limit, self._item_repr)
 
     # ------------------------------------------------------------------ submit
 
@@ -239,7 +243,7 @@ class WorkerPool(LiveControl, ShutdownSteps):
         Raises as the queue's `put_nowait` does; an item refused under 'reject' is counted.
         """
         if self._phase is not ShutdownPhase.RUNNING:
-            raise QueueShutDown(f"the pool is shutting down: {item!r} not accepted")
+            raise QueueShutDown(f"the pool is shutting down: {self._describe(item)} not accepted")
         job = self._ledger.new_job(item, priority)
         self._queue.put_nowait(job, priority=priority)
         self._ledger.landed(job)
@@ -248,7 +252,7 @@ class WorkerPool(LiveControl, ShutdownSteps):
     async def submit(self, item: Any, *, priority: float = PriorityQueue.DEFAULT_PRIORITY) -> int:
         """Queue `item` at `priority`, waiting for room under the 'block' policy; return its id."""
         if self._phase is not ShutdownPhase.RUNNING:
-            raise QueueShutDown(f"the pool is shutting down: {item!r} not accepted")
+            raise QueueShutDown(f"the pool is shutting down: {self._describe(item)} not accepted")
         job = self._ledger.new_job(item, priority)
         # put() returns right after its synchronous put_nowait: nothing runs in between, so
         # the job is counted before any worker can get it.
@@ -546,7 +550,7 @@ class WorkerPool(LiveControl, ShutdownSteps):
             job = entry.item
             if type(job) is Job:
                 entry = replace(entry, item=job.item, job_id=job.id, attempt=job.attempts)
-            entries.append(replace(entry, item_repr=describe(entry.item, 80, self._item_repr)))
+            entries.append(replace(entry, item_repr=self._describe(entry.item)))
         return tuple(entries)
 
     def snapshot(self) -> PoolSnapshot:
@@ -591,5 +595,3 @@ class WorkerPool(LiveControl, ShutdownSteps):
             f" completed={a.completed} in_flight={a.in_flight} queued={a.queued}"
             f" retries={a.retry_scheduled} dead={a.dead_lettered}>"
         )
-
-
