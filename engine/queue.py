@@ -18,7 +18,7 @@ the head heap stays valid without any periodic re-heapify. Changing the rate re-
 head heap once (O(P)).
 
 Requeues. An item got with `get_delivery()` carries an arrival token, (first arrival, seq,
-level). Given back to `requeue_nowait(..., arrival=token)` (or `nack`), the item goes to its
+tie, level). Given back to `requeue_nowait(..., arrival=token)` (or `nack`), the item goes to its
 level's `back`, a small heap of returned items merged with the FIFO by (time, seq): it is
 served at its original place and keeps its first arrival for waits and aging. O(log R) with R
 items out and back, never an insertion into the middle of a deque.
@@ -76,6 +76,7 @@ DropCallback = Callable[[Any, float, str], object]
 """`on_drop(item, priority, reason)`, reason 'evicted' or 'rejected'."""
 
 _BLOCK = Overflow.BLOCK
+_new_tuple = tuple.__new__
 _log = logging.getLogger(__name__)
 
 
@@ -366,32 +367,31 @@ class PriorityQueue(asyncio.Queue):
         """
         if self._size >= self._maxsize > 0 and self._overflow is _BLOCK:
             self._level_for(priority)  # a bad priority fails now, not after the wait
-            await self._wait_for_room()
-        self.put_nowait(item, priority=priority)
-
-    async def _wait_for_room(self) -> None:
-        started = self._clock()
-        try:
-            while self._size >= self._maxsize > 0 and self._overflow is Overflow.BLOCK:
-                if self._is_shutdown:
-                    raise QueueShutDown
-                putter = self._get_loop().create_future()
-                self._putters.append(putter)
-                try:
-                    await putter
-                except BaseException:
-                    putter.cancel()  # in case it is not done yet
+            # asyncio.Queue.put's wait loop, inlined rather than a nested coroutine: in a
+            # hand-off every item waits here.
+            started = self._clock()
+            try:
+                while self._size >= self._maxsize > 0 and self._overflow is _BLOCK:
+                    if self._is_shutdown:
+                        raise QueueShutDown
+                    putter = self._get_loop().create_future()
+                    self._putters.append(putter)
                     try:
-                        self._putters.remove(putter)
-                    except ValueError:
-                        # get_nowait() already took it off the deque to wake it.
-                        pass
-                    if not self.full() and not putter.cancelled():
-                        # We were woken for a free slot we will not take: pass it on.
-                        self._wakeup_next(self._putters)
-                    raise
-        finally:
-            self._put_blocked.record(self._puts, self._clock() - started)
+                        await putter
+                    except BaseException:
+                        putter.cancel()  # in case it is not done yet
+                        try:
+                            self._putters.remove(putter)
+                        except ValueError:
+                            # get_nowait() already took it off the deque to wake it.
+                            pass
+                        if not self.full() and not putter.cancelled():
+                            # We were woken for a free slot we will not take: pass it on.
+                            self._wakeup_next(self._putters)
+                        raise
+            finally:
+                self._put_blocked.record(self._puts, self._clock() - started)
+        self.put_nowait(item, priority=priority)
 
     def put_nowait(self, item: Any, *, priority: float = DEFAULT_PRIORITY) -> None:
         """Put `item` at `priority` (default 5) without waiting.
@@ -400,6 +400,8 @@ class PriorityQueue(asyncio.Queue):
         behaviour), 'reject' counts the item, calls `on_drop(item, priority, 'rejected')` and
         raises QueueFull, 'evict-lowest' drops the worst item (maybe this one) to `on_drop`.
         """
+        # The one path by which an item joins a level's FIFO, inline in one frame: it is
+        # the hot path of every producer.
         if priority is True or priority is False:
             check_priority(priority)
         try:
@@ -409,11 +411,33 @@ class PriorityQueue(asyncio.Queue):
         if self._is_shutdown:
             raise QueueShutDown
         t = self._clock()
+        victim = None
         if self._size >= self._maxsize > 0:
-            self._put_full(item, level, t)
-            return
+            victim = self._make_room(item, level, t)
+            if victim is None:
+                return  # the newcomer itself was the one dropped
+        if level.head is None:
+            # `_key` inlined (with aging off the key is the priority): once per put into an
+            # empty level, so on every item of a hand-off.
+            rate = self._aging_rate
+            key = level.priority + rate * (t - self._epoch) if rate else level.priority
+            entry = level.head = (key, t, level)
+            heappush(self._heads, entry)
+        level.times.append(t)
+        level.items.append(item)
+        if self._track_tails:
+            self._dirty_tails.add(level)
+        size = self._size = self._size + 1
+        if size > self._peak:
+            self._peak = size
         self._puts += 1
-        self._append(level, item, t)
+        if not self._unfinished_tasks:
+            self._finished.clear()
+        self._unfinished_tasks += 1
+        if self._getters:
+            self._wakeup_next(self._getters)
+        if victim is not None:
+            self._notify_drop(*victim, "evicted")
 
     def requeue_nowait(self, item: Any, *, priority: float, arrival: Any = None) -> None:
         """Put a got item back, ignoring maxsize, overflow and shutdown: it is never dropped.
@@ -426,50 +450,41 @@ class PriorityQueue(asyncio.Queue):
         Counted in `requeues`, not in `puts`. Like a put it adds one unfinished task:
         `task_done()` the get it replaces. O(log R), R the items put back and not yet got.
         """
-        level = self._level_for(priority)
+        try:
+            level = self._levels[priority]
+        except (KeyError, TypeError):
+            level = self._new_level(priority)
+        if priority is True or priority is False:
+            check_priority(priority)
         self._requeues += 1
         if arrival is None:
-            self._append(level, item, self._clock())
-            return
-        if not (type(arrival) is tuple and len(arrival) == 3 and isinstance(arrival[2], _Level)):
-            raise TypeError(f"arrival must be a Delivery's arrival token, not {arrival!r}")
-        t, seq, origin = arrival
-        if origin is not level:
-            seq = -1  # not this level's numbering: first among the items of the same time
-        before = level.front()[:2] if len(level) else None
-        heappush(level.back, (t, seq, self._requeues, item))
-        if before is None or (t, seq) < before:
-            # Its own first arrival makes it the level's head: a new head entry (the old one,
-            # if any, goes stale where it sits).
-            entry = (self._key(level.priority, t), t, level)
-            if level.head is not None:
+            # The tail, now: between the FIFO's last item and the next one put, and after
+            # the items put back there before it.
+            t, seq, tie = self._clock(), level.served + len(level.items) - 0.5, self._requeues
+        else:
+            try:
+                t, seq, tie, origin = arrival
+            except (TypeError, ValueError):
+                origin = None
+            if origin.__class__ is not _Level:
+                self._requeues -= 1
+                raise TypeError(f"arrival must be a Delivery's arrival token, not {arrival!r}")
+            if origin is not level:
+                # Not this level's numbering: first among its items of the same time.
+                seq, tie = -1, self._requeues
+        back = level.back
+        head = level.head
+        if head is None or (self._aging_rate and (t, seq) < level.front()[:2]):
+            # It becomes the level's head: a new head entry (an old one goes stale where it
+            # sits). With aging off a level's key is its priority, whoever its head.
+            entry = level.head = (self._key(level.priority, t), t, level)
+            heappush(self._heads, entry)
+            if head is not None:
                 self._stale_heads += 1
-            level.head = entry
-            heappush(self._heads, entry)
-        self._added(level)
-
-    def _append(self, level: _Level, item: Any, t: float) -> None:
-        """The one insertion path: `item` joins the tail of `level`, arriving at `t`."""
-        if level.head is None:
-            rate = self._aging_rate
-            # Inlined `_key` (with aging off the key is the priority): this runs once per put
-            # into an empty level, on every item of a hand-off.
-            entry = (
-                level.priority + rate * (t - self._epoch) if rate else level.priority,
-                t,
-                level,
-            )
-            level.head = entry
-            heappush(self._heads, entry)
-        level.times.append(t)
-        level.items.append(item)
-        self._added(level)
-
-    def _added(self, level: _Level) -> None:
+        heappush(back, (t, seq, tie, item))
         if self._track_tails:
             self._dirty_tails.add(level)
-        size = self._size + 1
-        self._size = size
+        size = self._size = self._size + 1
         if size > self._peak:
             self._peak = size
         if not self._unfinished_tasks:
@@ -478,8 +493,12 @@ class PriorityQueue(asyncio.Queue):
         if self._getters:
             self._wakeup_next(self._getters)
 
-    def _put_full(self, item: Any, level: _Level, t: float) -> None:
-        """put_nowait on a full queue: apply the overflow policy."""
+    def _make_room(self, item: Any, level: _Level, t: float) -> tuple[Any, float] | None:
+        """put_nowait on a full queue: apply the overflow policy.
+
+        Raises QueueFull ('block', 'reject'), or drops the newcomer (None) or the worst
+        queued item, returned as (item, priority) for `on_drop` once the newcomer is in.
+        """
         policy = self._overflow
         if policy is Overflow.BLOCK:
             raise asyncio.QueueFull
@@ -487,12 +506,12 @@ class PriorityQueue(asyncio.Queue):
             self._rejected += 1
             self._notify_drop(item, level.priority, "rejected")
             raise asyncio.QueueFull
+        self._evicted += 1
         worst = self._worst_tail()
         if worst is None or self._key(level.priority, t) >= -worst[0]:
             # The newcomer is the worst (ties: it is the newest), so it is the one dropped.
-            self._evicted += 1
             self._notify_drop(item, level.priority, "evicted")
-            return
+            return None
         victim_level = worst[2]
         heappop(self._tails)
         victim = victim_level.pop_newest()
@@ -504,10 +523,7 @@ class PriorityQueue(asyncio.Queue):
             self._dirty_tails.add(victim_level)
         else:
             self._retire_head(victim_level)
-        self._evicted += 1
-        self._puts += 1
-        self._append(level, item, t)
-        self._notify_drop(victim, victim_level.priority, "evicted")
+        return victim, victim_level.priority
 
     def _notify_drop(self, item: Any, priority: float, reason: str) -> None:
         for callback in (self.on_drop, *self._drop_listeners):
@@ -531,7 +547,22 @@ class PriorityQueue(asyncio.Queue):
         queued, then raises QueueShutDown.
         """
         if not self._size:
-            await self._wait_for_item()
+            # `_wait_for_item` inlined (asyncio.Queue.get's loop): in a hand-off every get
+            # waits, and a nested coroutine would cost a frame on every resume.
+            started = self._clock()
+            try:
+                while not self._size:
+                    if self._is_shutdown:
+                        raise QueueShutDown
+                    getter = self._get_loop().create_future()
+                    self._getters.append(getter)
+                    try:
+                        await getter
+                    except BaseException:
+                        self._drop_getter(getter)
+                        raise
+            finally:
+                self._get_waited.record(self.gets, self._clock() - started)
         return self.get_nowait()
 
     async def get_with_priority(self) -> tuple[Any, float]:
@@ -557,22 +588,26 @@ class PriorityQueue(asyncio.Queue):
                 try:
                     await getter
                 except BaseException:
-                    getter.cancel()  # in case it is not done yet
-                    try:
-                        self._getters.remove(getter)
-                    except ValueError:
-                        # put_nowait() already took it off the deque to wake it.
-                        pass
-                    if self._size and not getter.cancelled():
-                        # We were woken for an item we will not take: pass it on.
-                        self._wakeup_next(self._getters)
+                    self._drop_getter(getter)
                     raise
         finally:
             self._get_waited.record(self.gets, self._clock() - started)
 
+    def _drop_getter(self, getter: asyncio.Future[None]) -> None:
+        """A waiting get was interrupted (cancelled): asyncio's cleanup."""
+        getter.cancel()  # in case it is not done yet
+        try:
+            self._getters.remove(getter)
+        except ValueError:
+            # put_nowait() already took it off the deque to wake it.
+            pass
+        if self._size and not getter.cancelled():
+            # We were woken for an item we will not take: pass it on.
+            self._wakeup_next(self._getters)
+
     def get_nowait(self) -> Any:
         """Remove and return the best item; raise QueueEmpty (QueueShutDown once shut down)."""
-        # The hot path: everything inline, one frame.
+        # The one path by which an item leaves, inline in one frame: the hot path.
         if not self._size:
             if self._is_shutdown:
                 raise QueueShutDown
@@ -590,8 +625,7 @@ class PriorityQueue(asyncio.Queue):
         if times or back:
             if self._aging_rate:
                 head_t = level.front()[0]
-                entry = (self._key(level.priority, head_t), head_t, level)
-                level.head = entry
+                entry = level.head = (self._key(level.priority, head_t), head_t, level)
                 heapreplace(heads, entry)
                 if self._stale_heads:
                     self._clean_heads()
@@ -619,11 +653,44 @@ class PriorityQueue(asyncio.Queue):
 
     def get_delivery_nowait(self) -> Delivery:
         """Like `get_nowait()`, but return a `Delivery`; its `arrival` goes to `nack`/requeue."""
+        # get_nowait's removal, inlined again (and checked against the same model in
+        # tests/test_queue_model.py): this is the pool's hot path, and a second frame plus the
+        # Delivery's Python-level __new__ would double the cost of a get.
         if not self._size:
-            return self._take_item()  # raises QueueEmpty or QueueShutDown
-        level = self._heads[0][2]
-        t, seq, _ = level.front()
-        return Delivery(self._take_item(), level.priority, (t, seq, level), t)
+            if self._is_shutdown:
+                raise QueueShutDown
+            raise asyncio.QueueEmpty
+        heads = self._heads
+        level = heads[0][2]
+        times = level.times
+        back = level.back
+        if back and level.back_first():
+            t, seq, tie, item = heappop(back)
+        else:
+            item = level.items.popleft()
+            t = times.popleft()
+            seq = level.served
+            level.served = seq + 1
+            tie = 0
+        if times or back:
+            if self._aging_rate:
+                head_t = level.front()[0]
+                entry = level.head = (self._key(level.priority, head_t), head_t, level)
+                heapreplace(heads, entry)
+                if self._stale_heads:
+                    self._clean_heads()
+        else:
+            level.head = None
+            heappop(heads)
+            if self._stale_heads:
+                self._clean_heads()
+        self._size -= 1
+        waited = self._clock() - t
+        level.record_wait(waited)
+        self._record_wait(waited)
+        if self._putters:
+            self._wakeup_next(self._putters)
+        return _new_tuple(Delivery, (item, level.priority, (t, seq, tie, level), t, 0, None))
 
     async def ack(self, delivery: Delivery) -> None:
         """Nothing to do: this queue forgot the item when it was got (`acks_on_get`)."""
@@ -855,7 +922,7 @@ class PriorityQueue(asyncio.Queue):
             item=item,
             priority=priority,
             effective_priority=priority - self._aging_rate * waited,
-            seq=seq,
+            seq=math.ceil(seq),  # a tail requeue sits between two FIFO seqs (n - 0.5)
             waited=waited,
             item_repr=self._describe(item),
             first_arrival=t,
