@@ -77,6 +77,8 @@ DropCallback = Callable[[Any, float, str], object]
 
 _BLOCK = Overflow.BLOCK
 _new_tuple = tuple.__new__
+_GOLDEN = 0x9E3779B1
+"""Fibonacci hashing: event n is in the latency sample when frac(n * phi) < 1/N."""
 _log = logging.getLogger(__name__)
 
 
@@ -194,19 +196,25 @@ class PriorityQueue(asyncio.Queue):
 
     # Slots keep attribute access on the hot path fast: asyncio.Queue's own attributes
     # plus ours would overflow CPython's shared-key instance dict (30 keys).
+    # asyncio.Queue's own attributes are declared again so that they are slots too.
     __slots__ = (
         "_aging_rate", "_clock", "_dirty_tails", "_discarded", "_drop_listeners", "_epoch",
-        "_evicted", "_get_waited", "_heads", "_is_shutdown", "_levels", "_log_every",
+        "_evicted", "_get_waited", "_heads", "_is_shutdown", "_levels", "_limit", "_log_every",
         "_logged_ops", "_logger", "_overflow", "_peak", "_prune_at", "_put_blocked", "_puts",
-        "_record_wait", "_rejected", "_requeues", "_size", "_stale_heads", "_tails",
-        "_track_tails", "_victims", "_wait_all", "_wait_series", "_window", "item_repr",
-        "on_drop",
+        "_record_wait", "_rejected", "_requeues", "_sample_below", "_sample_due", "_sample_every", "_size", "_stale_heads",
+        "_tails", "_track_tails", "_victims", "_wait_all", "_wait_series", "_window",
+        "item_repr", "on_drop",
+        "_finished", "_getters", "_maxsize", "_putters", "_unfinished_tasks",
     )  # fmt: skip
 
     DEFAULT_PRIORITY = 5
     """The priority of a `put` that does not give one."""
     MAX_PRIORITY_SERIES = 256
     """Distinct priorities that get their own wait-time series (beyond: overall only)."""
+    WAIT_SAMPLE_EVERY = 4
+    """Latency percentiles are taken on a sample: one get in N reads the clock for the
+    wait-time windows, and one blocked put (get) in N, chosen by a hash of its number so that
+    no periodic pattern aliases with it, times its blocking. The rest cost a counter."""
     REPR_LIMIT = 80
     """Characters of a payload's repr kept in heap entries and the queue's repr."""
     acks_on_get = True
@@ -265,6 +273,11 @@ class PriorityQueue(asyncio.Queue):
         self._dirty_tails: set[_Level] = set()
         self._track_tails = self._overflow is Overflow.EVICT_LOWEST
         self._size = 0
+        self._limit = maxsize if maxsize > 0 else math.inf
+        """put_nowait's one test for its slow path: maxsize, or -1 once shut down."""
+        self._sample_every = self.WAIT_SAMPLE_EVERY
+        self._sample_below = (1 << 32) // self._sample_every
+        self._sample_due = 1  # the first get is sampled
         self._peak = 0
         self._puts = 0
         self._requeues = 0
@@ -368,8 +381,10 @@ class PriorityQueue(asyncio.Queue):
         if self._size >= self._maxsize > 0 and self._overflow is _BLOCK:
             self._level_for(priority)  # a bad priority fails now, not after the wait
             # asyncio.Queue.put's wait loop, inlined rather than a nested coroutine: in a
-            # hand-off every item waits here.
-            started = self._clock()
+            # hand-off every item waits here. Only the sampled puts read the clock.
+            ordinal = self._puts
+            sampled = (ordinal * _GOLDEN) & 0xFFFFFFFF < self._sample_below
+            started = self._clock() if sampled else None
             try:
                 while self._size >= self._maxsize > 0 and self._overflow is _BLOCK:
                     if self._is_shutdown:
@@ -390,7 +405,9 @@ class PriorityQueue(asyncio.Queue):
                             self._wakeup_next(self._putters)
                         raise
             finally:
-                self._put_blocked.record(self._puts, self._clock() - started)
+                if started is not None:
+                    blocked = self._clock() - started
+                    self._put_blocked.record(ordinal // self._sample_every, blocked)
         self.put_nowait(item, priority=priority)
 
     def put_nowait(self, item: Any, *, priority: float = DEFAULT_PRIORITY) -> None:
@@ -408,11 +425,11 @@ class PriorityQueue(asyncio.Queue):
             level = self._levels[priority]
         except (KeyError, TypeError):
             level = self._new_level(priority)
-        if self._is_shutdown:
-            raise QueueShutDown
         t = self._clock()
         victim = None
-        if self._size >= self._maxsize > 0:
+        if self._size >= self._limit:  # full, or shut down (the limit is then -1)
+            if self._is_shutdown:
+                raise QueueShutDown
             victim = self._make_room(item, level, t)
             if victim is None:
                 return  # the newcomer itself was the one dropped
@@ -431,11 +448,12 @@ class PriorityQueue(asyncio.Queue):
         if size > self._peak:
             self._peak = size
         self._puts += 1
-        if not self._unfinished_tasks:
+        unfinished = self._unfinished_tasks
+        if not unfinished:
             self._finished.clear()
-        self._unfinished_tasks += 1
+        self._unfinished_tasks = unfinished + 1
         if self._getters:
-            self._wakeup_next(self._getters)
+            self._wake_next(self._getters, t)  # a getter's wait ends when its item arrives
         if victim is not None:
             self._notify_drop(*victim, "evicted")
 
@@ -549,7 +567,10 @@ class PriorityQueue(asyncio.Queue):
         if not self._size:
             # `_wait_for_item` inlined (asyncio.Queue.get's loop): in a hand-off every get
             # waits, and a nested coroutine would cost a frame on every resume.
-            started = self._clock()
+            ordinal = self.gets
+            sampled = (ordinal * _GOLDEN) & 0xFFFFFFFF < self._sample_below
+            started = self._clock() if sampled else None
+            arrived = None
             try:
                 while not self._size:
                     if self._is_shutdown:
@@ -557,12 +578,13 @@ class PriorityQueue(asyncio.Queue):
                     getter = self._get_loop().create_future()
                     self._getters.append(getter)
                     try:
-                        await getter
+                        arrived = await getter  # put_nowait's clock reading, None otherwise
                     except BaseException:
                         self._drop_getter(getter)
                         raise
             finally:
-                self._get_waited.record(self.gets, self._clock() - started)
+                if started is not None:
+                    self._record_get_wait(ordinal, started, arrived)
         return self.get_nowait()
 
     async def get_with_priority(self) -> tuple[Any, float]:
@@ -578,7 +600,9 @@ class PriorityQueue(asyncio.Queue):
         return self.get_delivery_nowait()
 
     async def _wait_for_item(self) -> None:
-        started = self._clock()
+        ordinal = self.gets
+        started = self._clock() if (ordinal * _GOLDEN) & 0xFFFFFFFF < self._sample_below else None
+        arrived = None
         try:
             while not self._size:
                 if self._is_shutdown:
@@ -586,12 +610,17 @@ class PriorityQueue(asyncio.Queue):
                 getter = self._get_loop().create_future()
                 self._getters.append(getter)
                 try:
-                    await getter
+                    arrived = await getter  # put_nowait's clock reading, None otherwise
                 except BaseException:
                     self._drop_getter(getter)
                     raise
         finally:
-            self._get_waited.record(self.gets, self._clock() - started)
+            if started is not None:
+                self._record_get_wait(ordinal, started, arrived)
+
+    def _record_get_wait(self, ordinal: int, started: float, arrived: float | None) -> None:
+        ended = self._clock() if arrived is None else arrived
+        self._get_waited.record(ordinal // self._sample_every, ended - started)
 
     def _drop_getter(self, getter: asyncio.Future[None]) -> None:
         """A waiting get was interrupted (cancelled): asyncio's cleanup."""
@@ -635,9 +664,14 @@ class PriorityQueue(asyncio.Queue):
             if self._stale_heads:
                 self._clean_heads()
         self._size -= 1
-        waited = self._clock() - t
-        level.record_wait(waited)
-        self._record_wait(waited)
+        due = self._sample_due - 1
+        if due:
+            self._sample_due = due
+        else:
+            self._sample_due = self._sample_every
+            waited = self._clock() - t
+            level.record_wait(waited)
+            self._record_wait(waited)
         if self._putters:
             self._wakeup_next(self._putters)
         return item
@@ -685,9 +719,14 @@ class PriorityQueue(asyncio.Queue):
             if self._stale_heads:
                 self._clean_heads()
         self._size -= 1
-        waited = self._clock() - t
-        level.record_wait(waited)
-        self._record_wait(waited)
+        due = self._sample_due - 1
+        if due:
+            self._sample_due = due
+        else:
+            self._sample_due = self._sample_every
+            waited = self._clock() - t
+            level.record_wait(waited)
+            self._record_wait(waited)
         if self._putters:
             self._wakeup_next(self._putters)
         return _new_tuple(Delivery, (item, level.priority, (t, seq, tie, level), t, 0, None))
@@ -751,6 +790,7 @@ class PriorityQueue(asyncio.Queue):
         so that nothing vanishes, returned best first as `(item, priority)` pairs.
         """
         self._is_shutdown = True
+        self._limit = -1
         discarded: list[tuple[Any, float]] = []
         if immediate:
             discarded = [(item, priority) for *_, priority, item in self._merged()]
@@ -762,6 +802,15 @@ class PriorityQueue(asyncio.Queue):
         self._wake_all(self._getters)
         self._wake_all(self._putters)
         return discarded
+
+    @staticmethod
+    def _wake_next(waiters: deque[asyncio.Future[Any]], stamp: float) -> None:
+        """asyncio's `_wakeup_next`, handing the woken waiter the clock reading `stamp`."""
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(stamp)
+                return
 
     @staticmethod
     def _wake_all(waiters: deque[asyncio.Future[None]]) -> None:
@@ -874,8 +923,9 @@ class PriorityQueue(asyncio.Queue):
             )
         oldest = min(firsts.values(), default=None)
         wait_p50, wait_p99 = self._wait_all.percentiles(50, 99)
-        put_p50, put_p99 = self._put_blocked.percentiles(self._puts, 50, 99)
-        get_p50, get_p99 = self._get_waited.percentiles(self.gets, 50, 99)
+        every = self._sample_every  # the sampled events are numbered ordinal // every
+        put_p50, put_p99 = self._put_blocked.percentiles(-(-self._puts // every), 50, 99)
+        get_p50, get_p99 = self._get_waited.percentiles(-(-self.gets // every), 50, 99)
         return QueueStats(
             depth=self._size,
             maxsize=self._capacity(),
