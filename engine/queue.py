@@ -18,7 +18,7 @@ the head heap stays valid without any periodic re-heapify. Changing the rate re-
 head heap once (O(P)).
 
 Requeues. An item got with `get_delivery()` carries an arrival token, (first arrival, seq,
-level). Given back to `requeue_nowait(..., arrival=token)` (or `nack`), the item goes to its
+tie, level). Given back to `requeue_nowait(..., arrival=token)` (or `nack`), the item goes to its
 level's `back`, a small heap of returned items merged with the FIFO by (time, seq): it is
 served at its original place and keeps its first arrival for waits and aging. O(log R) with R
 items out and back, never an insertion into the middle of a deque.
@@ -76,6 +76,9 @@ DropCallback = Callable[[Any, float, str], object]
 """`on_drop(item, priority, reason)`, reason 'evicted' or 'rejected'."""
 
 _BLOCK = Overflow.BLOCK
+_new_tuple = tuple.__new__
+_GOLDEN = 0x9E3779B1
+"""Fibonacci hashing: event n is in the latency sample when frac(n * phi) < 1/N."""
 _log = logging.getLogger(__name__)
 
 
@@ -193,19 +196,25 @@ class PriorityQueue(asyncio.Queue):
 
     # Slots keep attribute access on the hot path fast: asyncio.Queue's own attributes
     # plus ours would overflow CPython's shared-key instance dict (30 keys).
+    # asyncio.Queue's own attributes are declared again so that they are slots too.
     __slots__ = (
         "_aging_rate", "_clock", "_dirty_tails", "_discarded", "_drop_listeners", "_epoch",
-        "_evicted", "_get_waited", "_heads", "_is_shutdown", "_levels", "_log_every",
+        "_evicted", "_get_waited", "_heads", "_is_shutdown", "_levels", "_limit", "_log_every",
         "_logged_ops", "_logger", "_overflow", "_peak", "_prune_at", "_put_blocked", "_puts",
-        "_record_wait", "_rejected", "_requeues", "_size", "_stale_heads", "_tails",
-        "_track_tails", "_victims", "_wait_all", "_wait_series", "_window", "item_repr",
-        "on_drop",
+        "_record_wait", "_rejected", "_requeues", "_sample_below", "_sample_due", "_sample_every", "_size", "_stale_heads",
+        "_tails", "_track_tails", "_victims", "_wait_all", "_wait_series", "_window",
+        "item_repr", "on_drop",
+        "_finished", "_getters", "_maxsize", "_putters", "_unfinished_tasks",
     )  # fmt: skip
 
     DEFAULT_PRIORITY = 5
     """The priority of a `put` that does not give one."""
     MAX_PRIORITY_SERIES = 256
     """Distinct priorities that get their own wait-time series (beyond: overall only)."""
+    WAIT_SAMPLE_EVERY = 4
+    """Latency percentiles are taken on a sample: one get in N reads the clock for the
+    wait-time windows, and one blocked put (get) in N, chosen by a hash of its number so that
+    no periodic pattern aliases with it, times its blocking. The rest cost a counter."""
     REPR_LIMIT = 80
     """Characters of a payload's repr kept in heap entries and the queue's repr."""
     acks_on_get = True
@@ -264,6 +273,11 @@ class PriorityQueue(asyncio.Queue):
         self._dirty_tails: set[_Level] = set()
         self._track_tails = self._overflow is Overflow.EVICT_LOWEST
         self._size = 0
+        self._limit = maxsize if maxsize > 0 else math.inf
+        """put_nowait's one test for its slow path: maxsize, or -1 once shut down."""
+        self._sample_every = self.WAIT_SAMPLE_EVERY
+        self._sample_below = (1 << 32) // self._sample_every
+        self._sample_due = 1  # the first get is sampled
         self._peak = 0
         self._puts = 0
         self._requeues = 0
@@ -366,32 +380,35 @@ class PriorityQueue(asyncio.Queue):
         """
         if self._size >= self._maxsize > 0 and self._overflow is _BLOCK:
             self._level_for(priority)  # a bad priority fails now, not after the wait
-            await self._wait_for_room()
-        self.put_nowait(item, priority=priority)
-
-    async def _wait_for_room(self) -> None:
-        started = self._clock()
-        try:
-            while self._size >= self._maxsize > 0 and self._overflow is Overflow.BLOCK:
-                if self._is_shutdown:
-                    raise QueueShutDown
-                putter = self._get_loop().create_future()
-                self._putters.append(putter)
-                try:
-                    await putter
-                except BaseException:
-                    putter.cancel()  # in case it is not done yet
+            # asyncio.Queue.put's wait loop, inlined rather than a nested coroutine: in a
+            # hand-off every item waits here. Only the sampled puts read the clock.
+            ordinal = self._puts
+            sampled = (ordinal * _GOLDEN) & 0xFFFFFFFF < self._sample_below
+            started = self._clock() if sampled else None
+            try:
+                while self._size >= self._maxsize > 0 and self._overflow is _BLOCK:
+                    if self._is_shutdown:
+                        raise QueueShutDown
+                    putter = self._get_loop().create_future()
+                    self._putters.append(putter)
                     try:
-                        self._putters.remove(putter)
-                    except ValueError:
-                        # get_nowait() already took it off the deque to wake it.
-                        pass
-                    if not self.full() and not putter.cancelled():
-                        # We were woken for a free slot we will not take: pass it on.
-                        self._wakeup_next(self._putters)
-                    raise
-        finally:
-            self._put_blocked.record(self._puts, self._clock() - started)
+                        await putter
+                    except BaseException:
+                        putter.cancel()  # in case it is not done yet
+                        try:
+                            self._putters.remove(putter)
+                        except ValueError:
+                            # get_nowait() already took it off the deque to wake it.
+                            pass
+                        if not self.full() and not putter.cancelled():
+                            # We were woken for a free slot we will not take: pass it on.
+                            self._wakeup_next(self._putters)
+                        raise
+            finally:
+                if started is not None:
+                    blocked = self._clock() - started
+                    self._put_blocked.record(ordinal // self._sample_every, blocked)
+        self.put_nowait(item, priority=priority)
 
     def put_nowait(self, item: Any, *, priority: float = DEFAULT_PRIORITY) -> None:
         """Put `item` at `priority` (default 5) without waiting.
@@ -400,20 +417,45 @@ class PriorityQueue(asyncio.Queue):
         behaviour), 'reject' counts the item, calls `on_drop(item, priority, 'rejected')` and
         raises QueueFull, 'evict-lowest' drops the worst item (maybe this one) to `on_drop`.
         """
+        # The one path by which an item joins a level's FIFO, inline in one frame: it is
+        # the hot path of every producer.
         if priority is True or priority is False:
             check_priority(priority)
         try:
             level = self._levels[priority]
         except (KeyError, TypeError):
             level = self._new_level(priority)
-        if self._is_shutdown:
-            raise QueueShutDown
         t = self._clock()
-        if self._size >= self._maxsize > 0:
-            self._put_full(item, level, t)
-            return
+        victim = None
+        if self._size >= self._limit:  # full, or shut down (the limit is then -1)
+            if self._is_shutdown:
+                raise QueueShutDown
+            victim = self._make_room(item, level, t)
+            if victim is None:
+                return  # the newcomer itself was the one dropped
+        if level.head is None:
+            # `_key` inlined (with aging off the key is the priority): once per put into an
+            # empty level, so on every item of a hand-off.
+            rate = self._aging_rate
+            key = level.priority + rate * (t - self._epoch) if rate else level.priority
+            entry = level.head = (key, t, level)
+            heappush(self._heads, entry)
+        level.times.append(t)
+        level.items.append(item)
+        if self._track_tails:
+            self._dirty_tails.add(level)
+        size = self._size = self._size + 1
+        if size > self._peak:
+            self._peak = size
         self._puts += 1
-        self._append(level, item, t)
+        unfinished = self._unfinished_tasks
+        if not unfinished:
+            self._finished.clear()
+        self._unfinished_tasks = unfinished + 1
+        if self._getters:
+            self._wake_next(self._getters, t)  # a getter's wait ends when its item arrives
+        if victim is not None:
+            self._notify_drop(*victim, "evicted")
 
     def requeue_nowait(self, item: Any, *, priority: float, arrival: Any = None) -> None:
         """Put a got item back, ignoring maxsize, overflow and shutdown: it is never dropped.
@@ -426,50 +468,41 @@ class PriorityQueue(asyncio.Queue):
         Counted in `requeues`, not in `puts`. Like a put it adds one unfinished task:
         `task_done()` the get it replaces. O(log R), R the items put back and not yet got.
         """
-        level = self._level_for(priority)
+        try:
+            level = self._levels[priority]
+        except (KeyError, TypeError):
+            level = self._new_level(priority)
+        if priority is True or priority is False:
+            check_priority(priority)
         self._requeues += 1
         if arrival is None:
-            self._append(level, item, self._clock())
-            return
-        if not (type(arrival) is tuple and len(arrival) == 3 and isinstance(arrival[2], _Level)):
-            raise TypeError(f"arrival must be a Delivery's arrival token, not {arrival!r}")
-        t, seq, origin = arrival
-        if origin is not level:
-            seq = -1  # not this level's numbering: first among the items of the same time
-        before = level.front()[:2] if len(level) else None
-        heappush(level.back, (t, seq, self._requeues, item))
-        if before is None or (t, seq) < before:
-            # Its own first arrival makes it the level's head: a new head entry (the old one,
-            # if any, goes stale where it sits).
-            entry = (self._key(level.priority, t), t, level)
-            if level.head is not None:
+            # The tail, now: between the FIFO's last item and the next one put, and after
+            # the items put back there before it.
+            t, seq, tie = self._clock(), level.served + len(level.items) - 0.5, self._requeues
+        else:
+            try:
+                t, seq, tie, origin = arrival
+            except (TypeError, ValueError):
+                origin = None
+            if origin.__class__ is not _Level:
+                self._requeues -= 1
+                raise TypeError(f"arrival must be a Delivery's arrival token, not {arrival!r}")
+            if origin is not level:
+                # Not this level's numbering: first among its items of the same time.
+                seq, tie = -1, self._requeues
+        back = level.back
+        head = level.head
+        if head is None or (self._aging_rate and (t, seq) < level.front()[:2]):
+            # It becomes the level's head: a new head entry (an old one goes stale where it
+            # sits). With aging off a level's key is its priority, whoever its head.
+            entry = level.head = (self._key(level.priority, t), t, level)
+            heappush(self._heads, entry)
+            if head is not None:
                 self._stale_heads += 1
-            level.head = entry
-            heappush(self._heads, entry)
-        self._added(level)
-
-    def _append(self, level: _Level, item: Any, t: float) -> None:
-        """The one insertion path: `item` joins the tail of `level`, arriving at `t`."""
-        if level.head is None:
-            rate = self._aging_rate
-            # Inlined `_key` (with aging off the key is the priority): this runs once per put
-            # into an empty level, on every item of a hand-off.
-            entry = (
-                level.priority + rate * (t - self._epoch) if rate else level.priority,
-                t,
-                level,
-            )
-            level.head = entry
-            heappush(self._heads, entry)
-        level.times.append(t)
-        level.items.append(item)
-        self._added(level)
-
-    def _added(self, level: _Level) -> None:
+        heappush(back, (t, seq, tie, item))
         if self._track_tails:
             self._dirty_tails.add(level)
-        size = self._size + 1
-        self._size = size
+        size = self._size = self._size + 1
         if size > self._peak:
             self._peak = size
         if not self._unfinished_tasks:
@@ -478,8 +511,12 @@ class PriorityQueue(asyncio.Queue):
         if self._getters:
             self._wakeup_next(self._getters)
 
-    def _put_full(self, item: Any, level: _Level, t: float) -> None:
-        """put_nowait on a full queue: apply the overflow policy."""
+    def _make_room(self, item: Any, level: _Level, t: float) -> tuple[Any, float] | None:
+        """put_nowait on a full queue: apply the overflow policy.
+
+        Raises QueueFull ('block', 'reject'), or drops the newcomer (None) or the worst
+        queued item, returned as (item, priority) for `on_drop` once the newcomer is in.
+        """
         policy = self._overflow
         if policy is Overflow.BLOCK:
             raise asyncio.QueueFull
@@ -487,12 +524,12 @@ class PriorityQueue(asyncio.Queue):
             self._rejected += 1
             self._notify_drop(item, level.priority, "rejected")
             raise asyncio.QueueFull
+        self._evicted += 1
         worst = self._worst_tail()
         if worst is None or self._key(level.priority, t) >= -worst[0]:
             # The newcomer is the worst (ties: it is the newest), so it is the one dropped.
-            self._evicted += 1
             self._notify_drop(item, level.priority, "evicted")
-            return
+            return None
         victim_level = worst[2]
         heappop(self._tails)
         victim = victim_level.pop_newest()
@@ -504,10 +541,7 @@ class PriorityQueue(asyncio.Queue):
             self._dirty_tails.add(victim_level)
         else:
             self._retire_head(victim_level)
-        self._evicted += 1
-        self._puts += 1
-        self._append(level, item, t)
-        self._notify_drop(victim, victim_level.priority, "evicted")
+        return victim, victim_level.priority
 
     def _notify_drop(self, item: Any, priority: float, reason: str) -> None:
         for callback in (self.on_drop, *self._drop_listeners):
@@ -531,7 +565,26 @@ class PriorityQueue(asyncio.Queue):
         queued, then raises QueueShutDown.
         """
         if not self._size:
-            await self._wait_for_item()
+            # `_wait_for_item` inlined (asyncio.Queue.get's loop): in a hand-off every get
+            # waits, and a nested coroutine would cost a frame on every resume.
+            ordinal = self.gets
+            sampled = (ordinal * _GOLDEN) & 0xFFFFFFFF < self._sample_below
+            started = self._clock() if sampled else None
+            arrived = None
+            try:
+                while not self._size:
+                    if self._is_shutdown:
+                        raise QueueShutDown
+                    getter = self._get_loop().create_future()
+                    self._getters.append(getter)
+                    try:
+                        arrived = await getter  # put_nowait's clock reading, None otherwise
+                    except BaseException:
+                        self._drop_getter(getter)
+                        raise
+            finally:
+                if started is not None:
+                    self._record_get_wait(ordinal, started, arrived)
         return self.get_nowait()
 
     async def get_with_priority(self) -> tuple[Any, float]:
@@ -547,7 +600,9 @@ class PriorityQueue(asyncio.Queue):
         return self.get_delivery_nowait()
 
     async def _wait_for_item(self) -> None:
-        started = self._clock()
+        ordinal = self.gets
+        started = self._clock() if (ordinal * _GOLDEN) & 0xFFFFFFFF < self._sample_below else None
+        arrived = None
         try:
             while not self._size:
                 if self._is_shutdown:
@@ -555,24 +610,33 @@ class PriorityQueue(asyncio.Queue):
                 getter = self._get_loop().create_future()
                 self._getters.append(getter)
                 try:
-                    await getter
+                    arrived = await getter  # put_nowait's clock reading, None otherwise
                 except BaseException:
-                    getter.cancel()  # in case it is not done yet
-                    try:
-                        self._getters.remove(getter)
-                    except ValueError:
-                        # put_nowait() already took it off the deque to wake it.
-                        pass
-                    if self._size and not getter.cancelled():
-                        # We were woken for an item we will not take: pass it on.
-                        self._wakeup_next(self._getters)
+                    self._drop_getter(getter)
                     raise
         finally:
-            self._get_waited.record(self.gets, self._clock() - started)
+            if started is not None:
+                self._record_get_wait(ordinal, started, arrived)
+
+    def _record_get_wait(self, ordinal: int, started: float, arrived: float | None) -> None:
+        ended = self._clock() if arrived is None else arrived
+        self._get_waited.record(ordinal // self._sample_every, ended - started)
+
+    def _drop_getter(self, getter: asyncio.Future[None]) -> None:
+        """A waiting get was interrupted (cancelled): asyncio's cleanup."""
+        getter.cancel()  # in case it is not done yet
+        try:
+            self._getters.remove(getter)
+        except ValueError:
+            # put_nowait() already took it off the deque to wake it.
+            pass
+        if self._size and not getter.cancelled():
+            # We were woken for an item we will not take: pass it on.
+            self._wakeup_next(self._getters)
 
     def get_nowait(self) -> Any:
         """Remove and return the best item; raise QueueEmpty (QueueShutDown once shut down)."""
-        # The hot path: everything inline, one frame.
+        # The one path by which an item leaves, inline in one frame: the hot path.
         if not self._size:
             if self._is_shutdown:
                 raise QueueShutDown
@@ -590,8 +654,7 @@ class PriorityQueue(asyncio.Queue):
         if times or back:
             if self._aging_rate:
                 head_t = level.front()[0]
-                entry = (self._key(level.priority, head_t), head_t, level)
-                level.head = entry
+                entry = level.head = (self._key(level.priority, head_t), head_t, level)
                 heapreplace(heads, entry)
                 if self._stale_heads:
                     self._clean_heads()
@@ -601,9 +664,14 @@ class PriorityQueue(asyncio.Queue):
             if self._stale_heads:
                 self._clean_heads()
         self._size -= 1
-        waited = self._clock() - t
-        level.record_wait(waited)
-        self._record_wait(waited)
+        due = self._sample_due - 1
+        if due:
+            self._sample_due = due
+        else:
+            self._sample_due = self._sample_every
+            waited = self._clock() - t
+            level.record_wait(waited)
+            self._record_wait(waited)
         if self._putters:
             self._wakeup_next(self._putters)
         return item
@@ -619,11 +687,49 @@ class PriorityQueue(asyncio.Queue):
 
     def get_delivery_nowait(self) -> Delivery:
         """Like `get_nowait()`, but return a `Delivery`; its `arrival` goes to `nack`/requeue."""
+        # get_nowait's removal, inlined again (and checked against the same model in
+        # tests/test_queue_model.py): this is the pool's hot path, and a second frame plus the
+        # Delivery's Python-level __new__ would double the cost of a get.
         if not self._size:
-            return self._take_item()  # raises QueueEmpty or QueueShutDown
-        level = self._heads[0][2]
-        t, seq, _ = level.front()
-        return Delivery(self._take_item(), level.priority, (t, seq, level), t)
+            if self._is_shutdown:
+                raise QueueShutDown
+            raise asyncio.QueueEmpty
+        heads = self._heads
+        level = heads[0][2]
+        times = level.times
+        back = level.back
+        if back and level.back_first():
+            t, seq, tie, item = heappop(back)
+        else:
+            item = level.items.popleft()
+            t = times.popleft()
+            seq = level.served
+            level.served = seq + 1
+            tie = 0
+        if times or back:
+            if self._aging_rate:
+                head_t = level.front()[0]
+                entry = level.head = (self._key(level.priority, head_t), head_t, level)
+                heapreplace(heads, entry)
+                if self._stale_heads:
+                    self._clean_heads()
+        else:
+            level.head = None
+            heappop(heads)
+            if self._stale_heads:
+                self._clean_heads()
+        self._size -= 1
+        due = self._sample_due - 1
+        if due:
+            self._sample_due = due
+        else:
+            self._sample_due = self._sample_every
+            waited = self._clock() - t
+            level.record_wait(waited)
+            self._record_wait(waited)
+        if self._putters:
+            self._wakeup_next(self._putters)
+        return _new_tuple(Delivery, (item, level.priority, (t, seq, tie, level), t, 0, None))
 
     async def ack(self, delivery: Delivery) -> None:
         """Nothing to do: this queue forgot the item when it was got (`acks_on_get`)."""
@@ -684,6 +790,7 @@ class PriorityQueue(asyncio.Queue):
         so that nothing vanishes, returned best first as `(item, priority)` pairs.
         """
         self._is_shutdown = True
+        self._limit = -1
         discarded: list[tuple[Any, float]] = []
         if immediate:
             discarded = [(item, priority) for *_, priority, item in self._merged()]
@@ -695,6 +802,15 @@ class PriorityQueue(asyncio.Queue):
         self._wake_all(self._getters)
         self._wake_all(self._putters)
         return discarded
+
+    @staticmethod
+    def _wake_next(waiters: deque[asyncio.Future[Any]], stamp: float) -> None:
+        """asyncio's `_wakeup_next`, handing the woken waiter the clock reading `stamp`."""
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(stamp)
+                return
 
     @staticmethod
     def _wake_all(waiters: deque[asyncio.Future[None]]) -> None:
@@ -807,8 +923,9 @@ class PriorityQueue(asyncio.Queue):
             )
         oldest = min(firsts.values(), default=None)
         wait_p50, wait_p99 = self._wait_all.percentiles(50, 99)
-        put_p50, put_p99 = self._put_blocked.percentiles(self._puts, 50, 99)
-        get_p50, get_p99 = self._get_waited.percentiles(self.gets, 50, 99)
+        every = self._sample_every  # the sampled events are numbered ordinal // every
+        put_p50, put_p99 = self._put_blocked.percentiles(-(-self._puts // every), 50, 99)
+        get_p50, get_p99 = self._get_waited.percentiles(-(-self.gets // every), 50, 99)
         return QueueStats(
             depth=self._size,
             maxsize=self._capacity(),
@@ -855,7 +972,7 @@ class PriorityQueue(asyncio.Queue):
             item=item,
             priority=priority,
             effective_priority=priority - self._aging_rate * waited,
-            seq=seq,
+            seq=math.ceil(seq),  # a tail requeue sits between two FIFO seqs (n - 0.5)
             waited=waited,
             item_repr=self._describe(item),
             first_arrival=t,
