@@ -76,26 +76,61 @@ def _refuse(job: Job, arrow: str, allowed: str) -> InvalidJobState:
 
 
 class Ledger:
-    """Jobs' states and the fate counters; `accounting()` is the reader's view."""
+    """Jobs' states and the fate counters; `accounting()` is the reader's view.
+
+    Each arrow counts itself (`started`, `completed`, ...), and the populations (queued, in
+    flight, waiting for a retry) are derived from the arrows into and out of them: the hot path
+    pays one `+= 1` per arrow, and the identity holds by construction.
+    """
 
     __slots__ = (
-        "_ids", "submitted", "completed", "dead_lettered", "evicted", "rejected", "queued",
-        "in_flight", "retry_scheduled", "returned_count", "late_completions",
+        "_ids", "landed_count", "dropped_new", "dropped_queued", "evicted", "rejected",
+        "started_count", "completed", "put_back_running", "retrying_count", "retries_due",
+        "dead_lettered", "returned_queued", "returned_running", "returned_retry",
+        "late_completions",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self._ids = count(1)
-        self.submitted = 0
-        self.completed = 0
-        self.dead_lettered = 0
+        self.landed_count = 0
+        self.dropped_new = 0
+        """Dropped before they were ever queued (refused or evicted on arrival, or put on the
+        queue directly and dropped before the pool saw them)."""
+        self.dropped_queued = 0
         self.evicted = 0
         self.rejected = 0
-        self.queued = 0
-        self.in_flight = 0
-        self.retry_scheduled = 0
-        self.returned_count = 0
-        """`returned` is the arrow's name."""
+        self.started_count = 0
+        self.completed = 0
+        self.put_back_running = 0
+        self.retrying_count = 0
+        self.retries_due = 0
+        self.dead_lettered = 0
+        self.returned_queued = 0
+        self.returned_running = 0
+        self.returned_retry = 0
         self.late_completions = 0
+
+    @property
+    def submitted(self) -> int:
+        return self.landed_count + self.dropped_new
+
+    @property
+    def queued(self) -> int:
+        into = self.landed_count + self.put_back_running + self.retries_due
+        return into - self.started_count - self.dropped_queued - self.returned_queued
+
+    @property
+    def in_flight(self) -> int:
+        out = self.completed + self.put_back_running + self.retrying_count + self.dead_lettered
+        return self.started_count - out - self.returned_running
+
+    @property
+    def retry_scheduled(self) -> int:
+        return self.retrying_count - self.retries_due - self.returned_retry
+
+    @property
+    def returned_count(self) -> int:
+        return self.returned_queued + self.returned_running + self.returned_retry
 
     def new_job(self, item: Any, priority: float) -> Job:
         """A job about to be put on the queue: not counted until it lands (or is dropped)."""
@@ -113,8 +148,7 @@ class Ledger:
         """pending -> queued. A job the queue dropped on arrival stays dropped."""
         if job.state is PENDING:
             job.state = QUEUED
-            self.submitted += 1
-            self.queued += 1
+            self.landed_count += 1
         elif job.state is not DROPPED:
             raise _refuse(job, "landed", PENDING)
 
@@ -124,9 +158,9 @@ class Ledger:
         None: an item put on the queue directly, dropped before the pool saw it.
         """
         if job is None or job.state is PENDING:
-            self.submitted += 1
+            self.dropped_new += 1
         elif job.state is QUEUED:
-            self.queued -= 1
+            self.dropped_queued += 1
         else:
             raise _refuse(job, "dropped", "pending or queued")
         if job is not None:
@@ -142,15 +176,13 @@ class Ledger:
             raise _refuse(job, "started", QUEUED)
         job.state = RUNNING
         job.attempts += 1
-        self.queued -= 1
-        self.in_flight += 1
+        self.started_count += 1
 
     def finished(self, job: Job) -> None:
         """running -> done."""
         if job.state is not RUNNING:
             raise _refuse(job, "finished", RUNNING)
         job.state = DONE
-        self.in_flight -= 1
         self.completed += 1
 
     def put_back(self, job: Job) -> None:
@@ -158,28 +190,25 @@ class Ledger:
         retry -> queued (its backoff is over)."""
         if job.state is RUNNING:
             job.attempts -= 1
-            self.in_flight -= 1
+            self.put_back_running += 1
         elif job.state is RETRY:
-            self.retry_scheduled -= 1
+            self.retries_due += 1
         else:
             raise _refuse(job, "put back", "running or retry")
         job.state = QUEUED
-        self.queued += 1
 
     def retrying(self, job: Job) -> None:
         """running -> retry: the attempt failed and another is due after a backoff."""
         if job.state is not RUNNING:
             raise _refuse(job, "retrying", RUNNING)
         job.state = RETRY
-        self.in_flight -= 1
-        self.retry_scheduled += 1
+        self.retrying_count += 1
 
     def dead(self, job: Job) -> None:
         """running -> dead: the last attempt failed."""
         if job.state is not RUNNING:
             raise _refuse(job, "dead", RUNNING)
         job.state = DEAD
-        self.in_flight -= 1
         self.dead_lettered += 1
 
     def returned(self, job: Job) -> str:
@@ -189,19 +218,18 @@ class Ledger:
         """
         state = job.state
         if state is QUEUED:
-            self.queued -= 1
+            self.returned_queued += 1
             where = "queued"
         elif state is RUNNING:
             job.attempts -= 1
-            self.in_flight -= 1
+            self.returned_running += 1
             where = "in-flight"
         elif state is RETRY:
-            self.retry_scheduled -= 1
+            self.returned_retry += 1
             where = "retry"
         else:
             raise _refuse(job, "returned", "queued, running or retry")
         job.state = RETURNED
-        self.returned_count += 1
         return where
 
     def late_completion(self, job: Job) -> None:

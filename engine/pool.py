@@ -277,7 +277,8 @@ class WorkerPool(LiveControl, ShutdownSteps):
         task = worker.task
         assert task is not None
         ack = self._ack
-        task_done = self._task_done
+        task_done = self._task_done or _no_op
+        cancelling = task.cancelling
         drain_waiters = self._drain_waiters  # the same list for the pool's life
         get_nowait = self._queue.get_delivery_nowait
         try:
@@ -304,11 +305,10 @@ class WorkerPool(LiveControl, ShutdownSteps):
                 # of the pool's ~0.8 us an item). The state checks stay: a wrong state goes to
                 # the ledger's arrow, which refuses it.
                 if job.state is not QUEUED:
-                    ledger.started(job)
+                    ledger.started(job)  # refuses
                 job.state = RUNNING
                 job.attempts += 1
-                ledger.queued -= 1
-                ledger.in_flight += 1
+                ledger.started_count += 1
                 job.arrival = delivery.arrival
                 worker.job = job
                 worker.started = now = clock()
@@ -328,18 +328,16 @@ class WorkerPool(LiveControl, ShutdownSteps):
                 except BaseException as exc:
                     error = exc
                 else:
-                    if worker.job is job and not task.cancelling():
+                    if worker.job is job and not cancelling():
                         worker.job = None
                         if job.state is not RUNNING:
-                            ledger.finished(job)
+                            ledger.finished(job)  # refuses
                         job.state = DONE
-                        ledger.in_flight -= 1
                         ledger.completed += 1
                         worker.done += 1
                         if ack is not None:
                             await ack(delivery)
-                        if task_done is not None:
-                            task_done()
+                        task_done()
                         if drain_waiters:
                             wake(drain_waiters)
                         continue
@@ -595,3 +593,7 @@ class WorkerPool(LiveControl, ShutdownSteps):
             f" completed={a.completed} in_flight={a.in_flight} queued={a.queued}"
             f" retries={a.retry_scheduled} dead={a.dead_lettered}>"
         )
+
+
+def _no_op() -> None:
+    pass
