@@ -215,6 +215,7 @@ class WorkerPool(LiveControl, ShutdownSteps):
     def _spawn(self) -> int:
         assert self._loop is not None
         worker = Worker(next(self._worker_ids), self._clock(), self._rate_window)
+        worker.hold = self._paused
         self._workers[worker.id] = worker
         worker.task = self._loop.create_task(self._work(worker), name=worker.name)
         worker.task.add_done_callback(partial(self._ended, worker))
@@ -282,12 +283,14 @@ class WorkerPool(LiveControl, ShutdownSteps):
         drain_waiters = self._drain_waiters  # the same list for the pool's life
         get_nowait = self._queue.get_delivery_nowait
         try:
-            while not worker.stop_requested:
+            while True:
                 try:
-                    if self._paused:
+                    if worker.hold:
                         raise asyncio.QueueEmpty
                     delivery = get_nowait()  # the hot path: no coroutine when items wait
                 except asyncio.QueueEmpty:
+                    if worker.stop_requested:
+                        break
                     delivery = await self._wait_for_item(worker, task)
                     if delivery is None:
                         continue
@@ -311,12 +314,12 @@ class WorkerPool(LiveControl, ShutdownSteps):
                 ledger.started_count += 1
                 job.arrival = delivery.arrival
                 worker.job = job
-                worker.started = now = clock()
+                worker.started = clock()
                 try:
                     if timeout is not None:
-                        await self._timed(job, delivery, now)
+                        await self._timed(job, delivery, worker.started)
                     elif with_ctx:
-                        await handler(job.item, job.priority, self._context(job, delivery, now))
+                        await handler(job.item, job.priority, self._context(job, delivery, worker.started))
                     else:
                         await handler(job.item, job.priority)
                 except asyncio.CancelledError as exc:

@@ -42,7 +42,7 @@ class Worker:
 
     __slots__ = (
         "id", "name", "task", "state", "job", "started", "idle_since", "done", "failed",
-        "retried", "meter", "stop_requested", "stopped_at", "waiting", "interrupted", "reason",
+        "retried", "meter", "stop_requested", "hold", "stopped_at", "waiting", "interrupted", "reason",
         "history", "last_error", "last_traceback",
     )  # fmt: skip
 
@@ -56,6 +56,8 @@ class Worker:
         self.done = self.failed = self.retried = 0
         self.meter = CountRate(now, rate_window)
         self.stop_requested = False
+        self.hold = False
+        """Take no next item (paused, or stopping): one flag for the hot path to read."""
         self.waiting = False
         """Suspended in a get or a park: where a pause or a removal may interrupt it."""
         self.interrupted = False
@@ -171,7 +173,7 @@ class LiveControl:
             if found is None:
                 return None
             worker = found
-        worker.stop_requested = True
+        worker.stop_requested = worker.hold = True
         self._interrupt(worker)
         self._emit(
             EventKind.WORKER_REMOVED,
@@ -198,6 +200,7 @@ class LiveControl:
             return
         self._paused = True
         for worker in list(self._workers.values()):
+            worker.hold = True
             self._interrupt(worker)
         self._emit(EventKind.POLICY_CHANGED, "workers paused: taking no new items")
 
@@ -206,10 +209,10 @@ class LiveControl:
         if not self._paused:
             return
         self._paused = False
+        for worker in self._workers.values():
+            worker.hold = worker.stop_requested
         wake(self._resume_waiters)
         self._emit(EventKind.POLICY_CHANGED, "workers resumed")
-
-
 
     def _stopped(self, worker: Worker, why: str, error: BaseException | None = None) -> None:
         """Every way a worker ends comes here once: who is told, and whether it is replaced."""
