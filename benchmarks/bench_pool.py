@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
 
     for items in sizes:
         result = measure(items, args.workers, args.rounds)
-        print(f"\n{items} items, {args.workers} workers, no-op handler, {args.rounds} paired rounds")
+        rounds = f"{args.rounds} paired rounds"
+        print(f"\n{items} items, {args.workers} workers, no-op handler, {rounds}")
         print(f"{'contender':<40} {'items/s (median)':>17}")
         for name, value in result["rates"].items():
             print(f"{LABELS[name]:<40} {value:>17,}")

@@ -278,7 +278,7 @@ class WorkerPool(LiveControl, ShutdownSteps):
         task = worker.task
         assert task is not None
         ack = self._ack
-        task_done = self._task_done or _no_op
+        task_done = self._task_done or (lambda: None)
         cancelling = task.cancelling
         drain_waiters = self._drain_waiters  # the same list for the pool's life
         get_nowait = self._queue.get_delivery_nowait
@@ -319,7 +319,8 @@ class WorkerPool(LiveControl, ShutdownSteps):
                     if timeout is not None:
                         await self._timed(job, delivery, worker.started)
                     elif with_ctx:
-                        await handler(job.item, job.priority, self._context(job, delivery, worker.started))
+                        ctx = self._context(job, delivery, worker.started)
+                        await handler(job.item, job.priority, ctx)
                     else:
                         await handler(job.item, job.priority)
                 except asyncio.CancelledError as exc:
@@ -596,7 +597,3 @@ class WorkerPool(LiveControl, ShutdownSteps):
             f" completed={a.completed} in_flight={a.in_flight} queued={a.queued}"
             f" retries={a.retry_scheduled} dead={a.dead_lettered}>"
         )
-
-
-def _no_op() -> None:
-    pass

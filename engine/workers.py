@@ -42,8 +42,8 @@ class Worker:
 
     __slots__ = (
         "id", "name", "task", "state", "job", "started", "idle_since", "done", "failed",
-        "retried", "meter", "stop_requested", "hold", "stopped_at", "waiting", "interrupted", "reason",
-        "history", "last_error", "last_traceback",
+        "retried", "meter", "stop_requested", "hold", "stopped_at", "waiting", "interrupted",
+        "reason", "history", "last_error", "last_traceback",
     )  # fmt: skip
 
     def __init__(self, worker_id: int, now: float, rate_window: int) -> None:
@@ -177,7 +177,7 @@ class LiveControl:
         self._interrupt(worker)
         self._emit(
             EventKind.WORKER_REMOVED,
-            f"{worker.name} stopping after its current item" if worker.job else f"{worker.name} removed",
+            f"{worker.name} {'stopping after its current item' if worker.job else 'removed'}",
             worker_id=worker.id,
         )
         return worker.id
@@ -236,7 +236,8 @@ class LiveControl:
         if why in ("outside", "crash") and self._loop is not None:
             cause = "cancelled from outside" if error is None else f"died: {error!r}"
             if why == "outside":
-                self._emit(EventKind.WORKER_CANCELLED, f"{worker.name} {cause}", worker_id=worker.id)
+                message = f"{worker.name} {cause}"
+                self._emit(EventKind.WORKER_CANCELLED, message, worker_id=worker.id)
             # Decided on the next pass of the loop, once every cancel given in this one is
             # known: asyncio.run's cleanup cancels every task at once, and is not answered
             # with new workers.
