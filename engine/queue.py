@@ -491,7 +491,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         return self.get_delivery_nowait()
 
     async def _wait_for_item(self) -> None:
-        ordinal = self.gets
+        # `self.gets`, inlined: the number of this get, for the latency sample.
+        ordinal = self._puts + self._requeues - self._size - self._victims - self._discarded
         started = self._clock() if (ordinal * _GOLDEN) & 0xFFFFFFFF < self._sample_below else None
         arrived = None
         try:
