@@ -3,7 +3,9 @@
 Baseline: `asyncio.PriorityQueue` holding `(priority, next(counter), item)` tuples, which is
 what a user would write instead; for the hand-off, the plain `asyncio.Queue`. Each timed case
 runs in paired rounds (ours, then the baseline, alternately, so a noisy spell hits both) and
-reports the median ratio of the rounds with their spread (lowest..highest). Every row prints
+reports the median ratio of the rounds with their spread (lowest..highest). Times are the
+process's CPU time (`time.process_time`): everything runs on one thread without sleeping, so
+it is the work done, and other processes on a shared machine do not count. Every row prints
 our figure, the baseline's, the ratio and the target; the last line is one JSON object with
 the ratios.
 

@@ -17,18 +17,17 @@ items the same way for every `now`, and inside a level keys still increase with 
 the head heap stays valid without any periodic re-heapify. Changing the rate re-keys the
 head heap once (O(P)).
 
-Requeues. An item got with `get_delivery()` carries an arrival token, (first arrival, seq,
-tie, level). Given back to `requeue_nowait(..., arrival=token)` (or `nack`), the item goes to its
-level's `back`, a small heap of returned items merged with the FIFO by (time, seq): it is
-served at its original place and keeps its first arrival for waits and aging. O(log R) with R
-items out and back, never an insertion into the middle of a deque.
+Requeues. A `Delivery` carries an arrival token; given back to `requeue_nowait` (or `nack`),
+the item is served at its original place and keeps its first arrival for waits and aging
+(see `engine.queue_level`).
 
 Eviction. The worst item is always some level's newest item, so `evict-lowest` keeps a lazily
 validated max-heap over level tails: O(log P) amortised, never a scan of the items.
 
-Blocking behaviour is CPython 3.11's `asyncio.Queue` (futures in `_getters`/`_putters`,
-`_wakeup_next`, the same cancellation handling, `join()`/`task_done()`), plus the
-`shutdown(immediate=False)` that Python 3.13 added.
+Blocking behaviour is CPython's `asyncio.Queue` (futures in `_getters`/`_putters`, the same
+wake-ups and cancellation handling, `join()`/`task_done()`, a float maxsize), plus the
+`shutdown(immediate=...)` of Python 3.13: tests/test_queue_differential.py checks it against
+the real one. The read-only views live in `engine.queue_views`, a level in `engine.queue_level`.
 """
 
 from __future__ import annotations
@@ -39,17 +38,17 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
-from heapq import heapify, heappop, heappush, heapreplace, merge
-from itertools import count, islice, repeat
+from heapq import heapify, heappop, heappush, heapreplace
 from typing import Any
 
 from engine.checks import check_choice, check_priority, check_rate, check_seconds
 from engine.latency import LatencyWindow, SparseLatencyWindow
 from engine.protocol import Delivery
-from engine.reprs import ItemRepr, describe
-from engine.snapshots import HeapEntry, PriorityStats, QueueStats
+from engine.queue_level import Level
+from engine.queue_views import QueueViews
+from engine.reprs import ItemRepr
 
 __all__ = ["DropCallback", "Overflow", "PriorityQueue", "QueueShutDown"]
 
@@ -82,97 +81,11 @@ _GOLDEN = 0x9E3779B1
 _log = logging.getLogger(__name__)
 
 
-class _Level:
-    """The items of one distinct priority: a FIFO of arrivals plus a heap of returned items.
-
-    Arrivals go to two parallel deques (enqueue times and items); a FIFO item's seq is `served`
-    plus its index. An item put back with its arrival token goes to `back`, a min-heap of
-    (first arrival, seq, tie, item): the level serves the earlier, by (time, seq), of the
-    FIFO's head and `back`'s top.
-    """
-
-    __slots__ = ("priority", "times", "items", "back", "head", "served", "record_wait")
-
-    def __init__(self, priority: float, record_wait: Callable[[float], None]) -> None:
-        self.priority = priority
-        self.times: deque[float] = deque()
-        self.items: deque[Any] = deque()
-        self.back: list[tuple[float, int, int, Any]] = []
-        self.head: tuple[float, float, _Level] | None = None
-        """This level's live entry in the head heap (entries that are not it are stale)."""
-        self.served = 0
-        """Items that left the FIFO from the front: the seq of the FIFO's current head."""
-        self.record_wait = record_wait
-
-    def __lt__(self, other: _Level) -> bool:
-        # Heap entries tie-break on times first; this only keeps a freak tie from raising.
-        return id(self) < id(other)
-
-    def __len__(self) -> int:
-        return len(self.items) + len(self.back)
-
-    def __repr__(self) -> str:
-        return f"<level {self.priority!r} depth={len(self)}>"
-
-    def back_first(self) -> bool:
-        """True when the next item to serve is a returned one."""
-        back = self.back
-        if not back:
-            return False
-        if not self.times:
-            return True
-        t = self.times[0]
-        return back[0][0] < t or (back[0][0] == t and back[0][1] < self.served)
-
-    def front(self) -> tuple[float, int, Any]:
-        """(first arrival, seq, item) of the next item to serve; the level is not empty."""
-        if self.back_first():
-            t, seq, _, item = self.back[0]
-            return t, seq, item
-        return self.times[0], self.served, self.items[0]
-
-    def _newest_back(self) -> int | None:
-        """Index in `back` of the level's newest item, None when the FIFO's tail is newer."""
-        back = self.back
-        if not back:
-            return None
-        index = max(range(len(back)), key=back.__getitem__)
-        t, seq = back[index][:2]
-        if self.times and (t, seq) < (self.times[-1], self.served + len(self.times) - 1):
-            return None
-        return index
-
-    def newest(self) -> float | None:
-        """First arrival of the item served last (the eviction candidate); None when empty."""
-        index = self._newest_back()
-        if index is not None:
-            return self.back[index][0]
-        return self.times[-1] if self.times else None
-
-    def pop_newest(self) -> Any:
-        """Remove and return the item served last; the level is not empty."""
-        index = self._newest_back()
-        if index is None:
-            self.times.pop()
-            return self.items.pop()
-        back = self.back
-        item = back[index][3]
-        back[index] = back[-1]
-        back.pop()
-        heapify(back)
-        return item
-
-    def entries(self) -> Iterator[tuple[float, int, int, Any]]:
-        """Every item in serving order, as (first arrival, seq, tie, item); lazy over the FIFO."""
-        fifo = zip(self.times, count(self.served), repeat(0), self.items)
-        return merge(fifo, sorted(self.back)) if self.back else fifo
-
-
 def _ignore_sample(_: float) -> None:
     """Wait recorder for priorities beyond the per-priority series cap."""
 
 
-class PriorityQueue(asyncio.Queue):
+class PriorityQueue(QueueViews, asyncio.Queue):
     """A priority queue that is a real `asyncio.Queue`: lower priority numbers are served first.
 
     `put(item, priority=5)` / `get()` behave like `asyncio.Queue` (maxsize backpressure,
@@ -194,9 +107,8 @@ class PriorityQueue(asyncio.Queue):
         window: samples kept per latency series for the sliding-window percentiles.
     """
 
-    # Slots keep attribute access on the hot path fast: asyncio.Queue's own attributes
-    # plus ours would overflow CPython's shared-key instance dict (30 keys).
-    # asyncio.Queue's own attributes are declared again so that they are slots too.
+    # Slots keep attribute access on the hot path fast (a shared-key instance dict holds 30
+    # keys at most); asyncio.Queue's own attributes are declared again to be slots too.
     __slots__ = (
         "_aging_rate", "_clock", "_dirty_tails", "_discarded", "_drop_listeners", "_epoch",
         "_evicted", "_get_waited", "_heads", "_is_shutdown", "_levels", "_limit", "_log_every",
@@ -215,8 +127,6 @@ class PriorityQueue(asyncio.Queue):
     """Latency percentiles are taken on a sample: one get in N reads the clock for the
     wait-time windows, and one blocked put (get) in N, chosen by a hash of its number so that
     no periodic pattern aliases with it, times its blocking. The rest cost a counter."""
-    REPR_LIMIT = 80
-    """Characters of a payload's repr kept in heap entries and the queue's repr."""
     acks_on_get = True
     """A got item is forgotten at once: `ack` is free; `nack`/`requeue_nowait` put it back."""
     _LEVEL_PRUNE_AT = 1024
@@ -263,14 +173,14 @@ class PriorityQueue(asyncio.Queue):
     # ------------------------------------------------------------------ asyncio.Queue hooks
 
     def _init(self, maxsize: float) -> None:
-        self._levels: dict[float, _Level] = {}
+        self._levels: dict[float, Level] = {}
         self._prune_at = self._LEVEL_PRUNE_AT
-        self._heads: list[tuple[float, float, _Level]] = []
+        self._heads: list[tuple[float, float, Level]] = []
         """Min-heap over non-empty levels by (key of head, time of head)."""
         self._stale_heads = 0
-        self._tails: list[tuple[float, float, _Level]] = []
+        self._tails: list[tuple[float, float, Level]] = []
         """Min-heap of (-key, -time) of level tails, lazily validated (evict-lowest only)."""
-        self._dirty_tails: set[_Level] = set()
+        self._dirty_tails: set[Level] = set()
         self._track_tails = self._overflow is Overflow.EVICT_LOWEST
         self._size = 0
         self._limit = maxsize if maxsize > 0 else math.inf
@@ -484,7 +394,7 @@ class PriorityQueue(asyncio.Queue):
                 t, seq, tie, origin = arrival
             except (TypeError, ValueError):
                 origin = None
-            if origin.__class__ is not _Level:
+            if origin.__class__ is not Level:
                 self._requeues -= 1
                 raise TypeError(f"arrival must be a Delivery's arrival token, not {arrival!r}")
             if origin is not level:
@@ -511,7 +421,7 @@ class PriorityQueue(asyncio.Queue):
         if self._getters:
             self._wakeup_next(self._getters)
 
-    def _make_room(self, item: Any, level: _Level, t: float) -> tuple[Any, float] | None:
+    def _make_room(self, item: Any, level: Level, t: float) -> tuple[Any, float] | None:
         """put_nowait on a full queue: apply the overflow policy.
 
         Raises QueueFull ('block', 'reject'), or drops the newcomer (None) or the worst
@@ -565,26 +475,7 @@ class PriorityQueue(asyncio.Queue):
         queued, then raises QueueShutDown.
         """
         if not self._size:
-            # `_wait_for_item` inlined (asyncio.Queue.get's loop): in a hand-off every get
-            # waits, and a nested coroutine would cost a frame on every resume.
-            ordinal = self.gets
-            sampled = (ordinal * _GOLDEN) & 0xFFFFFFFF < self._sample_below
-            started = self._clock() if sampled else None
-            arrived = None
-            try:
-                while not self._size:
-                    if self._is_shutdown:
-                        raise QueueShutDown
-                    getter = self._get_loop().create_future()
-                    self._getters.append(getter)
-                    try:
-                        arrived = await getter  # put_nowait's clock reading, None otherwise
-                    except BaseException:
-                        self._drop_getter(getter)
-                        raise
-            finally:
-                if started is not None:
-                    self._record_get_wait(ordinal, started, arrived)
+            await self._wait_for_item()
         return self.get_nowait()
 
     async def get_with_priority(self) -> tuple[Any, float]:
@@ -600,7 +491,8 @@ class PriorityQueue(asyncio.Queue):
         return self.get_delivery_nowait()
 
     async def _wait_for_item(self) -> None:
-        ordinal = self.gets
+        # `self.gets`, inlined: the number of this get, for the latency sample.
+        ordinal = self._puts + self._requeues - self._size - self._victims - self._discarded
         started = self._clock() if (ordinal * _GOLDEN) & 0xFFFFFFFF < self._sample_below else None
         arrived = None
         try:
@@ -612,27 +504,20 @@ class PriorityQueue(asyncio.Queue):
                 try:
                     arrived = await getter  # put_nowait's clock reading, None otherwise
                 except BaseException:
-                    self._drop_getter(getter)
+                    getter.cancel()  # in case it is not done yet
+                    try:
+                        self._getters.remove(getter)
+                    except ValueError:
+                        # put_nowait() already took it off the deque to wake it.
+                        pass
+                    if self._size and not getter.cancelled():
+                        # We were woken for an item we will not take: pass it on.
+                        self._wakeup_next(self._getters)
                     raise
         finally:
             if started is not None:
-                self._record_get_wait(ordinal, started, arrived)
-
-    def _record_get_wait(self, ordinal: int, started: float, arrived: float | None) -> None:
-        ended = self._clock() if arrived is None else arrived
-        self._get_waited.record(ordinal // self._sample_every, ended - started)
-
-    def _drop_getter(self, getter: asyncio.Future[None]) -> None:
-        """A waiting get was interrupted (cancelled): asyncio's cleanup."""
-        getter.cancel()  # in case it is not done yet
-        try:
-            self._getters.remove(getter)
-        except ValueError:
-            # put_nowait() already took it off the deque to wake it.
-            pass
-        if self._size and not getter.cancelled():
-            # We were woken for an item we will not take: pass it on.
-            self._wakeup_next(self._getters)
+                ended = self._clock() if arrived is None else arrived
+                self._get_waited.record(ordinal // self._sample_every, ended - started)
 
     def get_nowait(self) -> Any:
         """Remove and return the best item; raise QueueEmpty (QueueShutDown once shut down)."""
@@ -819,199 +704,6 @@ class PriorityQueue(asyncio.Queue):
             if not waiter.done():
                 waiter.set_result(None)
 
-    # ------------------------------------------------------------------ introspection
-
-    @property
-    def puts(self) -> int:
-        """Items that entered the queue by a put since start; refused ones and requeues do not.
-
-        `stats().puts` without the rest of `stats()`: O(1), for samplers that only need the count.
-        """
-        return self._puts
-
-    @property
-    def requeues(self) -> int:
-        """Items put back by `requeue_nowait`/`nack` since start (not counted in `puts`)."""
-        return self._requeues
-
-    @property
-    def gets(self) -> int:
-        """Items removed by gets and drains (every put or requeue ends as a get, a victim or a
-        discard)."""
-        return self._puts + self._requeues - self._size - self._victims - self._discarded
-
-    @property
-    def blocked_putters(self) -> int:
-        """Tasks waiting in `put()` for a free slot."""
-        return sum(1 for putter in self._putters if not putter.done())
-
-    @property
-    def blocked_getters(self) -> int:
-        """Tasks waiting in `get()` for an item."""
-        return sum(1 for getter in self._getters if not getter.done())
-
-    def peek(self) -> HeapEntry | None:
-        """The item `get()` would return now, without removing it (None when empty). O(1)."""
-        if not self._size:
-            return None
-        level = self._heads[0][2]
-        t, seq, item = level.front()
-        return self._entry(level.priority, t, seq, item, self._clock())
-
-    def top(self, k: int, priority: float | None = None) -> tuple[HeapEntry, ...]:
-        """The best `k` entries in serving order, without removing them.
-
-        Over the whole queue: O(P + k log P). With `priority`: the best `k` of that priority
-        alone, O(k + R log R), R its items put back; the queue is not scanned.
-        """
-        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-            raise ValueError(f"k must be an int >= 0, not {k!r}")
-        now = self._clock()
-        if priority is None:
-            entries = islice(self._merged(), k)
-        else:
-            check_priority(priority)
-            level = self._levels.get(priority)
-            entries = islice(self._level_entries(level), k) if level is not None else iter(())
-        return tuple(
-            self._entry(priority, t, seq, item, now) for _, t, seq, _, priority, item in entries
-        )
-
-    def depth_by_priority(self) -> dict[float, int]:
-        """Items waiting at each priority that has any, sorted by priority. O(P)."""
-        levels = sorted(self._live_levels(), key=lambda level: level.priority)
-        return {level.priority: len(level) for level in levels}
-
-    def oldest_wait(self, priority: float | None = None) -> float:
-        """Seconds the oldest waiting item (overall or at `priority`) has waited; 0.0 if none.
-
-        Waits count from an item's first arrival. A level's oldest item is its head, so this
-        reads P heads at most, whatever the depth.
-        """
-        if priority is None:
-            heads = [level.front()[0] for level in self._live_levels()]
-            if not heads:
-                return 0.0
-            return max(0.0, self._clock() - min(heads))
-        check_priority(priority)
-        level = self._levels.get(priority)
-        if level is None or not len(level):
-            return 0.0
-        return max(0.0, self._clock() - level.front()[0])
-
-    def stats(self) -> QueueStats:
-        """A frozen snapshot of the queue: counts, waits and latency percentiles.
-
-        Cost: O(P) for the levels plus one sort per latency window, independent of depth.
-        """
-        now = self._clock()
-        live = {level.priority: level for level in self._live_levels()}
-        firsts = {priority: level.front()[0] for priority, level in live.items()}
-        per_priority = []
-        for priority in sorted(live.keys() | self._sampled_priorities()):
-            level = live.get(priority)
-            window = self._wait_series.get(priority)
-            p50, p99 = window.percentiles(50, 99) if window is not None else (None, None)
-            per_priority.append(
-                PriorityStats(
-                    priority=priority,
-                    depth=len(level) if level is not None else 0,
-                    oldest_wait=max(0.0, now - firsts[priority]) if level is not None else 0.0,
-                    wait_p50=p50,
-                    wait_p99=p99,
-                )
-            )
-        oldest = min(firsts.values(), default=None)
-        wait_p50, wait_p99 = self._wait_all.percentiles(50, 99)
-        every = self._sample_every  # the sampled events are numbered ordinal // every
-        put_p50, put_p99 = self._put_blocked.percentiles(-(-self._puts // every), 50, 99)
-        get_p50, get_p99 = self._get_waited.percentiles(-(-self.gets // every), 50, 99)
-        return QueueStats(
-            depth=self._size,
-            maxsize=self._capacity(),
-            peak_depth=self._peak,
-            puts=self._puts,
-            gets=self.gets,
-            evicted=self._evicted,
-            rejected=self._rejected,
-            blocked_putters=self.blocked_putters,
-            blocked_getters=self.blocked_getters,
-            overflow=str(self._overflow),
-            aging_rate=self._aging_rate,
-            oldest_wait=max(0.0, now - oldest) if oldest is not None else 0.0,
-            per_priority=tuple(per_priority),
-            wait_p50=wait_p50,
-            wait_p99=wait_p99,
-            put_block_p50=put_p50,
-            put_block_p99=put_p99,
-            get_wait_p50=get_p50,
-            get_wait_p99=get_p99,
-            is_shutdown=self._is_shutdown,
-            requeues=self._requeues,
-        )
-
-    def _capacity(self) -> int:
-        """`stats().maxsize`: the depth at which the queue is full, 0 for unbounded.
-
-        A float bound is full at its ceiling (2.5: 3 items); math.inf is never full, so 0.
-        """
-        maxsize = self._maxsize
-        if not 0 < maxsize < math.inf:
-            return 0
-        return math.ceil(maxsize)
-
-    def _sampled_priorities(self) -> set[float]:
-        return {priority for priority, window in self._wait_series.items() if len(window)}
-
-    def _describe(self, item: Any) -> str:
-        return describe(item, self.REPR_LIMIT, self.item_repr)
-
-    def _entry(self, priority: float, t: float, seq: int, item: Any, now: float) -> HeapEntry:
-        waited = max(0.0, now - t)
-        return HeapEntry(
-            item=item,
-            priority=priority,
-            effective_priority=priority - self._aging_rate * waited,
-            seq=math.ceil(seq),  # a tail requeue sits between two FIFO seqs (n - 0.5)
-            waited=waited,
-            item_repr=self._describe(item),
-            first_arrival=t,
-        )
-
-    def _merged(self) -> Iterator[tuple[float, float, int, int, float, Any]]:
-        """Every queued item in serving order: a k-way merge of the levels (lazy)."""
-        return merge(*(self._level_entries(level) for level in self._live_levels()))
-
-    def _level_entries(self, level: _Level) -> Iterator[tuple[float, float, int, int, float, Any]]:
-        """(key, first arrival, seq, tie, priority, item) of a level's items in serving order."""
-        priority = level.priority
-        for t, seq, tie, item in level.entries():
-            yield self._key(priority, t), t, seq, tie, priority, item
-
-    def _format(self) -> str:
-        parts = [f"maxsize={self._maxsize!r}", f"depth={self._size}"]
-        if self._size:
-            root = self.peek()
-            parts.append(f"root={root.item_repr}@{root.priority!r}")  # type: ignore[union-attr]
-            parts.append(f"levels={len(self._heads) - self._stale_heads}")
-        parts.append(f"overflow={self._overflow.value}")
-        if self._aging_rate:
-            parts.append(f"aging_rate={self._aging_rate!r}")
-        parts.append(f"puts={self._puts} gets={self.gets}")
-        if self._requeues:
-            parts.append(f"requeues={self._requeues}")
-        if self._evicted or self._rejected:
-            parts.append(f"evicted={self._evicted} rejected={self._rejected}")
-        if self._getters:
-            parts.append(f"_getters[{len(self._getters)}]")
-        if self._putters:
-            parts.append(f"_putters[{len(self._putters)}]")
-        if self._unfinished_tasks:
-            parts.append(f"tasks={self._unfinished_tasks}")
-        if self._is_shutdown:
-            parts.append("shutdown")
-        return " ".join(parts)
-
     # ------------------------------------------------------------------ internals
 
     def _key(self, priority: float, t: float) -> float:
@@ -1019,7 +711,7 @@ class PriorityQueue(asyncio.Queue):
         rate = self._aging_rate
         return priority + rate * (t - self._epoch) if rate else priority
 
-    def _level_for(self, priority: float) -> _Level:
+    def _level_for(self, priority: float) -> Level:
         if priority is True or priority is False:
             check_priority(priority)
         try:
@@ -1027,7 +719,7 @@ class PriorityQueue(asyncio.Queue):
         except (KeyError, TypeError):
             return self._new_level(priority)
 
-    def _new_level(self, priority: object) -> _Level:
+    def _new_level(self, priority: object) -> Level:
         check_priority(priority)
         if len(self._levels) >= self._prune_at:
             # Many distinct priorities came and went: forget the empty levels (their stale
@@ -1035,7 +727,7 @@ class PriorityQueue(asyncio.Queue):
             # so that pruning stays amortised O(1) per new level.
             self._levels = {p: level for p, level in self._levels.items() if len(level)}
             self._prune_at = max(self._LEVEL_PRUNE_AT, 2 * len(self._levels))
-        level = _Level(priority, self._wait_recorder(priority))  # type: ignore[arg-type]
+        level = Level(priority, self._wait_recorder(priority))  # type: ignore[arg-type]
         self._levels[priority] = level  # type: ignore[index]
         return level
 
@@ -1047,10 +739,10 @@ class PriorityQueue(asyncio.Queue):
             window = self._wait_series[priority] = LatencyWindow(self._window)
         return window.record
 
-    def _live_levels(self) -> list[_Level]:
+    def _live_levels(self) -> list[Level]:
         return [entry[2] for entry in self._heads if entry[2].head is entry]
 
-    def _retire_head(self, level: _Level) -> None:
+    def _retire_head(self, level: Level) -> None:
         """`level` was emptied from its tail: its head entry goes stale where it sits."""
         level.head = None
         self._stale_heads += 1
@@ -1075,7 +767,7 @@ class PriorityQueue(asyncio.Queue):
         self._heads = heads
         self._stale_heads = 0
 
-    def _worst_tail(self) -> tuple[float, float, _Level] | None:
+    def _worst_tail(self) -> tuple[float, float, Level] | None:
         """The live tail entry with the largest (key, time), lazily validated."""
         tails = self._tails
         for level in self._dirty_tails:
@@ -1095,27 +787,3 @@ class PriorityQueue(asyncio.Queue):
                 return entry
             heappop(tails)
         return None
-
-    def _with_log(self, method: Callable[..., Any]) -> Callable[..., Any]:
-        every = self._log_every
-
-        def logged(*args: Any, **kwargs: Any) -> Any:
-            result = method(*args, **kwargs)
-            self._logged_ops += 1
-            if self._logged_ops % every == 0:
-                root = self.peek()
-                self._logger.info(
-                    "queue depth=%d root=%s ops=%d puts=%d gets=%d evicted=%d rejected=%d",
-                    self._size,
-                    "-" if root is None else f"{root.item_repr}@{root.priority!r}",
-                    self._logged_ops,
-                    self._puts,
-                    self.gets,
-                    self._evicted,
-                    self._rejected,
-                )
-            return result
-
-        logged.__name__ = method.__name__
-        logged.__doc__ = method.__doc__
-        return logged
