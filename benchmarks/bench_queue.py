@@ -1,10 +1,15 @@
 """Speed and memory of engine.queue.PriorityQueue against the baseline, measured in one run.
 
 Baseline: `asyncio.PriorityQueue` holding `(priority, next(counter), item)` tuples, which is
-what a user would write instead. Every row prints our figure, the baseline's, the ratio and
-the target; the last line is one JSON object with the ratios.
+what a user would write instead; for the hand-off, the plain `asyncio.Queue`. Each timed case
+runs in paired rounds (ours, then the baseline, alternately, so a noisy spell hits both) and
+reports the median ratio of the rounds with their spread (lowest..highest). Times are the
+process's CPU time (`time.process_time`): everything runs on one thread without sleeping, so
+it is the work done, and other processes on a shared machine do not count. Every row prints
+our figure, the baseline's, the ratio and the target; the last line is one JSON object with
+the ratios.
 
-    .venv/bin/python benchmarks/bench_queue.py [--quick]
+    .venv/bin/python benchmarks/bench_queue.py [--quick] [--rounds N]
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import gc
 import itertools
 import json
 import random
+import statistics
 import sys
 import time
 import tracemalloc
@@ -76,19 +82,10 @@ class OurQueue:
         return self.queue.peek()
 
 
-def best_of(repeats: int, run: Callable[[], float]) -> float:
-    """The shortest of `repeats` timings (seconds): the least disturbed by the shared machine."""
-    timings = []
-    for _ in range(repeats):
-        gc.collect()
-        timings.append(run())
-    return min(timings)
-
-
 def best_of_pair(
     repeats: int, ours: Callable[[], float], base: Callable[[], float]
 ) -> tuple[float, float]:
-    """Best timings of both sides, run alternately so that a noisy spell hits both alike."""
+    """Best timings of both sides, run alternately (for the depth and cost rows)."""
     ours_timings, base_timings = [], []
     for _ in range(repeats):
         gc.collect()
@@ -96,6 +93,29 @@ def best_of_pair(
         gc.collect()
         base_timings.append(base())
     return min(ours_timings), min(base_timings)
+
+
+class Paired:
+    """Paired rounds of one case: per round, our time and the baseline's, alternately."""
+
+    def __init__(self, rounds: int, ours: Callable[[], float], base: Callable[[], float]) -> None:
+        self.ours: list[float] = []
+        self.base: list[float] = []
+        for _ in range(rounds):
+            gc.collect()
+            self.ours.append(ours())
+            gc.collect()
+            self.base.append(base())
+
+    def ratios(self, speedup: bool = True) -> list[float]:
+        """baseline / ours per round (a speed-up), or ours / baseline (a cost ratio)."""
+        pairs = zip(self.base, self.ours, strict=True)
+        return sorted(b / o if speedup else o / b for b, o in pairs)
+
+    def summary(self, speedup: bool = True) -> tuple[float, float, float]:
+        """(median, lowest, highest) of the per-round ratios."""
+        ratios = self.ratios(speedup)
+        return statistics.median(ratios), ratios[0], ratios[-1]
 
 
 def priorities(count: int, seed: int = 7) -> list[int]:
@@ -114,12 +134,12 @@ def put_get_nowait(make: Callable[[], Any], count: int) -> float:
     def run() -> float:
         queue = make()
         put, get = queue.put_nowait, queue.get_nowait
-        started = time.perf_counter()
+        started = time.process_time()
         for item, priority in zip(items, prios, strict=True):
             put(item, priority)
         for _ in range(count):
             get()
-        return time.perf_counter() - started
+        return time.process_time() - started
 
     return run
 
@@ -144,18 +164,88 @@ def producer_consumers(make: Callable[[int], Any], count: int, consumers: int = 
                 if done >= count:
                     return
 
-        started = time.perf_counter()
+        started = time.process_time()
         workers = [asyncio.create_task(consume()) for _ in range(consumers)]
         await produce()
         while done < count:
             await asyncio.sleep(0)
-        elapsed = time.perf_counter() - started
+        elapsed = time.process_time() - started
         for worker in workers:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         return elapsed
 
     return lambda: asyncio.run(main())
+
+
+def handoff(make: Callable[[], asyncio.Queue], count: int) -> Callable[[], float]:
+    """Seconds to hand `count` items from one producer to one consumer through maxsize=1.
+
+    Both sides suspend on every item: the producer on the full queue, the consumer on the
+    empty one. Plain put/get on both queues (no wrapper): what a user writes.
+    """
+
+    async def main() -> float:
+        queue = make()
+
+        async def produce() -> None:
+            put = queue.put
+            for item in range(count):
+                await put(item)
+
+        async def consume() -> None:
+            get = queue.get
+            for _ in range(count):
+                await get()
+
+        started = time.process_time()
+        await asyncio.gather(produce(), consume())
+        return time.process_time() - started
+
+    return lambda: asyncio.run(main())
+
+
+def steady_ours(ops: int, every: int = 8) -> Callable[[], float]:
+    """Seconds for `ops` put+get pairs at a steady depth of 1,000 over 10 priorities.
+
+    Every get is a delivery; one in `every` is put back with its arrival token and got
+    again, so the depth stays at 1,000. Direct calls, as a consumer writes them.
+    """
+    prios = priorities(ops, seed=3)
+
+    def run() -> float:
+        queue = filled(OurQueue, 1000).queue
+        put, get, requeue = queue.put_nowait, queue.get_delivery_nowait, queue.requeue_nowait
+        started = time.process_time()
+        for item, priority in enumerate(prios):
+            put(item, priority=priority)
+            delivery = get()
+            if not item % every:
+                requeue(delivery.item, priority=delivery.priority, arrival=delivery.arrival)
+                get()
+        return time.process_time() - started
+
+    return run
+
+
+def steady_baseline(ops: int, every: int = 8) -> Callable[[], float]:
+    """The same on the baseline: its (priority, count, item) tuple is its own arrival token."""
+    prios = priorities(ops, seed=3)
+
+    def run() -> float:
+        baseline = filled(BaselineQueue, 1000)
+        queue, counter = baseline.queue, baseline.counter
+        put, get = queue.put_nowait, queue.get_nowait
+        started = time.process_time()
+        for item, priority in enumerate(prios):
+            put((priority, next(counter), item))
+            entry = get()
+            if not item % every:
+                put(entry)
+                get()
+        return time.process_time() - started
+
+    return run
 
 
 def memory_per_item(make: Callable[[], Any], count: int) -> float:
@@ -188,11 +278,11 @@ def pairs_at_depth(queue: Any, ops: int) -> Callable[[], float]:
 
     def run() -> float:
         put, get = queue.put_nowait, queue.get_nowait
-        started = time.perf_counter()
+        started = time.process_time()
         for item, priority in enumerate(prios):
             put(item, priority)
             get()
-        return time.perf_counter() - started
+        return time.process_time() - started
 
     return run
 
@@ -211,10 +301,10 @@ def cycled(depth: int) -> PriorityQueue:
 
 
 def per_call(call: Callable[[], Any], calls: int) -> float:
-    started = time.perf_counter()
+    started = time.process_time()
     for _ in range(calls):
         call()
-    return (time.perf_counter() - started) / calls
+    return (time.process_time() - started) / calls
 
 
 # ---------------------------------------------------------------------- report
@@ -222,87 +312,130 @@ def per_call(call: Callable[[], Any], calls: int) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer rounds")
+    parser.add_argument("--rounds", type=int, default=0, help="paired rounds per case")
+    parser.add_argument("--only", default="", help="run only the cases whose key contains this")
     args = parser.parse_args(argv)
     quick = args.quick
+    rounds = args.rounds or (3 if quick else 7)
     repeats = 2 if quick else 3
     n_nowait = 50_000 if quick else 200_000
     n_flow = 20_000 if quick else 100_000
+    n_handoff = 20_000 if quick else 100_000
     n_memory = 100_000
     deep = 200_000 if quick else 1_000_000
     shallow = 1_000
     ops = 50_000 if quick else 200_000
 
-    rows: list[tuple[str, str, str, float, str, bool]] = []
-    results: dict[str, float] = {}
+    rows: list[tuple[str, str, str, str, str, bool]] = []
+    results: dict[str, Any] = {}
 
-    def row(name: str, ours: str, base: str, ratio: float, target: str, ok: bool) -> None:
+    def row(name: str, ours: str, base: str, ratio: str, target: str, ok: bool) -> None:
         rows.append((name, ours, base, ratio, target, ok))
 
-    # 1. put_nowait + get_nowait throughput.
-    ours_s, base_s = best_of_pair(
-        repeats, put_get_nowait(OurQueue, n_nowait), put_get_nowait(BaselineQueue, n_nowait)
-    )
-    ratio = base_s / ours_s
-    results["put_get_nowait_throughput"] = ratio
-    row(
-        f"put_nowait+get_nowait, {n_nowait:,} items, 10 prios (items/s)",
-        f"{2 * n_nowait / ours_s:,.0f}",
-        f"{2 * n_nowait / base_s:,.0f}",
-        ratio,
-        ">= 1.0x",
-        ratio >= 1.0,
-    )
+    def paired_row(
+        key: str, name: str, make: Callable[[], Paired], per_round: float, unit: str,
+        target: float, speedup: bool = True,
+    ) -> None:  # fmt: skip
+        if args.only not in key:
+            return
+        case = make()
+        median, low, high = case.summary(speedup)
+        results[key] = median
+        results[f"{key}_spread"] = [low, high]
+        ok = median >= target if speedup else median <= target
+        ours, base = statistics.median(case.ours), statistics.median(case.base)
+        scale = (lambda s: f"{per_round / s:,.0f}") if unit == "/s" else (
+            lambda s: f"{s / per_round * 1e6:.2f} us"
+        )  # fmt: skip
+        row(
+            name,
+            scale(ours),
+            scale(base),
+            f"{median:.2f}x ({low:.2f}-{high:.2f})",
+            f"{'>=' if speedup else '<='} {target}x",
+            ok,
+        )
 
-    # 2. Producer + 8 consumers through put/get, maxsize 1000.
-    ours_s, base_s = best_of_pair(
-        repeats + 2, producer_consumers(OurQueue, n_flow), producer_consumers(BaselineQueue, n_flow)
-    )
-    ratio = base_s / ours_s
-    results["producer_8_consumers_throughput"] = ratio
-    row(
+    # 1. Fill and drain: put_nowait everything, then get_nowait everything.
+    paired_row(
+        "fill_drain_nowait_throughput",
+        f"fill-and-drain nowait, {n_nowait:,} items, 10 prios (items/s)",
+        lambda: Paired(
+            rounds, put_get_nowait(OurQueue, n_nowait), put_get_nowait(BaselineQueue, n_nowait)
+        ),
+        2 * n_nowait, "/s", 2.0,
+    )  # fmt: skip
+
+    # 2. Steady depth 1,000: put+get pairs with requeues by arrival token.
+    paired_row(
+        "steady_1k_with_requeues_throughput",
+        f"put+get at depth 1,000, 10 prios, 1 in 8 requeued, {ops:,} pairs (pairs/s)",
+        lambda: Paired(rounds, steady_ours(ops), steady_baseline(ops)),
+        ops, "/s", 1.6,
+    )  # fmt: skip
+
+    # 3. Hand-off through maxsize=1: both sides suspend on every item.
+    paired_row(
+        "handoff_cost_vs_asyncio_queue",
+        f"hand-off, maxsize=1, 1 producer + 1 consumer, {n_handoff:,} items (per item)",
+        lambda: Paired(
+            rounds,
+            handoff(lambda: PriorityQueue(1), n_handoff),
+            handoff(lambda: asyncio.Queue(1), n_handoff),
+        ),
+        n_handoff, "us", 1.10, speedup=False,
+    )  # fmt: skip
+
+    # 4. Producer + 8 consumers through put/get, maxsize 1000.
+    paired_row(
+        "producer_8_consumers_throughput",
         f"1 producer + 8 consumers, put/get, maxsize 1000, {n_flow:,} items (items/s)",
-        f"{n_flow / ours_s:,.0f}",
-        f"{n_flow / base_s:,.0f}",
-        ratio,
-        ">= 1.0x",
-        ratio >= 1.0,
-    )
+        lambda: Paired(
+            rounds,
+            producer_consumers(OurQueue, n_flow),
+            producer_consumers(BaselineQueue, n_flow),
+        ),
+        n_flow, "/s", 1.3,
+    )  # fmt: skip
+    if args.only:
+        report(rows, results, quick, rounds)
+        return 0
 
-    # 3. Memory per queued item.
+    # 5. Memory per queued item.
     ours_b = memory_per_item(OurQueue, n_memory)
     base_b = memory_per_item(BaselineQueue, n_memory)
-    ratio = ours_b / base_b
-    results["memory_per_item"] = ratio
+    results["memory_per_item_bytes"] = ours_b
+    results["memory_per_item"] = ours_b / base_b
     row(
         f"memory per queued item, {n_memory:,} items (bytes, payload excluded)",
-        f"{ours_b:.1f}",
-        f"{base_b:.1f}",
-        ratio,
+        f"{ours_b:.1f} B",
+        f"{base_b:.1f} B",
+        f"{ours_b / base_b:.2f}x",
         "<= 1.1x",
-        ratio <= 1.1,
+        ours_b / base_b <= 1.1,
     )
 
-    # 4. Throughput at depth `deep` against depth 1,000, and introspection cost. One side at a
+    # 6. Throughput at depth `deep` against depth 1,000, and introspection cost. One side at a
     # time: the baseline's million GC-tracked tuples would tax every collection of ours.
-    def depth_ratio(make: Callable[[], Any]) -> tuple[float, Any, Any]:
+    def depth_ratio(make: Callable[[], Any]) -> float:
         shallow_q, deep_q = filled(make, shallow), filled(make, deep)
         shallow_s, deep_s = best_of_pair(
             repeats, pairs_at_depth(shallow_q, ops), pairs_at_depth(deep_q, ops)
         )
-        return shallow_s / deep_s, shallow_q, deep_q
+        return shallow_s / deep_s
 
-    base_ratio, _, _ = depth_ratio(BaselineQueue)
+    base_ratio = depth_ratio(BaselineQueue)
     gc.collect()
-    ours_ratio, _, _ = depth_ratio(OurQueue)
+    ours_ratio = depth_ratio(OurQueue)
     gc.collect()
     results["depth_deep_vs_1k_throughput"] = ours_ratio
     results["baseline_depth_deep_vs_1k_throughput"] = base_ratio
     row(
-        f"put+get at depth {deep:,} vs 1,000 (own throughput ratio)",
+        f"put+get at depth {deep:,} vs 1,000 (own throughput ratio, best of {repeats})",
         f"{ours_ratio:.2f}x",
         f"{base_ratio:.2f}x",
-        ours_ratio,
+        f"{ours_ratio:.2f}x",
         ">= 0.5x",
         ours_ratio >= 0.5,
     )
@@ -326,21 +459,31 @@ def main(argv: list[str] | None = None) -> int:
             f"{name} at depth {deep:,} vs 1,000 ({deep_cost * 1e6:.1f} us a call)",
             f"{ratio:.2f}x",
             "-",
-            ratio,
+            f"{ratio:.2f}x",
             "flat (<= 2.0x)",
             ratio <= 2.0,
         )
 
+    report(rows, results, quick, rounds)
+    return 0
+
+
+def report(rows: list[Any], results: dict[str, Any], quick: bool, rounds: int) -> None:
     width = max(len(r[0]) for r in rows)
-    print(f"{'benchmark':<{width}}  {'ours':>12}  {'baseline':>12}  {'ratio':>7}  target")
+    print(f"{rounds} paired rounds per timed case; ratio: median (lowest-highest)")
+    header = f"{'benchmark':<{width}}  {'ours':>12}  {'baseline':>12}  {'ratio':>20}  target"
+    print(header)
     for name, ours, base, ratio, target, ok in rows:
         mark = "ok" if ok else "MISSED"
-        print(f"{name:<{width}}  {ours:>12}  {base:>12}  {ratio:>6.2f}x  {target} {mark}")
-    results = {key: round(value, 3) for key, value in results.items()}
-    results["all_targets_met"] = all(r[5] for r in rows)
-    results["quick"] = quick
-    print(json.dumps(results, sort_keys=True))
-    return 0
+        print(f"{name:<{width}}  {ours:>12}  {base:>12}  {ratio:>20}  {target} {mark}")
+    rounded = {
+        key: [round(v, 3) for v in value] if isinstance(value, list) else round(value, 3)
+        for key, value in results.items()
+    }
+    rounded["all_targets_met"] = all(r[5] for r in rows)
+    rounded["quick"] = quick
+    rounded["rounds"] = rounds
+    print(json.dumps(rounded, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from itertools import accumulate
 from typing import Any
 
 from engine.pool import RateMeter, WorkerPool
+from engine.protocol import HandlerContext
 from engine.queue import Overflow, PriorityQueue, QueueShutDown
 from engine.scenario import HandlerSettings, Producer
 from engine.snapshots import BurstResult
@@ -76,7 +77,8 @@ class SimulatedHandler:
     Args:
         settings: the scenario's [handler] section.
         seed: decides each attempt's fate (see `attempt_fate`).
-        max_attempts: the pool's, so that the attempt counter forgets dead-lettered items.
+        max_attempts: the pool's (kept for callers; the attempt number now comes from the
+            pool's `HandlerContext`).
         rng: draws the latencies.
     """
 
@@ -98,8 +100,6 @@ class SimulatedHandler:
         self._hang_below = self._fail_below + settings.hang_rate
         self._block_below = self._hang_below + settings.block_rate
         self._chaotic = self._block_below > 0
-        self._attempts: dict[Any, int] = {}
-        """Attempts so far of the items whose last attempt did not succeed."""
         self.block_next: float | None = None
         """Seconds the next call blocks the loop for (set by `Engine.block_loop_once`)."""
         self.calls = 0
@@ -115,7 +115,11 @@ class SimulatedHandler:
             return math.exp(self._mu)
         return self.rng.lognormvariate(self._mu, self._sigma)
 
-    async def __call__(self, item: Any, priority: float) -> None:
+    async def __call__(
+        self, item: Any, priority: float, ctx: HandlerContext | None = None
+    ) -> None:
+        """One attempt; the pool's `ctx.attempt` picks its fate (called without a context,
+        every call is a first attempt)."""
         self.calls += 1
         if self.block_next is not None:
             seconds, self.block_next = self.block_next, None
@@ -125,45 +129,20 @@ class SimulatedHandler:
             # sleep(0) still yields: without it a worker would drain the queue in one step.
             await asyncio.sleep(self.latency())
             return
-        # The attempt is counted when it ends, as the pool counts it: a failure or a timeout
-        # is one, a worker's cancellation is not (the pool un-counts it).
-        attempt = self._attempts.get(item, 0) + 1
+        attempt = ctx.attempt if ctx is not None else 1
         fate = attempt_fate(self.seed, item, attempt)
-        try:
-            if fate < self._fail_below:
-                self.failures += 1
-                await asyncio.sleep(self.latency())
-                raise HandlerFailure(f"simulated failure of {item} (attempt {attempt})")
-            if fate < self._hang_below:
-                self.hangs += 1
-                await hanging_handler_step()
-            elif fate >= self._block_below:
-                await asyncio.sleep(self.latency())
-        except asyncio.CancelledError:
-            # A timeout or a worker's cancellation: which one is known once the worker has
-            # handled it (a cancelled worker's task ends in this same step, a timed-out one's
-            # goes on), so decide on the next pass of the loop, before any retry can start.
-            task = asyncio.current_task()
-            asyncio.get_running_loop().call_soon(self._interrupted, task, item, attempt)
-            raise
-        except BaseException:
-            self._failed(item, attempt)
-            raise
-        self._attempts.pop(item, None)
-        if fate < self._block_below:
+        if fate < self._fail_below:
+            self.failures += 1
+            await asyncio.sleep(self.latency())
+            raise HandlerFailure(f"simulated failure of {item} (attempt {attempt})")
+        if fate < self._hang_below:
+            self.hangs += 1
+            await hanging_handler_step()
+        elif fate >= self._block_below:
+            await asyncio.sleep(self.latency())
+        else:
             self.blocks += 1
             blocking_handler_step(self.settings.block_ms / 1000)
-
-    def _failed(self, item: Any, attempt: int) -> None:
-        if attempt < self.max_attempts:
-            self._attempts[item] = attempt
-        else:  # dead-lettered: forgotten
-            self._attempts.pop(item, None)
-
-    def _interrupted(self, task: asyncio.Task[Any] | None, item: Any, attempt: int) -> None:
-        if task is not None and task.cancelled():
-            return  # the worker was cancelled: the attempt does not count
-        self._failed(item, attempt)
 
 
 class PriorityPicker:

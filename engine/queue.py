@@ -17,18 +17,17 @@ items the same way for every `now`, and inside a level keys still increase with 
 the head heap stays valid without any periodic re-heapify. Changing the rate re-keys the
 head heap once (O(P)).
 
-Requeues. An item got with `get_delivery()` carries an arrival token, (first arrival, seq,
-level). Given back to `requeue_nowait(..., arrival=token)` (or `nack`), the item goes to its
-level's `back`, a small heap of returned items merged with the FIFO by (time, seq): it is
-served at its original place and keeps its first arrival for waits and aging. O(log R) with R
-items out and back, never an insertion into the middle of a deque.
+Requeues. A `Delivery` carries an arrival token; given back to `requeue_nowait` (or `nack`),
+the item is served at its original place and keeps its first arrival for waits and aging
+(see `engine.queue_level`).
 
 Eviction. The worst item is always some level's newest item, so `evict-lowest` keeps a lazily
 validated max-heap over level tails: O(log P) amortised, never a scan of the items.
 
-Blocking behaviour is CPython 3.11's `asyncio.Queue` (futures in `_getters`/`_putters`,
-`_wakeup_next`, the same cancellation handling, `join()`/`task_done()`), plus the
-`shutdown(immediate=False)` that Python 3.13 added.
+Blocking behaviour is CPython's `asyncio.Queue` (futures in `_getters`/`_putters`, the same
+wake-ups and cancellation handling, `join()`/`task_done()`, a float maxsize), plus the
+`shutdown(immediate=...)` of Python 3.13: tests/test_queue_differential.py checks it against
+the real one. The read-only views live in `engine.queue_views`, a level in `engine.queue_level`.
 """
 
 from __future__ import annotations
@@ -39,17 +38,17 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
-from heapq import heapify, heappop, heappush, heapreplace, merge
-from itertools import count, islice, repeat
+from heapq import heapify, heappop, heappush, heapreplace
 from typing import Any
 
 from engine.checks import check_choice, check_priority, check_rate, check_seconds
 from engine.latency import LatencyWindow, SparseLatencyWindow
 from engine.protocol import Delivery
-from engine.reprs import ItemRepr, describe
-from engine.snapshots import HeapEntry, PriorityStats, QueueStats
+from engine.queue_level import Level
+from engine.queue_views import QueueViews
+from engine.reprs import ItemRepr
 
 __all__ = ["DropCallback", "Overflow", "PriorityQueue", "QueueShutDown"]
 
@@ -76,100 +75,17 @@ DropCallback = Callable[[Any, float, str], object]
 """`on_drop(item, priority, reason)`, reason 'evicted' or 'rejected'."""
 
 _BLOCK = Overflow.BLOCK
+_new_tuple = tuple.__new__
+_GOLDEN = 0x9E3779B1
+"""Fibonacci hashing: event n is in the latency sample when frac(n * phi) < 1/N."""
 _log = logging.getLogger(__name__)
-
-
-class _Level:
-    """The items of one distinct priority: a FIFO of arrivals plus a heap of returned items.
-
-    Arrivals go to two parallel deques (enqueue times and items); a FIFO item's seq is `served`
-    plus its index. An item put back with its arrival token goes to `back`, a min-heap of
-    (first arrival, seq, tie, item): the level serves the earlier, by (time, seq), of the
-    FIFO's head and `back`'s top.
-    """
-
-    __slots__ = ("priority", "times", "items", "back", "head", "served", "record_wait")
-
-    def __init__(self, priority: float, record_wait: Callable[[float], None]) -> None:
-        self.priority = priority
-        self.times: deque[float] = deque()
-        self.items: deque[Any] = deque()
-        self.back: list[tuple[float, int, int, Any]] = []
-        self.head: tuple[float, float, _Level] | None = None
-        """This level's live entry in the head heap (entries that are not it are stale)."""
-        self.served = 0
-        """Items that left the FIFO from the front: the seq of the FIFO's current head."""
-        self.record_wait = record_wait
-
-    def __lt__(self, other: _Level) -> bool:
-        # Heap entries tie-break on times first; this only keeps a freak tie from raising.
-        return id(self) < id(other)
-
-    def __len__(self) -> int:
-        return len(self.items) + len(self.back)
-
-    def __repr__(self) -> str:
-        return f"<level {self.priority!r} depth={len(self)}>"
-
-    def back_first(self) -> bool:
-        """True when the next item to serve is a returned one."""
-        back = self.back
-        if not back:
-            return False
-        if not self.times:
-            return True
-        t = self.times[0]
-        return back[0][0] < t or (back[0][0] == t and back[0][1] < self.served)
-
-    def front(self) -> tuple[float, int, Any]:
-        """(first arrival, seq, item) of the next item to serve; the level is not empty."""
-        if self.back_first():
-            t, seq, _, item = self.back[0]
-            return t, seq, item
-        return self.times[0], self.served, self.items[0]
-
-    def _newest_back(self) -> int | None:
-        """Index in `back` of the level's newest item, None when the FIFO's tail is newer."""
-        back = self.back
-        if not back:
-            return None
-        index = max(range(len(back)), key=back.__getitem__)
-        t, seq = back[index][:2]
-        if self.times and (t, seq) < (self.times[-1], self.served + len(self.times) - 1):
-            return None
-        return index
-
-    def newest(self) -> float | None:
-        """First arrival of the item served last (the eviction candidate); None when empty."""
-        index = self._newest_back()
-        if index is not None:
-            return self.back[index][0]
-        return self.times[-1] if self.times else None
-
-    def pop_newest(self) -> Any:
-        """Remove and return the item served last; the level is not empty."""
-        index = self._newest_back()
-        if index is None:
-            self.times.pop()
-            return self.items.pop()
-        back = self.back
-        item = back[index][3]
-        back[index] = back[-1]
-        back.pop()
-        heapify(back)
-        return item
-
-    def entries(self) -> Iterator[tuple[float, int, int, Any]]:
-        """Every item in serving order, as (first arrival, seq, tie, item); lazy over the FIFO."""
-        fifo = zip(self.times, count(self.served), repeat(0), self.items)
-        return merge(fifo, sorted(self.back)) if self.back else fifo
 
 
 def _ignore_sample(_: float) -> None:
     """Wait recorder for priorities beyond the per-priority series cap."""
 
 
-class PriorityQueue(asyncio.Queue):
+class PriorityQueue(QueueViews, asyncio.Queue):
     """A priority queue that is a real `asyncio.Queue`: lower priority numbers are served first.
 
     `put(item, priority=5)` / `get()` behave like `asyncio.Queue` (maxsize backpressure,
@@ -191,23 +107,26 @@ class PriorityQueue(asyncio.Queue):
         window: samples kept per latency series for the sliding-window percentiles.
     """
 
-    # Slots keep attribute access on the hot path fast: asyncio.Queue's own attributes
-    # plus ours would overflow CPython's shared-key instance dict (30 keys).
+    # Slots keep attribute access on the hot path fast (a shared-key instance dict holds 30
+    # keys at most); asyncio.Queue's own attributes are declared again to be slots too.
     __slots__ = (
         "_aging_rate", "_clock", "_dirty_tails", "_discarded", "_drop_listeners", "_epoch",
-        "_evicted", "_get_waited", "_heads", "_is_shutdown", "_levels", "_log_every",
+        "_evicted", "_get_waited", "_heads", "_is_shutdown", "_levels", "_limit", "_log_every",
         "_logged_ops", "_logger", "_overflow", "_peak", "_prune_at", "_put_blocked", "_puts",
-        "_record_wait", "_rejected", "_requeues", "_size", "_stale_heads", "_tails",
-        "_track_tails", "_victims", "_wait_all", "_wait_series", "_window", "item_repr",
-        "on_drop",
+        "_record_wait", "_rejected", "_requeues", "_sample_below", "_sample_due", "_sample_every", "_size", "_stale_heads",
+        "_tails", "_track_tails", "_victims", "_wait_all", "_wait_series", "_window",
+        "item_repr", "on_drop",
+        "_finished", "_getters", "_maxsize", "_putters", "_unfinished_tasks",
     )  # fmt: skip
 
     DEFAULT_PRIORITY = 5
     """The priority of a `put` that does not give one."""
     MAX_PRIORITY_SERIES = 256
     """Distinct priorities that get their own wait-time series (beyond: overall only)."""
-    REPR_LIMIT = 80
-    """Characters of a payload's repr kept in heap entries and the queue's repr."""
+    WAIT_SAMPLE_EVERY = 4
+    """Latency percentiles are taken on a sample: one get in N reads the clock for the
+    wait-time windows, and one blocked put (get) in N, chosen by a hash of its number so that
+    no periodic pattern aliases with it, times its blocking. The rest cost a counter."""
     acks_on_get = True
     """A got item is forgotten at once: `ack` is free; `nack`/`requeue_nowait` put it back."""
     _LEVEL_PRUNE_AT = 1024
@@ -254,16 +173,21 @@ class PriorityQueue(asyncio.Queue):
     # ------------------------------------------------------------------ asyncio.Queue hooks
 
     def _init(self, maxsize: float) -> None:
-        self._levels: dict[float, _Level] = {}
+        self._levels: dict[float, Level] = {}
         self._prune_at = self._LEVEL_PRUNE_AT
-        self._heads: list[tuple[float, float, _Level]] = []
+        self._heads: list[tuple[float, float, Level]] = []
         """Min-heap over non-empty levels by (key of head, time of head)."""
         self._stale_heads = 0
-        self._tails: list[tuple[float, float, _Level]] = []
+        self._tails: list[tuple[float, float, Level]] = []
         """Min-heap of (-key, -time) of level tails, lazily validated (evict-lowest only)."""
-        self._dirty_tails: set[_Level] = set()
+        self._dirty_tails: set[Level] = set()
         self._track_tails = self._overflow is Overflow.EVICT_LOWEST
         self._size = 0
+        self._limit = maxsize if maxsize > 0 else math.inf
+        """put_nowait's one test for its slow path: maxsize, or -1 once shut down."""
+        self._sample_every = self.WAIT_SAMPLE_EVERY
+        self._sample_below = (1 << 32) // self._sample_every
+        self._sample_due = 1  # the first get is sampled
         self._peak = 0
         self._puts = 0
         self._requeues = 0
@@ -366,32 +290,35 @@ class PriorityQueue(asyncio.Queue):
         """
         if self._size >= self._maxsize > 0 and self._overflow is _BLOCK:
             self._level_for(priority)  # a bad priority fails now, not after the wait
-            await self._wait_for_room()
-        self.put_nowait(item, priority=priority)
-
-    async def _wait_for_room(self) -> None:
-        started = self._clock()
-        try:
-            while self._size >= self._maxsize > 0 and self._overflow is Overflow.BLOCK:
-                if self._is_shutdown:
-                    raise QueueShutDown
-                putter = self._get_loop().create_future()
-                self._putters.append(putter)
-                try:
-                    await putter
-                except BaseException:
-                    putter.cancel()  # in case it is not done yet
+            # asyncio.Queue.put's wait loop, inlined rather than a nested coroutine: in a
+            # hand-off every item waits here. Only the sampled puts read the clock.
+            ordinal = self._puts
+            sampled = (ordinal * _GOLDEN) & 0xFFFFFFFF < self._sample_below
+            started = self._clock() if sampled else None
+            try:
+                while self._size >= self._maxsize > 0 and self._overflow is _BLOCK:
+                    if self._is_shutdown:
+                        raise QueueShutDown
+                    putter = self._get_loop().create_future()
+                    self._putters.append(putter)
                     try:
-                        self._putters.remove(putter)
-                    except ValueError:
-                        # get_nowait() already took it off the deque to wake it.
-                        pass
-                    if not self.full() and not putter.cancelled():
-                        # We were woken for a free slot we will not take: pass it on.
-                        self._wakeup_next(self._putters)
-                    raise
-        finally:
-            self._put_blocked.record(self._puts, self._clock() - started)
+                        await putter
+                    except BaseException:
+                        putter.cancel()  # in case it is not done yet
+                        try:
+                            self._putters.remove(putter)
+                        except ValueError:
+                            # get_nowait() already took it off the deque to wake it.
+                            pass
+                        if not self.full() and not putter.cancelled():
+                            # We were woken for a free slot we will not take: pass it on.
+                            self._wakeup_next(self._putters)
+                        raise
+            finally:
+                if started is not None:
+                    blocked = self._clock() - started
+                    self._put_blocked.record(ordinal // self._sample_every, blocked)
+        self.put_nowait(item, priority=priority)
 
     def put_nowait(self, item: Any, *, priority: float = DEFAULT_PRIORITY) -> None:
         """Put `item` at `priority` (default 5) without waiting.
@@ -400,20 +327,45 @@ class PriorityQueue(asyncio.Queue):
         behaviour), 'reject' counts the item, calls `on_drop(item, priority, 'rejected')` and
         raises QueueFull, 'evict-lowest' drops the worst item (maybe this one) to `on_drop`.
         """
+        # The one path by which an item joins a level's FIFO, inline in one frame: it is
+        # the hot path of every producer.
         if priority is True or priority is False:
             check_priority(priority)
         try:
             level = self._levels[priority]
         except (KeyError, TypeError):
             level = self._new_level(priority)
-        if self._is_shutdown:
-            raise QueueShutDown
         t = self._clock()
-        if self._size >= self._maxsize > 0:
-            self._put_full(item, level, t)
-            return
+        victim = None
+        if self._size >= self._limit:  # full, or shut down (the limit is then -1)
+            if self._is_shutdown:
+                raise QueueShutDown
+            victim = self._make_room(item, level, t)
+            if victim is None:
+                return  # the newcomer itself was the one dropped
+        if level.head is None:
+            # `_key` inlined (with aging off the key is the priority): once per put into an
+            # empty level, so on every item of a hand-off.
+            rate = self._aging_rate
+            key = level.priority + rate * (t - self._epoch) if rate else level.priority
+            entry = level.head = (key, t, level)
+            heappush(self._heads, entry)
+        level.times.append(t)
+        level.items.append(item)
+        if self._track_tails:
+            self._dirty_tails.add(level)
+        size = self._size = self._size + 1
+        if size > self._peak:
+            self._peak = size
         self._puts += 1
-        self._append(level, item, t)
+        unfinished = self._unfinished_tasks
+        if not unfinished:
+            self._finished.clear()
+        self._unfinished_tasks = unfinished + 1
+        if self._getters:
+            self._wake_next(self._getters, t)  # a getter's wait ends when its item arrives
+        if victim is not None:
+            self._notify_drop(*victim, "evicted")
 
     def requeue_nowait(self, item: Any, *, priority: float, arrival: Any = None) -> None:
         """Put a got item back, ignoring maxsize, overflow and shutdown: it is never dropped.
@@ -426,50 +378,41 @@ class PriorityQueue(asyncio.Queue):
         Counted in `requeues`, not in `puts`. Like a put it adds one unfinished task:
         `task_done()` the get it replaces. O(log R), R the items put back and not yet got.
         """
-        level = self._level_for(priority)
+        try:
+            level = self._levels[priority]
+        except (KeyError, TypeError):
+            level = self._new_level(priority)
+        if priority is True or priority is False:
+            check_priority(priority)
         self._requeues += 1
         if arrival is None:
-            self._append(level, item, self._clock())
-            return
-        if not (type(arrival) is tuple and len(arrival) == 3 and isinstance(arrival[2], _Level)):
-            raise TypeError(f"arrival must be a Delivery's arrival token, not {arrival!r}")
-        t, seq, origin = arrival
-        if origin is not level:
-            seq = -1  # not this level's numbering: first among the items of the same time
-        before = level.front()[:2] if len(level) else None
-        heappush(level.back, (t, seq, self._requeues, item))
-        if before is None or (t, seq) < before:
-            # Its own first arrival makes it the level's head: a new head entry (the old one,
-            # if any, goes stale where it sits).
-            entry = (self._key(level.priority, t), t, level)
-            if level.head is not None:
+            # The tail, now: between the FIFO's last item and the next one put, and after
+            # the items put back there before it.
+            t, seq, tie = self._clock(), level.served + len(level.items) - 0.5, self._requeues
+        else:
+            try:
+                t, seq, tie, origin = arrival
+            except (TypeError, ValueError):
+                origin = None
+            if origin.__class__ is not Level:
+                self._requeues -= 1
+                raise TypeError(f"arrival must be a Delivery's arrival token, not {arrival!r}")
+            if origin is not level:
+                # Not this level's numbering: first among its items of the same time.
+                seq, tie = -1, self._requeues
+        back = level.back
+        head = level.head
+        if head is None or (self._aging_rate and (t, seq) < level.front()[:2]):
+            # It becomes the level's head: a new head entry (an old one goes stale where it
+            # sits). With aging off a level's key is its priority, whoever its head.
+            entry = level.head = (self._key(level.priority, t), t, level)
+            heappush(self._heads, entry)
+            if head is not None:
                 self._stale_heads += 1
-            level.head = entry
-            heappush(self._heads, entry)
-        self._added(level)
-
-    def _append(self, level: _Level, item: Any, t: float) -> None:
-        """The one insertion path: `item` joins the tail of `level`, arriving at `t`."""
-        if level.head is None:
-            rate = self._aging_rate
-            # Inlined `_key` (with aging off the key is the priority): this runs once per put
-            # into an empty level, on every item of a hand-off.
-            entry = (
-                level.priority + rate * (t - self._epoch) if rate else level.priority,
-                t,
-                level,
-            )
-            level.head = entry
-            heappush(self._heads, entry)
-        level.times.append(t)
-        level.items.append(item)
-        self._added(level)
-
-    def _added(self, level: _Level) -> None:
+        heappush(back, (t, seq, tie, item))
         if self._track_tails:
             self._dirty_tails.add(level)
-        size = self._size + 1
-        self._size = size
+        size = self._size = self._size + 1
         if size > self._peak:
             self._peak = size
         if not self._unfinished_tasks:
@@ -478,8 +421,12 @@ class PriorityQueue(asyncio.Queue):
         if self._getters:
             self._wakeup_next(self._getters)
 
-    def _put_full(self, item: Any, level: _Level, t: float) -> None:
-        """put_nowait on a full queue: apply the overflow policy."""
+    def _make_room(self, item: Any, level: Level, t: float) -> tuple[Any, float] | None:
+        """put_nowait on a full queue: apply the overflow policy.
+
+        Raises QueueFull ('block', 'reject'), or drops the newcomer (None) or the worst
+        queued item, returned as (item, priority) for `on_drop` once the newcomer is in.
+        """
         policy = self._overflow
         if policy is Overflow.BLOCK:
             raise asyncio.QueueFull
@@ -487,12 +434,12 @@ class PriorityQueue(asyncio.Queue):
             self._rejected += 1
             self._notify_drop(item, level.priority, "rejected")
             raise asyncio.QueueFull
+        self._evicted += 1
         worst = self._worst_tail()
         if worst is None or self._key(level.priority, t) >= -worst[0]:
             # The newcomer is the worst (ties: it is the newest), so it is the one dropped.
-            self._evicted += 1
             self._notify_drop(item, level.priority, "evicted")
-            return
+            return None
         victim_level = worst[2]
         heappop(self._tails)
         victim = victim_level.pop_newest()
@@ -504,10 +451,7 @@ class PriorityQueue(asyncio.Queue):
             self._dirty_tails.add(victim_level)
         else:
             self._retire_head(victim_level)
-        self._evicted += 1
-        self._puts += 1
-        self._append(level, item, t)
-        self._notify_drop(victim, victim_level.priority, "evicted")
+        return victim, victim_level.priority
 
     def _notify_drop(self, item: Any, priority: float, reason: str) -> None:
         for callback in (self.on_drop, *self._drop_listeners):
@@ -547,7 +491,10 @@ class PriorityQueue(asyncio.Queue):
         return self.get_delivery_nowait()
 
     async def _wait_for_item(self) -> None:
-        started = self._clock()
+        # `self.gets`, inlined: the number of this get, for the latency sample.
+        ordinal = self._puts + self._requeues - self._size - self._victims - self._discarded
+        started = self._clock() if (ordinal * _GOLDEN) & 0xFFFFFFFF < self._sample_below else None
+        arrived = None
         try:
             while not self._size:
                 if self._is_shutdown:
@@ -555,7 +502,7 @@ class PriorityQueue(asyncio.Queue):
                 getter = self._get_loop().create_future()
                 self._getters.append(getter)
                 try:
-                    await getter
+                    arrived = await getter  # put_nowait's clock reading, None otherwise
                 except BaseException:
                     getter.cancel()  # in case it is not done yet
                     try:
@@ -568,11 +515,13 @@ class PriorityQueue(asyncio.Queue):
                         self._wakeup_next(self._getters)
                     raise
         finally:
-            self._get_waited.record(self.gets, self._clock() - started)
+            if started is not None:
+                ended = self._clock() if arrived is None else arrived
+                self._get_waited.record(ordinal // self._sample_every, ended - started)
 
     def get_nowait(self) -> Any:
         """Remove and return the best item; raise QueueEmpty (QueueShutDown once shut down)."""
-        # The hot path: everything inline, one frame.
+        # The one path by which an item leaves, inline in one frame: the hot path.
         if not self._size:
             if self._is_shutdown:
                 raise QueueShutDown
@@ -590,8 +539,7 @@ class PriorityQueue(asyncio.Queue):
         if times or back:
             if self._aging_rate:
                 head_t = level.front()[0]
-                entry = (self._key(level.priority, head_t), head_t, level)
-                level.head = entry
+                entry = level.head = (self._key(level.priority, head_t), head_t, level)
                 heapreplace(heads, entry)
                 if self._stale_heads:
                     self._clean_heads()
@@ -601,9 +549,14 @@ class PriorityQueue(asyncio.Queue):
             if self._stale_heads:
                 self._clean_heads()
         self._size -= 1
-        waited = self._clock() - t
-        level.record_wait(waited)
-        self._record_wait(waited)
+        due = self._sample_due - 1
+        if due:
+            self._sample_due = due
+        else:
+            self._sample_due = self._sample_every
+            waited = self._clock() - t
+            level.record_wait(waited)
+            self._record_wait(waited)
         if self._putters:
             self._wakeup_next(self._putters)
         return item
@@ -619,11 +572,49 @@ class PriorityQueue(asyncio.Queue):
 
     def get_delivery_nowait(self) -> Delivery:
         """Like `get_nowait()`, but return a `Delivery`; its `arrival` goes to `nack`/requeue."""
+        # get_nowait's removal, inlined again (and checked against the same model in
+        # tests/test_queue_model.py): this is the pool's hot path, and a second frame plus the
+        # Delivery's Python-level __new__ would double the cost of a get.
         if not self._size:
-            return self._take_item()  # raises QueueEmpty or QueueShutDown
-        level = self._heads[0][2]
-        t, seq, _ = level.front()
-        return Delivery(self._take_item(), level.priority, (t, seq, level), t)
+            if self._is_shutdown:
+                raise QueueShutDown
+            raise asyncio.QueueEmpty
+        heads = self._heads
+        level = heads[0][2]
+        times = level.times
+        back = level.back
+        if back and level.back_first():
+            t, seq, tie, item = heappop(back)
+        else:
+            item = level.items.popleft()
+            t = times.popleft()
+            seq = level.served
+            level.served = seq + 1
+            tie = 0
+        if times or back:
+            if self._aging_rate:
+                head_t = level.front()[0]
+                entry = level.head = (self._key(level.priority, head_t), head_t, level)
+                heapreplace(heads, entry)
+                if self._stale_heads:
+                    self._clean_heads()
+        else:
+            level.head = None
+            heappop(heads)
+            if self._stale_heads:
+                self._clean_heads()
+        self._size -= 1
+        due = self._sample_due - 1
+        if due:
+            self._sample_due = due
+        else:
+            self._sample_due = self._sample_every
+            waited = self._clock() - t
+            level.record_wait(waited)
+            self._record_wait(waited)
+        if self._putters:
+            self._wakeup_next(self._putters)
+        return _new_tuple(Delivery, (item, level.priority, (t, seq, tie, level), t, 0, None))
 
     async def ack(self, delivery: Delivery) -> None:
         """Nothing to do: this queue forgot the item when it was got (`acks_on_get`)."""
@@ -684,6 +675,7 @@ class PriorityQueue(asyncio.Queue):
         so that nothing vanishes, returned best first as `(item, priority)` pairs.
         """
         self._is_shutdown = True
+        self._limit = -1
         discarded: list[tuple[Any, float]] = []
         if immediate:
             discarded = [(item, priority) for *_, priority, item in self._merged()]
@@ -697,203 +689,20 @@ class PriorityQueue(asyncio.Queue):
         return discarded
 
     @staticmethod
+    def _wake_next(waiters: deque[asyncio.Future[Any]], stamp: float) -> None:
+        """asyncio's `_wakeup_next`, handing the woken waiter the clock reading `stamp`."""
+        while waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(stamp)
+                return
+
+    @staticmethod
     def _wake_all(waiters: deque[asyncio.Future[None]]) -> None:
         while waiters:
             waiter = waiters.popleft()
             if not waiter.done():
                 waiter.set_result(None)
-
-    # ------------------------------------------------------------------ introspection
-
-    @property
-    def puts(self) -> int:
-        """Items that entered the queue by a put since start; refused ones and requeues do not.
-
-        `stats().puts` without the rest of `stats()`: O(1), for samplers that only need the count.
-        """
-        return self._puts
-
-    @property
-    def requeues(self) -> int:
-        """Items put back by `requeue_nowait`/`nack` since start (not counted in `puts`)."""
-        return self._requeues
-
-    @property
-    def gets(self) -> int:
-        """Items removed by gets and drains (every put or requeue ends as a get, a victim or a
-        discard)."""
-        return self._puts + self._requeues - self._size - self._victims - self._discarded
-
-    @property
-    def blocked_putters(self) -> int:
-        """Tasks waiting in `put()` for a free slot."""
-        return sum(1 for putter in self._putters if not putter.done())
-
-    @property
-    def blocked_getters(self) -> int:
-        """Tasks waiting in `get()` for an item."""
-        return sum(1 for getter in self._getters if not getter.done())
-
-    def peek(self) -> HeapEntry | None:
-        """The item `get()` would return now, without removing it (None when empty). O(1)."""
-        if not self._size:
-            return None
-        level = self._heads[0][2]
-        t, seq, item = level.front()
-        return self._entry(level.priority, t, seq, item, self._clock())
-
-    def top(self, k: int, priority: float | None = None) -> tuple[HeapEntry, ...]:
-        """The best `k` entries in serving order, without removing them.
-
-        Over the whole queue: O(P + k log P). With `priority`: the best `k` of that priority
-        alone, O(k + R log R), R its items put back; the queue is not scanned.
-        """
-        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-            raise ValueError(f"k must be an int >= 0, not {k!r}")
-        now = self._clock()
-        if priority is None:
-            entries = islice(self._merged(), k)
-        else:
-            check_priority(priority)
-            level = self._levels.get(priority)
-            entries = islice(self._level_entries(level), k) if level is not None else iter(())
-        return tuple(
-            self._entry(priority, t, seq, item, now) for _, t, seq, _, priority, item in entries
-        )
-
-    def depth_by_priority(self) -> dict[float, int]:
-        """Items waiting at each priority that has any, sorted by priority. O(P)."""
-        levels = sorted(self._live_levels(), key=lambda level: level.priority)
-        return {level.priority: len(level) for level in levels}
-
-    def oldest_wait(self, priority: float | None = None) -> float:
-        """Seconds the oldest waiting item (overall or at `priority`) has waited; 0.0 if none.
-
-        Waits count from an item's first arrival. A level's oldest item is its head, so this
-        reads P heads at most, whatever the depth.
-        """
-        if priority is None:
-            heads = [level.front()[0] for level in self._live_levels()]
-            if not heads:
-                return 0.0
-            return max(0.0, self._clock() - min(heads))
-        check_priority(priority)
-        level = self._levels.get(priority)
-        if level is None or not len(level):
-            return 0.0
-        return max(0.0, self._clock() - level.front()[0])
-
-    def stats(self) -> QueueStats:
-        """A frozen snapshot of the queue: counts, waits and latency percentiles.
-
-        Cost: O(P) for the levels plus one sort per latency window, independent of depth.
-        """
-        now = self._clock()
-        live = {level.priority: level for level in self._live_levels()}
-        firsts = {priority: level.front()[0] for priority, level in live.items()}
-        per_priority = []
-        for priority in sorted(live.keys() | self._sampled_priorities()):
-            level = live.get(priority)
-            window = self._wait_series.get(priority)
-            p50, p99 = window.percentiles(50, 99) if window is not None else (None, None)
-            per_priority.append(
-                PriorityStats(
-                    priority=priority,
-                    depth=len(level) if level is not None else 0,
-                    oldest_wait=max(0.0, now - firsts[priority]) if level is not None else 0.0,
-                    wait_p50=p50,
-                    wait_p99=p99,
-                )
-            )
-        oldest = min(firsts.values(), default=None)
-        wait_p50, wait_p99 = self._wait_all.percentiles(50, 99)
-        put_p50, put_p99 = self._put_blocked.percentiles(self._puts, 50, 99)
-        get_p50, get_p99 = self._get_waited.percentiles(self.gets, 50, 99)
-        return QueueStats(
-            depth=self._size,
-            maxsize=self._capacity(),
-            peak_depth=self._peak,
-            puts=self._puts,
-            gets=self.gets,
-            evicted=self._evicted,
-            rejected=self._rejected,
-            blocked_putters=self.blocked_putters,
-            blocked_getters=self.blocked_getters,
-            overflow=str(self._overflow),
-            aging_rate=self._aging_rate,
-            oldest_wait=max(0.0, now - oldest) if oldest is not None else 0.0,
-            per_priority=tuple(per_priority),
-            wait_p50=wait_p50,
-            wait_p99=wait_p99,
-            put_block_p50=put_p50,
-            put_block_p99=put_p99,
-            get_wait_p50=get_p50,
-            get_wait_p99=get_p99,
-            is_shutdown=self._is_shutdown,
-            requeues=self._requeues,
-        )
-
-    def _capacity(self) -> int:
-        """`stats().maxsize`: the depth at which the queue is full, 0 for unbounded.
-
-        A float bound is full at its ceiling (2.5: 3 items); math.inf is never full, so 0.
-        """
-        maxsize = self._maxsize
-        if not 0 < maxsize < math.inf:
-            return 0
-        return math.ceil(maxsize)
-
-    def _sampled_priorities(self) -> set[float]:
-        return {priority for priority, window in self._wait_series.items() if len(window)}
-
-    def _describe(self, item: Any) -> str:
-        return describe(item, self.REPR_LIMIT, self.item_repr)
-
-    def _entry(self, priority: float, t: float, seq: int, item: Any, now: float) -> HeapEntry:
-        waited = max(0.0, now - t)
-        return HeapEntry(
-            item=item,
-            priority=priority,
-            effective_priority=priority - self._aging_rate * waited,
-            seq=seq,
-            waited=waited,
-            item_repr=self._describe(item),
-            first_arrival=t,
-        )
-
-    def _merged(self) -> Iterator[tuple[float, float, int, int, float, Any]]:
-        """Every queued item in serving order: a k-way merge of the levels (lazy)."""
-        return merge(*(self._level_entries(level) for level in self._live_levels()))
-
-    def _level_entries(self, level: _Level) -> Iterator[tuple[float, float, int, int, float, Any]]:
-        """(key, first arrival, seq, tie, priority, item) of a level's items in serving order."""
-        priority = level.priority
-        for t, seq, tie, item in level.entries():
-            yield self._key(priority, t), t, seq, tie, priority, item
-
-    def _format(self) -> str:
-        parts = [f"maxsize={self._maxsize!r}", f"depth={self._size}"]
-        if self._size:
-            root = self.peek()
-            parts.append(f"root={root.item_repr}@{root.priority!r}")  # type: ignore[union-attr]
-            parts.append(f"levels={len(self._heads) - self._stale_heads}")
-        parts.append(f"overflow={self._overflow.value}")
-        if self._aging_rate:
-            parts.append(f"aging_rate={self._aging_rate!r}")
-        parts.append(f"puts={self._puts} gets={self.gets}")
-        if self._requeues:
-            parts.append(f"requeues={self._requeues}")
-        if self._evicted or self._rejected:
-            parts.append(f"evicted={self._evicted} rejected={self._rejected}")
-        if self._getters:
-            parts.append(f"_getters[{len(self._getters)}]")
-        if self._putters:
-            parts.append(f"_putters[{len(self._putters)}]")
-        if self._unfinished_tasks:
-            parts.append(f"tasks={self._unfinished_tasks}")
-        if self._is_shutdown:
-            parts.append("shutdown")
-        return " ".join(parts)
 
     # ------------------------------------------------------------------ internals
 
@@ -902,7 +711,7 @@ class PriorityQueue(asyncio.Queue):
         rate = self._aging_rate
         return priority + rate * (t - self._epoch) if rate else priority
 
-    def _level_for(self, priority: float) -> _Level:
+    def _level_for(self, priority: float) -> Level:
         if priority is True or priority is False:
             check_priority(priority)
         try:
@@ -910,7 +719,7 @@ class PriorityQueue(asyncio.Queue):
         except (KeyError, TypeError):
             return self._new_level(priority)
 
-    def _new_level(self, priority: object) -> _Level:
+    def _new_level(self, priority: object) -> Level:
         check_priority(priority)
         if len(self._levels) >= self._prune_at:
             # Many distinct priorities came and went: forget the empty levels (their stale
@@ -918,7 +727,7 @@ class PriorityQueue(asyncio.Queue):
             # so that pruning stays amortised O(1) per new level.
             self._levels = {p: level for p, level in self._levels.items() if len(level)}
             self._prune_at = max(self._LEVEL_PRUNE_AT, 2 * len(self._levels))
-        level = _Level(priority, self._wait_recorder(priority))  # type: ignore[arg-type]
+        level = Level(priority, self._wait_recorder(priority))  # type: ignore[arg-type]
         self._levels[priority] = level  # type: ignore[index]
         return level
 
@@ -930,10 +739,10 @@ class PriorityQueue(asyncio.Queue):
             window = self._wait_series[priority] = LatencyWindow(self._window)
         return window.record
 
-    def _live_levels(self) -> list[_Level]:
+    def _live_levels(self) -> list[Level]:
         return [entry[2] for entry in self._heads if entry[2].head is entry]
 
-    def _retire_head(self, level: _Level) -> None:
+    def _retire_head(self, level: Level) -> None:
         """`level` was emptied from its tail: its head entry goes stale where it sits."""
         level.head = None
         self._stale_heads += 1
@@ -958,7 +767,7 @@ class PriorityQueue(asyncio.Queue):
         self._heads = heads
         self._stale_heads = 0
 
-    def _worst_tail(self) -> tuple[float, float, _Level] | None:
+    def _worst_tail(self) -> tuple[float, float, Level] | None:
         """The live tail entry with the largest (key, time), lazily validated."""
         tails = self._tails
         for level in self._dirty_tails:
@@ -978,27 +787,3 @@ class PriorityQueue(asyncio.Queue):
                 return entry
             heappop(tails)
         return None
-
-    def _with_log(self, method: Callable[..., Any]) -> Callable[..., Any]:
-        every = self._log_every
-
-        def logged(*args: Any, **kwargs: Any) -> Any:
-            result = method(*args, **kwargs)
-            self._logged_ops += 1
-            if self._logged_ops % every == 0:
-                root = self.peek()
-                self._logger.info(
-                    "queue depth=%d root=%s ops=%d puts=%d gets=%d evicted=%d rejected=%d",
-                    self._size,
-                    "-" if root is None else f"{root.item_repr}@{root.priority!r}",
-                    self._logged_ops,
-                    self._puts,
-                    self.gets,
-                    self._evicted,
-                    self._rejected,
-                )
-            return result
-
-        logged.__name__ = method.__name__
-        logged.__doc__ = method.__doc__
-        return logged

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import inspect
 import logging
 import os
 import random
@@ -64,13 +63,6 @@ _S = TypeVar("_S", bound=Stamped)
 ENGINE_TASK_PREFIXES = ("producer-", "heapwatch-")
 
 
-def _accepted(cls: type, **options: Any) -> dict[str, Any]:
-    """The keyword options `cls` takes: the queue and the pool grow them on their own schedule
-    (`item_repr`, `events`), and an engine built against an older one still runs."""
-    parameters = inspect.signature(cls).parameters
-    return {name: value for name, value in options.items() if name in parameters}
-
-
 def _stamped(record: _S, taken_at: float, wall_time: float) -> _S:
     """`record` with the reading's time, unless its builder already stamped it."""
     if record.taken_at or record.wall_time:
@@ -115,13 +107,12 @@ class Engine:
         self.events = EventLog(clock=clock)
         """Every event of the run, in order (created first: the parts emit from the start)."""
         q, p, w = scenario.queue, scenario.pool, scenario.watchdog
-        hook = {} if item_repr is None else {"item_repr": item_repr}
         self.queue = PriorityQueue(
             q.maxsize,
             overflow=q.overflow,
             aging_rate=q.aging,
             clock=clock,
-            **_accepted(PriorityQueue, **hook),
+            item_repr=item_repr,
         )
         self.handler = SimulatedHandler(
             scenario.handler, seed=scenario.seed, max_attempts=p.max_attempts
@@ -138,11 +129,9 @@ class Engine:
             on_crash=self._on_crash,
             clock=clock,
             rng=random.Random(f"{scenario.seed}:backoff"),
-            **_accepted(WorkerPool, events=self.events, **hook),
+            events=self.events,
+            item_repr=item_repr,
         )
-        for part in (PriorityQueue, WorkerPool):
-            if hook and not _accepted(part, **hook):
-                _log.warning("%s takes no item_repr yet: its reprs use repr()", part.__name__)
         self.watchdog = Watchdog(
             self.queue,
             self.pool,
@@ -312,7 +301,7 @@ class Engine:
             scenario=self.scenario.name,
             seed=self.scenario.seed,
             queue=_stamped(stats, now, wall),
-            top=self.queue.top(TOP_ENTRIES),
+            top=self.pool.top(TOP_ENTRIES),
             pool=_stamped(self.pool.snapshot(), now, wall),
             watchdog=self.watchdog.snapshot(stats),
             process=process,

@@ -257,6 +257,10 @@ class ReturnedItem:
     """Attempts made on it so far."""
     where: str
     """'queued', 'in-flight' or 'retry'."""
+    abandoned: bool = False
+    """In flight in a handler that would not stop within the cancel grace: still running,
+    given up on (if it returns later, that is a late completion)."""
+    job_id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +287,10 @@ class Accounting:
     returned: int = 0
     duplicated: int = 0
     """Items completed more than once (must stay 0)."""
+    late_completions: int = 0
+    """Handlers that returned after the pool had given up on their attempt (a timeout, a
+    cancelled worker, a shutdown): their side effect ran, but the item kept the fate it already
+    had. Counted apart: not a fate, not in `lost`."""
 
     @property
     def lost(self) -> int:

@@ -202,8 +202,8 @@ def test_bad_arguments_name_the_bad_value(kwargs: dict, message: str) -> None:
     assert queue.on_drop is None  # a refused pool hooked nothing
 
 
-def test_pool_needs_an_engine_queue() -> None:
-    with pytest.raises(TypeError, match="PriorityQueue"):
+def test_pool_needs_a_work_queue() -> None:
+    with pytest.raises(TypeError, match="WorkQueue"):
         WorkerPool(asyncio.Queue(), Gate())
 
 
@@ -393,7 +393,7 @@ async def test_cancel_worker_puts_its_item_back_once() -> None:
     assert_balanced(pool)
 
 
-async def test_a_worker_cancelled_from_outside_stops_and_returns_its_item() -> None:
+async def test_a_worker_cancelled_from_outside_is_replaced_and_its_item_goes_back() -> None:
     queue = PriorityQueue()
     gate = Gate()
     pool = WorkerPool(queue, gate, workers=1)
@@ -402,9 +402,11 @@ async def test_a_worker_cancelled_from_outside_stops_and_returns_its_item() -> N
         await until(lambda: gate.calls)
         (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "worker-1"]
         task.cancel()
-        await until(lambda: states(pool).get(1) is WorkerState.STOPPED)
-        assert pool.accounting().queued == 1
-        pool.add_worker()
+        await until(lambda: len(gate.calls) == 2, "the replacement to take the item")
+        snap = {w.name: w for w in pool.snapshot().workers}
+        assert snap["worker-1"].state is WorkerState.STOPPED
+        assert snap["worker-2"].state is WorkerState.BUSY
+        assert snap["worker-2"].attempt == 1  # the interrupted attempt did not count
         gate.release.set()
         await queue.join()
     assert gate.done == ["job"]
@@ -467,7 +469,12 @@ async def test_pause_holds_items_and_resume_releases_them() -> None:
 
 async def test_dropped_items_are_counted_and_passed_to_the_users_callback() -> None:
     dropped: list[tuple[object, float, str]] = []
-    queue = PriorityQueue(maxsize=2, overflow="evict-lowest", on_drop=lambda *a: dropped.append(a))
+
+    def on_drop(item: object, priority: float, reason: str) -> None:
+        # The queue's own callback sees what is queued: a Job for what the pool submitted.
+        dropped.append((item.item if isinstance(item, Job) else item, priority, reason))
+
+    queue = PriorityQueue(maxsize=2, overflow="evict-lowest", on_drop=on_drop)
     pool = WorkerPool(queue, Gate(), workers=0)
     pool.submit_nowait("keep", priority=1)
     pool.submit_nowait("low", priority=9)
@@ -650,8 +657,9 @@ async def test_a_handler_that_ignores_cancellation_is_abandoned_and_flagged(capl
         await asyncio.wait_for(queue.join(), 1.0)  # the returned item's get is finished too
     finally:
         release.set()
-    await until(lambda: pool.accounting().duplicated == 1, "the late completion to be caught")
-    assert pool.accounting().completed == 0 and pool.accounting().lost == 0
+    await until(lambda: pool.accounting().late_completions == 1, "the late return to be counted")
+    accounting = pool.accounting()
+    assert (accounting.completed, accounting.duplicated, accounting.lost) == (0, 0, 0)
 
 
 async def test_shutdown_resumes_a_paused_pool_to_drain() -> None:

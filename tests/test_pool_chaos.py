@@ -68,7 +68,10 @@ async def scenario(
     queue = PriorityQueue(
         maxsize=maxsize,
         overflow=overflow,
-        on_drop=lambda item, priority, reason: run.dropped.append((item, reason)),
+        # The queue's own callback sees what is queued: a Job (its payload in .item) for a submit.
+        on_drop=lambda item, priority, reason: run.dropped.append(
+            (getattr(item, "item", item), reason)
+        ),
     )
 
     async def handler(item: str, priority: float) -> None:

@@ -46,6 +46,13 @@ class Opaque:
         raise TypeError("payloads must never be compared")
 
 
+class ExactQueue(PriorityQueue):
+    """Times every get and every blocked put: no sampling, for exact latency figures."""
+
+    __slots__ = ()
+    WAIT_SAMPLE_EVERY = 1
+
+
 async def settle() -> None:
     """Let every ready task run until it blocks again."""
     for _ in range(5):
@@ -580,7 +587,7 @@ async def test_depth_and_oldest_wait_per_priority():
 
 async def test_stats_is_a_frozen_record_of_counts_and_waits():
     clock = FakeClock()
-    queue = PriorityQueue(4, clock=clock)
+    queue = ExactQueue(4, clock=clock)
     for index in range(4):
         queue.put_nowait(index, priority=index % 2)
     clock.advance(2)
@@ -607,7 +614,7 @@ async def test_stats_is_a_frozen_record_of_counts_and_waits():
 
 async def test_stats_reports_blocked_time_of_puts_and_gets():
     clock = FakeClock()
-    queue = PriorityQueue(1, clock=clock)
+    queue = ExactQueue(1, clock=clock)
     getter = asyncio.create_task(queue.get())
     await settle()
     clock.advance(4)
@@ -625,6 +632,37 @@ async def test_stats_reports_blocked_time_of_puts_and_gets():
     # puts: a, b (no wait), c (3 s); gets: getter (4 s), b, c (no wait)
     assert stats.put_block_p50 == 0.0 and stats.put_block_p99 == pytest.approx(2.94)
     assert stats.get_wait_p50 == 0.0 and stats.get_wait_p99 == pytest.approx(3.92)
+
+
+async def test_latency_windows_take_one_in_n_and_stay_unbiased():
+    clock = FakeClock()
+    queue = PriorityQueue(clock=clock)
+    every = PriorityQueue.WAIT_SAMPLE_EVERY
+    assert every > 1
+    for index in range(40 * every):
+        queue.put_nowait(index, priority=1)
+        clock.advance(1)
+    for _ in range(40 * every):
+        queue.get_nowait()
+    samples = queue._wait_all.samples()
+    assert len(samples) == 40  # one get in `every` read the clock
+    # Puts a second apart, gets all at once: item i waited (40 * every - i) s, and the
+    # sample is the first get, then one in `every`.
+    assert samples == [40.0 * every - index * every for index in range(40)]
+    # Blocked time: puts numbered 0, N, 2N... are timed; the rest count as not timed.
+    bounded = PriorityQueue(1, clock=clock)
+    for index in range(4 * every):
+        bounded.put_nowait(index)
+        putter = asyncio.create_task(bounded.put(-index))
+        await settle()
+        clock.advance(2)
+        bounded.get_nowait()
+        await putter
+        bounded.get_nowait()
+    stats = bounded.stats()
+    # Every other put blocked 2 s. A sample that aliased with that period would see only
+    # one kind: all 0 (p99 0) or all 2 s (p50 2).
+    assert stats.put_block_p99 == pytest.approx(2.0) and stats.put_block_p50 < 2.0
 
 
 async def test_repr_tells_the_state():
@@ -704,7 +742,7 @@ async def test_is_a_work_queue_whose_deliveries_tell_their_arrival():
 
 async def test_requeue_with_its_token_goes_back_at_its_original_place():
     clock = FakeClock()
-    queue = PriorityQueue(clock=clock)
+    queue = ExactQueue(clock=clock)
     for name in ("a", "b", "c", "d"):
         queue.put_nowait(name, priority=2)
         clock.advance(1)
@@ -722,7 +760,7 @@ async def test_requeue_with_its_token_goes_back_at_its_original_place():
     assert queue.stats().per_priority[0].oldest_wait == 14.0
     assert [queue.get_nowait() for _ in range(5)] == ["a", "b", "c", "d", "late"]
     # The waits recorded count from the first arrival too.
-    assert max(queue._wait_all.samples()) == 14.0
+    assert queue._wait_all.samples()[-5:] == [14.0, 13.0, 12.0, 11.0, 10.0]
 
 
 async def test_requeue_without_token_goes_to_the_tail_now():
