@@ -122,6 +122,14 @@ class MonitorHandle:
     def clients(self) -> int:
         return len(self._clients)
 
+    def buffered_bytes(self) -> list[int]:
+        """Bytes waiting in each client's transport (bounded: a stuck client keeps the newest)."""
+        sizes = []
+        for client in list(self._clients):
+            pending = len(client.latest or b"") + sum(map(len, client.replies))
+            sizes.append(client.writer.transport.get_write_buffer_size() + pending)
+        return sizes
+
     def _start(self, sock: socket.socket, token: str | None) -> None:
         self._sock, self._token = sock, token
         self._thread = threading.Thread(target=self._thread_main, name="heapwatch-monitor",
