@@ -313,13 +313,13 @@ class HeapwatchApp(App[int]):
     def _burst(self, size: int) -> None:
         submitted = self._call("burst", self.engine.burst, size)
         if submitted is not _FAILED:
-            self.notify(f"burst: {submitted:,} items submitted")
+            self.notify(f"burst: {submitted.accepted:,} items submitted")
 
     def action_flood_low(self) -> None:
         """Flood the queue with lowest-priority items (the starvation demo)."""
         submitted = self._call("flood", self.engine.flood_low, self.flood_size)
         if submitted is not _FAILED:
-            self.notify(f"flood: {submitted:,} low-priority items submitted")
+            self.notify(f"flood: {submitted.accepted:,} low-priority items submitted")
 
     def action_cancel_worker(self) -> None:
         """Cancel the selected worker (workers table focused), else the busiest."""

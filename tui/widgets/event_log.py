@@ -1,27 +1,20 @@
-"""EventLog: the engine's recent one-line notices, appended as they arrive."""
+"""EventLog: the engine's events, appended as they arrive (new ones found by `Event.seq`)."""
 
 from __future__ import annotations
 
 from textual.reactive import reactive
 from textual.widgets import Log
 
-from engine.snapshots import EngineSnapshot
+from engine.snapshots import EngineSnapshot, Event
 
 
-def new_events(before: tuple[str, ...], after: tuple[str, ...]) -> tuple[str, ...]:
-    """The events in `after` that `before` did not show.
-
-    Both are bounded windows, newest last, so the new ones follow the longest suffix of
-    `before` that `after` starts with.
-    """
-    for overlap in range(min(len(before), len(after)), 0, -1):
-        if before[-overlap:] == after[:overlap]:
-            return after[overlap:]
-    return after
+def new_events(events: tuple[Event, ...], last_seen: int) -> tuple[Event, ...]:
+    """The events of `events` (oldest first) with a seq above `last_seen`."""
+    return tuple(event for event in events if event.seq > last_seen)
 
 
 class EventLog(Log):
-    """Appends `snapshot.events` that it has not shown yet."""
+    """Appends the messages of `snapshot.events` that it has not shown yet."""
 
     DEFAULT_CSS = """
     EventLog {
@@ -35,12 +28,12 @@ class EventLog(Log):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(max_lines=500, id=id, classes=classes)
-        self._seen: tuple[str, ...] = ()
+        self._last_seen = 0
 
     def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
-        if snapshot is None or snapshot.events == self._seen:
+        if snapshot is None or snapshot.last_event_seq <= self._last_seen:
             return
-        fresh = new_events(self._seen, snapshot.events)
-        self._seen = snapshot.events
+        fresh = new_events(snapshot.events, self._last_seen)
+        self._last_seen = snapshot.last_event_seq
         if fresh:
-            self.write_lines(fresh)
+            self.write_lines([event.message for event in fresh])
