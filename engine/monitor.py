@@ -525,7 +525,7 @@ def serve_monitor(
             raise MonitorError(f"a heapwatch monitor already runs in this process at "
                                f"{running.address}, watching other objects: close it first")
         ops = Operations(queue=queue, pool=pool, watchdog=watchdog, engine=engine,
-                         item_repr=item_repr, name=name)
+                         item_repr=item_repr, name=name, allow_control=allow_control)
         uids = frozenset(allowed_uids) if allowed_uids is not None else frozenset({os.getuid(), 0})
         handle = MonitorHandle(
             ops, service_loop=service_loop, name=name or paths.program_name(), rate=float(rate),

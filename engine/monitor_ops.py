@@ -39,6 +39,7 @@ from engine.wire import Codec, strip_payloads
 __all__ = ["CONTROL_OPS", "READ_OPS", "Operations", "RequestError"]
 
 TOP_ENTRIES = 20
+EVENTS_KEPT = 50
 MAX_TOP = 1000
 MEMORY_EVERY = 10.0
 """Seconds between memory profiles: each holds the service's loop for a short stretch."""
@@ -93,7 +94,7 @@ class Operations:
 
     def __init__(self, *, queue: Any = None, pool: Any = None, watchdog: Any = None,
                  engine: Any = None, item_repr: ItemRepr | None = None,
-                 name: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+                 name: str | None = None, allow_control: bool = False, clock: Callable[[], float] = time.monotonic) -> None:
         if engine is not None and (queue, pool, watchdog) != (None, None, None):
             raise ValueError("give either engine or queue/pool/watchdog, not both")
         if engine is None and (queue, pool, watchdog) == (None, None, None):
@@ -108,6 +109,11 @@ class Operations:
         self.item_repr = item_repr or getattr(queue, "item_repr", None) or getattr(
             pool, "item_repr", None)
         self.name = name or f"pid {os.getpid()}"
+        self.allow_control = allow_control
+        self.events: Any = next((log for log in (getattr(pool, "events", None),
+                                                 getattr(watchdog, "events", None))
+                                 if log is not None), None)
+        """The service's EventLog (the pool's or the watchdog's), for the snapshot's events."""
         self._clock = clock
         self._started = clock()
         self._last_memory: float | None = None
@@ -158,21 +164,31 @@ class Operations:
             return self.engine.snapshot()
         now = self._clock()
         queue, pool = self.queue, self.pool
+        stats = queue.stats() if queue is not None else _empty_queue()
         if self.watchdog is not None:
-            watchdog = self.watchdog.snapshot()
+            # One stats() per snapshot: the watchdog's sizing advice reuses it.
+            watchdog = self.watchdog.snapshot(stats) if queue is not None else \
+                self.watchdog.snapshot()
         else:
             watchdog = self._own_watchdog_snapshot()
+        log = self.events
         return EngineSnapshot(
             at=now - self._started,
             scenario=self.name,
             seed=0,
-            queue=queue.stats() if queue is not None else _empty_queue(),
+            queue=stats,
             top=queue.top(TOP_ENTRIES) if queue is not None else (),
             pool=pool.snapshot() if pool is not None else _empty_pool(),
             watchdog=watchdog,
             process=self._process_stats(),
             producers_paused=False,
+            events=log.recent(EVENTS_KEPT) if log is not None else (),
+            last_event_seq=log.last_seq if log is not None else 0,
             started_at=self._started,
+            capabilities=frozenset(Capability(c) for c in self.capabilities(
+                control=self.allow_control)),
+            taken_at=now,
+            wall_time=time.time(),
         )
 
     def _process_stats(self) -> ProcessStats:

@@ -27,7 +27,6 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from engine import snapshots
 from engine.reprs import ItemRepr, describe
 from engine.snapshots import EngineSnapshot, HeapEntry
 
@@ -195,7 +194,7 @@ def _make_converter(hint: Any) -> Converter:
 
 
 def _dataclass_converter(cls: type) -> Converter:
-    hints = typing.get_type_hints(cls, vars(snapshots))
+    hints = typing.get_type_hints(cls)  # in the class's own module (snapshots, evidence...)
     fields = [(field.name, hints[field.name]) for field in dataclasses.fields(cls) if field.init]
     plan: list[tuple[str, Converter]] = []
     ready = False

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 from collections import deque
 from collections.abc import Callable
@@ -201,7 +202,8 @@ class RemoteSource:
             if frame is None:
                 return
             if frame.type == "snapshot":
-                self._snapshot = frame.data
+                # What this client may do, not what the service could: the keys follow it.
+                self._snapshot = dataclasses.replace(frame.data, capabilities=self.capabilities)
                 self._received_at = self.clock()
                 self.stale_info = None
                 self.snapshots += 1
@@ -496,7 +498,7 @@ class ReplaySource:
         self._advance()
         snapshot = self._current()
         assert snapshot is not None  # the first snapshot frame is where playing starts
-        return snapshot
+        return dataclasses.replace(snapshot, capabilities=self.capabilities)
 
     def capture_stacks(self) -> tuple[StackGroup, ...]:
         snapshot = self._current()
