@@ -550,7 +550,11 @@ def _bind(handle: MonitorHandle, path: Any, tcp: Any) -> tuple[socket.socket, st
         if path is not None:
             raise ValueError("give path (a Unix socket) or tcp, not both")
         host, port = _tcp_address(tcp)
-        if not ipaddress.ip_address(socket.gethostbyname(host)).is_loopback:
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:  # a host name: what it resolves to decides
+            loopback = ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
+        if not loopback:
             message = (f"heapwatch monitor on {host}:{port} is not encrypted: anyone on the "
                        "path can read the stream; prefer SSH forwarding (see docs/monitor.md)")
             warnings.warn(message, MonitorWarning, stacklevel=3)
