@@ -549,7 +549,7 @@ def _bind(handle: MonitorHandle, path: Any, tcp: Any) -> tuple[socket.socket, st
     if tcp is not None:
         if path is not None:
             raise ValueError("give path (a Unix socket) or tcp, not both")
-        host, port = _tcp_address(tcp)
+        host, port = paths.tcp_address(tcp)
         try:
             loopback = ipaddress.ip_address(host).is_loopback
         except ValueError:  # a host name: what it resolves to decides
@@ -579,22 +579,3 @@ def _bind(handle: MonitorHandle, path: Any, tcp: Any) -> tuple[socket.socket, st
     handle.path = socket_path
     handle.address = f"unix:{socket_path}"
     return sock, None
-
-
-def _tcp_address(tcp: str | int | tuple[str, int]) -> tuple[str, int]:
-    if isinstance(tcp, tuple):
-        host, port = tcp
-    elif isinstance(tcp, int) and not isinstance(tcp, bool):
-        host, port = "127.0.0.1", tcp
-    elif isinstance(tcp, str):
-        host, _, text = tcp.rpartition(":")
-        host = host or "127.0.0.1"
-        try:
-            port = int(text)
-        except ValueError:
-            raise ValueError(f"tcp must be a port, 'HOST:PORT' or (host, port), not {tcp!r}") from None
-    else:
-        raise TypeError(f"tcp must be a port, 'HOST:PORT' or (host, port), not {tcp!r}")
-    if not 0 <= port <= 65535:
-        raise ValueError(f"port must be in 0..65535, not {port!r}")
-    return host, port

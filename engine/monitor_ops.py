@@ -40,6 +40,7 @@ __all__ = ["CONTROL_OPS", "READ_OPS", "Operations", "RequestError"]
 
 TOP_ENTRIES = 20
 EVENTS_KEPT = 50
+PROCESS_EVERY = 1.0
 MAX_TOP = 1000
 MEMORY_EVERY = 10.0
 """Seconds between memory profiles: each holds the service's loop for a short stretch."""
@@ -121,6 +122,7 @@ class Operations:
         self._alerts: collections.deque[Alert] = collections.deque(maxlen=20)
         self._alert_ids = 0
         self._process: Any = None
+        self._process_read: tuple[float, ProcessStats] | None = None
         try:
             import psutil
 
@@ -192,15 +194,20 @@ class Operations:
         )
 
     def _process_stats(self) -> ProcessStats:
-        process = self._process
-        if process is None:
-            return ProcessStats(cpu_percent=0.0, rss_bytes=0)
-        try:
-            with process.oneshot():
-                return ProcessStats(cpu_percent=process.cpu_percent(None),
-                                    rss_bytes=process.memory_info().rss)
-        except Exception:
-            return ProcessStats(cpu_percent=0.0, rss_bytes=0)
+        # Read once a second, not every tick: the figures move slowly and psutil is not free.
+        now = time.monotonic()
+        if self._process_read is not None and now - self._process_read[0] < PROCESS_EVERY:
+            return self._process_read[1]
+        stats = ProcessStats(cpu_percent=0.0, rss_bytes=0)
+        if self._process is not None:
+            try:
+                with self._process.oneshot():
+                    stats = ProcessStats(cpu_percent=self._process.cpu_percent(None),
+                                         rss_bytes=self._process.memory_info().rss)
+            except Exception:
+                pass
+        self._process_read = (now, stats)
+        return stats
 
     def _own_watchdog_snapshot(self) -> WatchdogSnapshot:
         monitor = self.loop_monitor

@@ -186,3 +186,22 @@ def list_monitors(*, prune: bool = True) -> list[MonitorInfo]:
         found.append(info)
     found.sort(key=lambda info: info.get("started", 0))
     return found
+
+
+def tcp_address(tcp: str | int | tuple[str, int]) -> tuple[str, int]:
+    if isinstance(tcp, tuple):
+        host, port = tcp
+    elif isinstance(tcp, int) and not isinstance(tcp, bool):
+        host, port = "127.0.0.1", tcp
+    elif isinstance(tcp, str):
+        host, _, text = tcp.rpartition(":")
+        host = host or "127.0.0.1"
+        try:
+            port = int(text)
+        except ValueError:
+            raise ValueError(f"tcp must be a port, 'HOST:PORT' or (host, port), not {tcp!r}") from None
+    else:
+        raise TypeError(f"tcp must be a port, 'HOST:PORT' or (host, port), not {tcp!r}")
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port must be in 0..65535, not {port!r}")
+    return host, port

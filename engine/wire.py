@@ -77,30 +77,88 @@ class Frame:
 # --------------------------------------------------------------------------- payloads out
 
 
+Stripper = Callable[[Any, "ItemRepr | None"], Any]
+_strippers: dict[Any, Stripper | None] = {}
+
+
+def _strip_entry(entry: HeapEntry, hook: ItemRepr | None) -> HeapEntry:
+    if hook is not None or not entry.item_repr:
+        text = describe(entry.item, ITEM_REPR_LIMIT, hook)
+    else:
+        text = entry.item_repr
+    return dataclasses.replace(entry, item=None, item_repr=text)
+
+
+def _stripper(hint: Any) -> Stripper | None:
+    """How to strip a value of type `hint`; None when no value of it can hold a payload.
+
+    Planned once per type from the dataclasses' hints, so a snapshot is walked only where a
+    payload can be (heap entries, dead letters, returned items), not through every worker.
+    """
+    if hint in _strippers:
+        return _strippers[hint]
+    _strippers[hint] = None  # a type that refers to itself holds no payload through itself
+    made = _make_stripper(hint)
+    _strippers[hint] = made
+    return made
+
+
+def _make_stripper(hint: Any) -> Stripper | None:
+    if hint is HeapEntry:
+        return _strip_entry
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        hints = typing.get_type_hints(hint)
+        plan = []
+        for spec in dataclasses.fields(hint):
+            if spec.name == "item":
+                plan.append((spec.name, None))
+            else:
+                inner = _stripper(hints[spec.name])
+                if inner is not None:
+                    plan.append((spec.name, inner))
+        if not plan:
+            return None
+
+        def strip_dataclass(value: Any, hook: ItemRepr | None) -> Any:
+            changes = {}
+            for name, inner in plan:
+                current = getattr(value, name)
+                new = None if inner is None else inner(current, hook)
+                if new is not current:
+                    changes[name] = new
+            return dataclasses.replace(value, **changes) if changes else value
+
+        return strip_dataclass
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is tuple and args:
+        members = [_stripper(arg) for arg in args if arg is not Ellipsis]
+        if all(member is None for member in members):
+            return None
+        each = next(member for member in members if member is not None)
+
+        def strip_tuple(value: Any, hook: ItemRepr | None) -> Any:
+            stripped = tuple(strip_payloads(member, hook) if not dataclasses.is_dataclass(member)
+                             else each(member, hook) for member in value)
+            return stripped if any(a is not b for a, b in zip(stripped, value, strict=True)) \
+                else value
+
+        return strip_tuple
+    if origin in (typing.Union, types.UnionType):
+        members = [_stripper(arg) for arg in args if arg is not type(None)]
+        live = [member for member in members if member is not None]
+        if not live:
+            return None
+        return lambda value, hook: None if value is None else live[0](value, hook)
+    return None
+
+
 def strip_payloads(value: Any, hook: ItemRepr | None = None) -> Any:
     """`value` (a snapshot, a tuple of them) with every `item` field None, reprs kept."""
-    if isinstance(value, HeapEntry):
-        if hook is not None or not value.item_repr:
-            text = describe(value.item, ITEM_REPR_LIMIT, hook)
-        else:
-            text = value.item_repr
-        return dataclasses.replace(value, item=None, item_repr=text)
     if isinstance(value, tuple):
         return tuple(strip_payloads(member, hook) for member in value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes = {}
-        for field in dataclasses.fields(value):
-            current = getattr(value, field.name)
-            if field.name == "item":
-                if current is not None:
-                    changes["item"] = None
-            elif isinstance(current, tuple | HeapEntry) or (
-                dataclasses.is_dataclass(current) and not isinstance(current, type)
-            ):
-                stripped = strip_payloads(current, hook)
-                if stripped is not current:
-                    changes[field.name] = stripped
-        return dataclasses.replace(value, **changes) if changes else value
+        stripper = _stripper(type(value))
+        return value if stripper is None else stripper(value, hook)
     return value
 
 
@@ -110,9 +168,6 @@ def wire_safe(snapshot: EngineSnapshot, item_repr: ItemRepr | None = None) -> En
     Heap entries keep their `item_repr`; one made before the queue filled it is made here,
     through `item_repr` (the service's hook, so that it can redact).
     """
-    method = getattr(snapshot, "wire_safe", None)
-    if callable(method) and item_repr is None:
-        return method()
     return strip_payloads(snapshot, item_repr)
 
 
