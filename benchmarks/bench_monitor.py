@@ -91,8 +91,9 @@ class Service:
         self.watchdog = Watchdog(self.queue, self.pool, sla=3600.0)
 
     async def handle(self, item: int, priority: float) -> None:
-        if self.sleep:
-            await asyncio.sleep(self.sleep)
+        # sleep(0) at full speed: a worker whose get() and handler never suspend would keep
+        # the loop to itself.
+        await asyncio.sleep(self.sleep or 0)
         self.completed += 1
         self.pool.submit_nowait(item, priority=priority)  # the depth holds at DEPTH
 

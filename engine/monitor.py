@@ -20,6 +20,7 @@ the service passes `allow_control=True` and the client asks for control. Frames:
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import contextlib
 import ipaddress
@@ -155,6 +156,7 @@ class MonitorHandle:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
         self.ops.close()
+        atexit.unregister(self.close)
         _release(self)
 
     def __enter__(self) -> MonitorHandle:
@@ -540,6 +542,7 @@ def serve_monitor(
                          "argv": list(sys.argv), "started": time.time(), "rate": handle.rate,
                          "codec": handle.codec.backend}
         handle._start(sock, token)
+        atexit.register(handle.close)  # a service that forgets close() still removes its files
         handle.info_file = paths.write_info(handle._hello, handle.address, handle.token_file)
         _current = handle
     return handle

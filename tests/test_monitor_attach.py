@@ -150,3 +150,37 @@ async def test_the_dashboard_on_a_remote_source_quits_without_stopping_the_servi
             await until(lambda: source.state == "detached", "detached")
         await asyncio.sleep(0.3)
         assert svc.proc.poll() is None
+
+
+async def test_the_example_service_in_three_steps(monitor_dir):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HEAPWATCH_MONITOR_DIR": str(monitor_dir)}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "examples" / "service.py"), "--duration", "4",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env)
+    try:
+        first = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        assert first.startswith(f"service pid {proc.pid}: monitor 'orders' at unix:")
+        listed = io.StringIO()
+        assert await asyncio.to_thread(attach_main, ["--list"], out=listed) == 0
+        assert f"{proc.pid}  orders" in listed.getvalue()
+        out = io.StringIO()
+        assert await asyncio.to_thread(attach_main, [str(proc.pid), "--plain", "--count", "2"],
+                                       out=out) == 0
+        assert len(out.getvalue().splitlines()) == 2
+        raw: list[bytes] = []
+        from engine.monitor_client import MonitorClient
+
+        client = await MonitorClient.connect("orders", on_line=lambda line, f: raw.append(line))
+        try:
+            entries = await client.top(50)
+        finally:
+            await client.close()
+        assert all(entry.item_repr.startswith("order ") for entry in entries)
+        assert b"@example.com" not in b"".join(raw)  # the example's item_repr redacts
+        rest, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert proc.returncode == 0, err.decode()
+        assert rest.decode().splitlines()[-1].endswith("lost=0")
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
