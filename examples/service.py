@@ -14,17 +14,22 @@ import os
 import random
 import signal
 import time
+from dataclasses import dataclass, field
 
 import engine
 from engine import PriorityQueue, Watchdog, WorkerPool
 
 
-def redact(order: dict) -> str:
-    """What the monitor shows of an order: never the customer's email."""
-    return f"order {order['id']} ({order['kind']})"
+@dataclass
+class Order:
+    id: int
+    kind: str
+    email: str = field(repr=False)
+    """Never shown: every repr heapwatch makes of an order (heap, workers, the monitor's
+    frames) comes from `repr(order)`, and this field is left out of it."""
 
 
-async def fulfil(order: dict, priority: float) -> None:
+async def fulfil(order: Order, priority: float) -> None:
     await asyncio.sleep(random.uniform(0.005, 0.05))  # your real I/O here
     if random.random() < 0.02:
         raise ConnectionError("warehouse API timed out")  # retried with backoff
@@ -34,7 +39,7 @@ async def take_orders(pool: WorkerPool, rate: float) -> None:
     for n in range(1, 10**9):
         kind = random.choices(["express", "standard", "bulk"], weights=[1, 6, 3])[0]
         priority = {"express": 0, "standard": 5, "bulk": 9}[kind]
-        order = {"id": n, "kind": kind, "email": f"customer{n}@example.com"}
+        order = Order(n, kind, email=f"customer{n}@example.com")
         await pool.submit(order, priority=priority)
         await asyncio.sleep(random.expovariate(rate))
 
@@ -55,7 +60,7 @@ async def main(args: argparse.Namespace) -> None:
         loop.add_signal_handler(signum, stop.set)
     async with pool, watchdog:
         with engine.serve_monitor(queue=queue, pool=pool, watchdog=watchdog, name=args.name,
-                                  item_repr=redact, allow_control=args.allow_control) as monitor:
+                                  allow_control=args.allow_control) as monitor:
             print(f"service pid {os.getpid()}: monitor {monitor.name!r} at {monitor.address}",
                   flush=True)
             tasks = [asyncio.create_task(take_orders(pool, args.rate))]
