@@ -130,6 +130,9 @@ async def test_remote_source_is_read_only_unless_granted(monitor_dir):
             assert control.replies[-1].ok
             await until(lambda: len(control.snapshot().pool.workers) == before + 1,
                         "one more worker on screen")
+            control.request_shutdown(drain_timeout=0.5)
+            await until(lambda: control.snapshot().pool.shutdown_started, "the service drains",
+                        limit=10)
         finally:
             await read_only.detach()
             await control.detach()
@@ -189,3 +192,20 @@ async def test_the_example_service_in_three_steps(monitor_dir):
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_remote_source_goes_stale_with_the_culprit_and_comes_back(monitor_dir):
+    with service(monitor_dir) as svc:
+        source = RemoteSource(svc.address)
+        await source.start()
+        try:
+            await until(lambda: source.state == "live", "live")
+            svc.send("sleep 1.0")
+            await until(lambda: source.stale, "stale", limit=10)
+            assert "blocking_sleep" in source.stale_info["culprit"]
+            kept = source.snapshot()
+            await until(lambda: source.state == "live" and source.snapshot() is not kept,
+                        "live again", limit=10)
+            assert source.stale_info is None and source.age < 1.0
+        finally:
+            await source.detach()
