@@ -111,6 +111,7 @@ class MonitorHandle:
         self._ready = threading.Event()
         self._closed = False
         self._stop: asyncio.Event | None = None
+        self._frame_lock: asyncio.Lock | None = None
         self._hello: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ lifecycle
@@ -192,6 +193,7 @@ class MonitorHandle:
 
     async def _serve(self) -> None:
         self._stop = asyncio.Event()
+        self._frame_lock = asyncio.Lock()
         assert self._sock is not None
         if self._sock.family == socket.AF_UNIX:
             server = await asyncio.start_unix_server(self._accept, sock=self._sock,
@@ -235,6 +237,11 @@ class MonitorHandle:
 
     async def _take_frame(self) -> bytes | None:
         """One snapshot frame from the service's loop, or a stale frame if it does not answer."""
+        assert self._frame_lock is not None
+        async with self._frame_lock:  # a tick and a client's "snapshot now" share one reading
+            return await self._read_frame()
+
+    async def _read_frame(self) -> bytes | None:
         if self._pending is None:
             self._pending = concurrent.futures.Future()
             self._pending_since = time.monotonic()
@@ -322,6 +329,8 @@ class MonitorHandle:
         sock = writer.get_extra_info("socket")
         if sock is None or sock.family != socket.AF_UNIX:
             return None  # TCP: the token decides
+        if not hasattr(socket, "SO_PEERCRED"):
+            return "this platform cannot tell a Unix peer's uid (SO_PEERCRED): use TCP and a token"
         creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         pid, uid, _gid = struct.unpack("3i", creds)
         if uid in self.allowed_uids:

@@ -251,3 +251,23 @@ async def test_a_wrong_target_is_one_line(monitor_dir):
         await MonitorClient.connect("4242")
     with pytest.raises(ClientError, match="no heapwatch monitor answers at unix:"):
         await MonitorClient.connect(f"unix:{monitor_dir}/nothing.sock")
+
+
+async def test_a_client_may_ask_for_fewer_snapshots(monitor_dir):
+    with service(monitor_dir, "--rate", "20") as svc:
+        fast = await MonitorClient.connect(svc.address)
+        slow = await MonitorClient.connect(svc.address, hz=2)
+        counts = {}
+        try:
+            async def count(name, client):
+                counts[name] = 0
+                end = time.monotonic() + 2.0
+                while (left := end - time.monotonic()) > 0:
+                    frame = await client.next_frame(left)
+                    counts[name] += frame is not None and frame.type == "snapshot"
+
+            await asyncio.gather(count("fast", fast), count("slow", slow))
+        finally:
+            await fast.close()
+            await slow.close()
+    assert 1 <= counts["slow"] <= 6 < counts["fast"]

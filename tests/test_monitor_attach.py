@@ -209,3 +209,13 @@ async def test_remote_source_goes_stale_with_the_culprit_and_comes_back(monitor_
             assert source.stale_info is None and source.age < 1.0
         finally:
             await source.detach()
+
+
+def test_asking_for_control_of_a_read_only_service_warns(monitor_dir, capsys):
+    with service(monitor_dir, "--name", "ro") as svc:
+        out = io.StringIO()
+        assert attach_main(["ro", "--control", "--plain", "--count", "1"], out=out) == 0
+        assert svc.proc.poll() is None
+    err = capsys.readouterr().err
+    assert err == ("heapwatch attach: warning: the service does not allow control (it needs "
+                   "serve_monitor(allow_control=True)): read-only\n")

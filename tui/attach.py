@@ -240,6 +240,9 @@ async def _attach(args: argparse.Namespace, token: str | None, recorder: Recorde
     source = RemoteSource(args.target, control=args.control, token=token, hz=args.hz,
                           recorder=recorder)
     await source.start()
+    if args.control and not source.hello.get("control"):
+        print("heapwatch attach: warning: the service does not allow control (it needs "
+              "serve_monitor(allow_control=True)): read-only", file=sys.stderr)
     if args.plain:
         return await _plain_attach(source, args.count, out)
     return await run_dashboard(source)
