@@ -34,6 +34,7 @@ _LAZY = {
     "Engine": "engine.runtime",
     "Scenario": "engine.scenario",
     "ScenarioError": "engine.scenario",
+    "serve_monitor": "engine.monitor",
 }
 
 __all__ = [

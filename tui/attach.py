@@ -1,0 +1,273 @@
+"""`heapwatch attach` and `heapwatch replay`: the dashboard on a remote service or a recording.
+
+    heapwatch attach --list                  # the monitors this user can reach
+    heapwatch attach 4242                    # a pid, a name, unix:PATH or tcp://HOST:PORT
+    heapwatch attach mailer --record run.ndjson --record-max 50M
+    heapwatch replay run.ndjson
+
+`attach_main(argv)` and `replay_main(argv)` return the exit status; `tui.cli` dispatches to them.
+A mistake is one line on stderr and exit status 2. Detaching (q, ctrl+c, SIGTERM) never stops the
+service. `--plain` prints one line per snapshot instead of opening the dashboard.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, NoReturn, TextIO
+
+from engine.monitor_client import ClientError, resolve
+from engine.monitor_paths import list_monitors
+from engine.recording import DEFAULT_MAX_BYTES, Recorder, RecordingError, load_recording
+from engine.snapshots import EngineSnapshot, WorkerState
+from tui.remote import RemoteSource, ReplaySource, SourceError
+
+__all__ = ["attach_main", "format_line", "list_main", "replay_main"]
+
+EXIT_USAGE = 2
+_SIZES = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _size(text: str) -> int:
+    number, unit = text.strip().lower().rstrip("b"), ""
+    if number and number[-1] in _SIZES:
+        number, unit = number[:-1], number[-1]
+    try:
+        value = int(float(number) * _SIZES[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a size such as 500K, 50M or 1G, not {text!r}") from None
+    if value < 1024:
+        raise argparse.ArgumentTypeError(f"must be at least 1K, not {text!r}")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, not {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, not {text!r}")
+    return int(text)
+
+
+def attach_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="heapwatch attach",
+                     description="Open the dashboard on a service running engine.serve_monitor().")
+    parser.add_argument("target", nargs="?",
+                        help="a pid, a monitor name, unix:PATH or tcp://HOST:PORT")
+    parser.add_argument("--list", action="store_true",
+                        help="list the monitors this user can reach and exit")
+    parser.add_argument("--control", action="store_true",
+                        help="ask for control (the service must pass allow_control=True)")
+    parser.add_argument("--token-file", metavar="FILE",
+                        help="the token of a TCP monitor (default: found beside its socket)")
+    parser.add_argument("--hz", type=_positive, help="snapshots per second (at most the service's)")
+    parser.add_argument("--record", metavar="FILE", help="write the frame stream to FILE")
+    parser.add_argument("--record-max", type=_size, default=DEFAULT_MAX_BYTES, metavar="SIZE",
+                        help="stop recording at SIZE (default 100M), with a warning")
+    parser.add_argument("--plain", action="store_true",
+                        help="print one line per snapshot instead of the dashboard")
+    parser.add_argument("--count", type=_count, metavar="N",
+                        help="with --plain: stop after N snapshots")
+    return parser
+
+
+def replay_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="heapwatch replay",
+                     description="Open the dashboard on a recording made with attach --record.")
+    parser.add_argument("file", help="the recording")
+    parser.add_argument("--speed", type=_positive, default=1.0, help="playback speed (default 1)")
+    parser.add_argument("--plain", action="store_true",
+                        help="print one line per frame instead of the dashboard")
+    return parser
+
+
+def _fail(prog: str, message: str, stream: TextIO | None = None) -> int:
+    print(f"{prog}: error: {message}", file=stream or sys.stderr)
+    return EXIT_USAGE
+
+
+# --------------------------------------------------------------------------- --list
+
+
+def list_main(out: TextIO | None = None) -> int:
+    """Print the reachable monitors (sockets of processes that are gone are dropped)."""
+    out = out or sys.stdout
+    monitors = list_monitors()
+    if not monitors:
+        print("no heapwatch monitors for this user (start one with engine.serve_monitor())",
+              file=out)
+        return 0
+    print(f"{'PID':>7}  {'NAME':<20}  {'STARTED':<19}  {'ADDRESS':<40}  COMMAND", file=out)
+    for info in monitors:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.get("started", 0)))
+        command = " ".join(info.get("argv") or [])[:60]
+        print(f"{info.pid:>7}  {info.name[:20]:<20}  {started:<19}  {info.address[:40]:<40}  "
+              f"{command}", file=out)
+    return 0
+
+
+# --------------------------------------------------------------------------- plain lines
+
+
+def format_line(snapshot: EngineSnapshot, state: str = "live",
+                stale: dict[str, Any] | None = None) -> str:
+    """One line a person (or a test) reads per snapshot."""
+    q, pool = snapshot.queue, snapshot.pool
+    busy = sum(1 for w in pool.workers if w.state is WorkerState.BUSY)
+    active = sum(1 for alert in snapshot.watchdog.alerts if alert.active)
+    line = (f"{state.upper():<12} {snapshot.scenario}  depth={q.depth} busy={busy}/"
+            f"{pool.live_workers} completed={pool.accounting.completed} "
+            f"rate={pool.completion_rate:.0f}/s alerts={active}")
+    if state == "stale" and stale:
+        line += (f"  loop blocked {stale.get('blocked_for', 0):.1f}s in "
+                 f"{stale.get('culprit') or '?'}")
+    return line
+
+
+async def _plain_attach(source: RemoteSource, count: int | None, out: TextIO) -> int:
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, done.set)
+    printed, seen, last_state = 0, -1, None
+    try:
+        while not done.is_set() and (count is None or printed < count):
+            state = source.state
+            if source.snapshots != seen or state != last_state:
+                if state == "disconnected" and last_state != state:
+                    print(f"DISCONNECTED from {source.endpoint}: keeping the last snapshot, "
+                          "reconnecting", file=out, flush=True)
+                elif state in ("live", "stale") and source.snapshots:
+                    print(format_line(source.snapshot(), state, source.stale_info), file=out,
+                          flush=True)
+                    printed += source.snapshots != seen
+                seen, last_state = source.snapshots, state
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), 0.05)
+    finally:
+        await source.detach()  # the service keeps running
+    return 0
+
+
+# --------------------------------------------------------------------------- the dashboard
+
+
+async def run_dashboard(source: Any) -> int:
+    """Open HeapwatchApp on `source` (RemoteSource or ReplaySource); detach on exit.
+
+    LEAD: this is the single call to adapt once the app knows remote sources (a DISCONNECTED
+    banner, the stale frame's culprit, confirm before `request_shutdown`, replay keys). Today's
+    HeapwatchApp takes any EngineLike and its quit path calls `source.shutdown()`, which for
+    these sources detaches (RemoteSource) or pauses (ReplaySource) and never stops a service.
+    """
+    from tui.app import HeapwatchApp
+
+    app = HeapwatchApp(source)
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGTERM, app.exit, 0)
+    try:
+        result = await app.run_async()
+    finally:
+        with contextlib.suppress(Exception):
+            await source.shutdown()
+    return int(result or 0)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def attach_main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    """`heapwatch attach ...`; returns the exit status."""
+    args = attach_parser().parse_args(argv)
+    prog = "heapwatch attach"
+    if args.list:
+        return list_main(out)
+    if not args.target:
+        return _fail(prog, "give a TARGET (a pid, a name, unix:PATH or tcp://HOST:PORT) or --list")
+    token = None
+    if args.token_file:
+        try:
+            with open(args.token_file) as file:
+                token = file.read().strip()
+        except OSError as error:
+            return _fail(prog, f"cannot read {args.token_file}: {error.strerror or error}")
+    try:
+        resolve(args.target, token=token)
+    except ClientError as error:
+        return _fail(prog, str(error))
+    recorder = None
+    if args.record:
+        try:
+            recorder = Recorder(args.record, max_bytes=args.record_max, target=args.target,
+                                on_cap=lambda message: print(f"{prog}: warning: {message}",
+                                                             file=sys.stderr))
+        except OSError as error:
+            return _fail(prog, f"cannot write {args.record}: {error.strerror or error}")
+    try:
+        return asyncio.run(_attach(args, token, recorder, out or sys.stdout))
+    except (ClientError, SourceError) as error:
+        return _fail(prog, str(error))
+    except KeyboardInterrupt:
+        return 0  # detached; the service keeps running
+    finally:
+        if recorder is not None:
+            recorder.close()
+
+
+async def _attach(args: argparse.Namespace, token: str | None, recorder: Recorder | None,
+                  out: TextIO) -> int:
+    source = RemoteSource(args.target, control=args.control, token=token, hz=args.hz,
+                          recorder=recorder)
+    await source.start()
+    if args.control and not source.hello.get("control"):
+        print("heapwatch attach: warning: the service does not allow control (it needs "
+              "serve_monitor(allow_control=True)): read-only", file=sys.stderr)
+    if args.plain:
+        return await _plain_attach(source, args.count, out)
+    return await run_dashboard(source)
+
+
+def replay_main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
+    """`heapwatch replay FILE`; returns the exit status."""
+    args = replay_parser().parse_args(argv)
+    prog = "heapwatch replay"
+    try:
+        recording = load_recording(args.file)
+        source = ReplaySource(recording, speed=args.speed)
+    except (RecordingError, SourceError) as error:
+        return _fail(prog, str(error))
+    if recording.warning:
+        print(f"{prog}: warning: {recording.warning}", file=sys.stderr)
+    if args.plain:
+        out = out or sys.stdout
+        for index in range(len(recording.frames)):
+            source.position = index
+            snapshot = source.snapshot_at(index)
+            if snapshot is not None:
+                print(format_line(snapshot, source.state, source.stale_info), file=out)
+        return 0
+    try:
+        return asyncio.run(run_dashboard(source))
+    except KeyboardInterrupt:
+        return 0
