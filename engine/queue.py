@@ -113,7 +113,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         "_aging_rate", "_clock", "_dirty_tails", "_discarded", "_drop_listeners", "_epoch",
         "_evicted", "_get_waited", "_heads", "_is_shutdown", "_levels", "_limit", "_log_every",
         "_logged_ops", "_logger", "_overflow", "_peak", "_prune_at", "_put_blocked", "_puts",
-        "_record_wait", "_rejected", "_requeues", "_sample_below", "_sample_due", "_sample_every", "_size", "_stale_heads",
+        "_record_wait", "_rejected", "_requeues", "_sample_below", "_sample_due", "_sample_every",
+        "_sample_seed", "_size", "_stale_heads",
         "_tails", "_track_tails", "_victims", "_wait_all", "_wait_series", "_window",
         "item_repr", "on_drop",
         "_finished", "_getters", "_maxsize", "_putters", "_unfinished_tasks",
@@ -124,9 +125,10 @@ class PriorityQueue(QueueViews, asyncio.Queue):
     MAX_PRIORITY_SERIES = 256
     """Distinct priorities that get their own wait-time series (beyond: overall only)."""
     WAIT_SAMPLE_EVERY = 4
-    """Latency percentiles are taken on a sample: one get in N reads the clock for the
-    wait-time windows, and one blocked put (get) in N, chosen by a hash of its number so that
-    no periodic pattern aliases with it, times its blocking. The rest cost a counter."""
+    """Latency percentiles are taken on a sample: one get in N on average (random gaps)
+    reads the clock for the wait-time windows, and one blocked put (get) in N, chosen by a
+    hash of its number, times its blocking; neither aliases with a periodic workload. The rest
+    cost a counter."""
     acks_on_get = True
     """A got item is forgotten at once: `ack` is free; `nack`/`requeue_nowait` put it back."""
     _LEVEL_PRUNE_AT = 1024
@@ -188,6 +190,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         self._sample_every = self.WAIT_SAMPLE_EVERY
         self._sample_below = (1 << 32) // self._sample_every
         self._sample_due = 1  # the first get is sampled
+        self._sample_seed = 1
         self._peak = 0
         self._puts = 0
         self._requeues = 0
@@ -553,7 +556,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         if due:
             self._sample_due = due
         else:
-            self._sample_due = self._sample_every
+            self._sample_due = self._sample_gap()
             waited = self._clock() - t
             level.record_wait(waited)
             self._record_wait(waited)
@@ -608,7 +611,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         if due:
             self._sample_due = due
         else:
-            self._sample_due = self._sample_every
+            self._sample_due = self._sample_gap()
             waited = self._clock() - t
             level.record_wait(waited)
             self._record_wait(waited)
@@ -687,6 +690,12 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         self._wake_all(self._getters)
         self._wake_all(self._putters)
         return discarded
+
+    def _sample_gap(self) -> int:
+        """Gets until the next wait sample: 1..2N-1 at random (mean N), so that a periodic
+        workload (a round-robin over N priorities) cannot alias with the sample."""
+        self._sample_seed = seed = (self._sample_seed * 1103515245 + 12345) & 0x7FFFFFFF
+        return 1 + (seed >> 8) % (2 * self._sample_every - 1)
 
     @staticmethod
     def _wake_next(waiters: deque[asyncio.Future[Any]], stamp: float) -> None:
