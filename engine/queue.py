@@ -6,10 +6,8 @@ binary heap over the non-empty levels' heads. With P distinct priorities waiting
 `get` cost O(log P) and do not depend on depth; the oldest item of a priority is its level's
 head; `top(k)` is a k-way merge of level heads.
 
-One clock reading per put is the enqueue time (for waits and aging) and the tie-breaker
-between levels: FIFO among equal priorities is the level's deque order, so two puts in the
-same clock tick need no nudging. Heap entries are (key, enqueue time, level); equal keys and
-times mean equal priorities, that is the same level. The payload is never compared.
+One clock reading per put is the enqueue time (for waits and aging). Heap entries are (key,
+enqueue time, level); equal keys and times mean the same level. Payloads are never compared.
 
 Aging. An item's effective priority is `priority - rate * waited`
 `= (priority + rate * t_enq) - rate * now`. The static key `priority + rate * t_enq` orders
@@ -17,12 +15,9 @@ items the same way for every `now`, and inside a level keys still increase with 
 the head heap stays valid without any periodic re-heapify. Changing the rate re-keys the
 head heap once (O(P)).
 
-Requeues. A `Delivery` carries an arrival token; given back to `requeue_nowait` (or `nack`),
-the item is served at its original place and keeps its first arrival for waits and aging
-(see `engine.queue_level`).
-
-Eviction. The worst item is always some level's newest item, so `evict-lowest` keeps a lazily
-validated max-heap over level tails: O(log P) amortised, never a scan of the items.
+Requeues. A `Delivery`'s arrival token given back to `requeue_nowait` (or `nack`) serves
+the item at its original place with its first arrival (`engine.queue_level`). Eviction: the
+worst item is some level's newest, found in a lazily validated max-heap of level tails.
 
 Blocking behaviour is CPython's `asyncio.Queue` (futures in `_getters`/`_putters`, the same
 wake-ups and cancellation handling, `join()`/`task_done()`, a float maxsize), plus the
@@ -113,7 +108,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         "_aging_rate", "_clock", "_dirty_tails", "_discarded", "_drop_listeners", "_epoch",
         "_evicted", "_get_waited", "_heads", "_is_shutdown", "_levels", "_limit", "_log_every",
         "_logged_ops", "_logger", "_overflow", "_peak", "_prune_at", "_put_blocked", "_puts",
-        "_record_wait", "_rejected", "_requeues", "_sample_below", "_sample_due", "_sample_every", "_size", "_stale_heads",
+        "_record_wait", "_rejected", "_requeues", "_sample_below", "_sample_due", "_sample_every",
+        "_sample_seed", "_size", "_stale_heads",
         "_tails", "_track_tails", "_victims", "_wait_all", "_wait_series", "_window",
         "item_repr", "on_drop",
         "_finished", "_getters", "_maxsize", "_putters", "_unfinished_tasks",
@@ -124,9 +120,10 @@ class PriorityQueue(QueueViews, asyncio.Queue):
     MAX_PRIORITY_SERIES = 256
     """Distinct priorities that get their own wait-time series (beyond: overall only)."""
     WAIT_SAMPLE_EVERY = 4
-    """Latency percentiles are taken on a sample: one get in N reads the clock for the
-    wait-time windows, and one blocked put (get) in N, chosen by a hash of its number so that
-    no periodic pattern aliases with it, times its blocking. The rest cost a counter."""
+    """Latency percentiles are taken on a sample: one get in N on average (random gaps)
+    reads the clock for the wait-time windows, and one blocked put (get) in N, chosen by a
+    hash of its number, times its blocking; neither aliases with a periodic workload. The rest
+    cost a counter."""
     acks_on_get = True
     """A got item is forgotten at once: `ack` is free; `nack`/`requeue_nowait` put it back."""
     _LEVEL_PRUNE_AT = 1024
@@ -188,13 +185,12 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         self._sample_every = self.WAIT_SAMPLE_EVERY
         self._sample_below = (1 << 32) // self._sample_every
         self._sample_due = 1  # the first get is sampled
+        self._sample_seed = 1
         self._peak = 0
         self._puts = 0
         self._requeues = 0
-        self._victims = 0
-        """Evicted items that had been queued (not newcomers refused on arrival)."""
-        self._discarded = 0
-        """Items removed by shutdown(immediate=True)."""
+        self._victims = 0  # evicted items that had been queued (not refused newcomers)
+        self._discarded = 0  # items removed by shutdown(immediate=True)
         self._evicted = 0
         self._rejected = 0
         self._is_shutdown = False
@@ -378,12 +374,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         Counted in `requeues`, not in `puts`. Like a put it adds one unfinished task:
         `task_done()` the get it replaces. O(log R), R the items put back and not yet got.
         """
-        try:
-            level = self._levels[priority]
-        except (KeyError, TypeError):
-            level = self._new_level(priority)
-        if priority is True or priority is False:
-            check_priority(priority)
+        level = self._level_for(priority)
         self._requeues += 1
         if arrival is None:
             # The tail, now: between the FIFO's last item and the next one put, and after
@@ -422,11 +413,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
             self._wakeup_next(self._getters)
 
     def _make_room(self, item: Any, level: Level, t: float) -> tuple[Any, float] | None:
-        """put_nowait on a full queue: apply the overflow policy.
-
-        Raises QueueFull ('block', 'reject'), or drops the newcomer (None) or the worst
-        queued item, returned as (item, priority) for `on_drop` once the newcomer is in.
-        """
+        """put_nowait on a full queue: raise QueueFull, drop the newcomer (None) or evict the
+        worst item, returned as (item, priority) for `on_drop` once the newcomer is in."""
         policy = self._overflow
         if policy is Overflow.BLOCK:
             raise asyncio.QueueFull
@@ -475,7 +463,27 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         queued, then raises QueueShutDown.
         """
         if not self._size:
-            await self._wait_for_item()
+            # `_wait_for_item` inlined (asyncio.Queue.get's loop): in a hand-off or a pool of
+            # idle consumers every get waits, and a nested coroutine costs a frame a resume.
+            ordinal = self._puts + self._requeues - self._size - self._victims - self._discarded
+            sampled = (ordinal * _GOLDEN) & 0xFFFFFFFF < self._sample_below
+            started = self._clock() if sampled else None
+            arrived = None
+            try:
+                while not self._size:
+                    if self._is_shutdown:
+                        raise QueueShutDown
+                    getter = self._get_loop().create_future()
+                    self._getters.append(getter)
+                    try:
+                        arrived = await getter  # put_nowait's clock reading, None otherwise
+                    except BaseException:
+                        self._drop_getter(getter)
+                        raise
+            finally:
+                if started is not None:
+                    ended = self._clock() if arrived is None else arrived
+                    self._get_waited.record(ordinal // self._sample_every, ended - started)
         return self.get_nowait()
 
     async def get_with_priority(self) -> tuple[Any, float]:
@@ -504,20 +512,22 @@ class PriorityQueue(QueueViews, asyncio.Queue):
                 try:
                     arrived = await getter  # put_nowait's clock reading, None otherwise
                 except BaseException:
-                    getter.cancel()  # in case it is not done yet
-                    try:
-                        self._getters.remove(getter)
-                    except ValueError:
-                        # put_nowait() already took it off the deque to wake it.
-                        pass
-                    if self._size and not getter.cancelled():
-                        # We were woken for an item we will not take: pass it on.
-                        self._wakeup_next(self._getters)
+                    self._drop_getter(getter)
                     raise
         finally:
             if started is not None:
                 ended = self._clock() if arrived is None else arrived
                 self._get_waited.record(ordinal // self._sample_every, ended - started)
+
+    def _drop_getter(self, getter: asyncio.Future[Any]) -> None:
+        """A waiting get was interrupted (cancelled): asyncio's cleanup."""
+        getter.cancel()  # in case it is not done yet
+        try:
+            self._getters.remove(getter)
+        except ValueError:
+            pass  # put_nowait() already took it off the deque to wake it
+        if self._size and not getter.cancelled():
+            self._wakeup_next(self._getters)  # woken for an item we will not take: pass it on
 
     def get_nowait(self) -> Any:
         """Remove and return the best item; raise QueueEmpty (QueueShutDown once shut down)."""
@@ -553,7 +563,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         if due:
             self._sample_due = due
         else:
-            self._sample_due = self._sample_every
+            self._sample_due = self._sample_gap()
             waited = self._clock() - t
             level.record_wait(waited)
             self._record_wait(waited)
@@ -608,7 +618,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         if due:
             self._sample_due = due
         else:
-            self._sample_due = self._sample_every
+            self._sample_due = self._sample_gap()
             waited = self._clock() - t
             level.record_wait(waited)
             self._record_wait(waited)
@@ -628,10 +638,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         delay = check_seconds("delay", delay)
         if not math.isfinite(delay):
             raise ValueError(f"delay must be finite, not {delay!r}")
-        requeue = partial(
-            self.requeue_nowait, delivery.item, priority=delivery.priority,
-            arrival=delivery.arrival,
-        )  # fmt: skip
+        item, priority, arrival = delivery.item, delivery.priority, delivery.arrival
+        requeue = partial(self.requeue_nowait, item, priority=priority, arrival=arrival)
         if delay > 0:
             self._get_loop().call_later(delay, requeue)
         else:
@@ -667,13 +675,10 @@ class PriorityQueue(QueueViews, asyncio.Queue):
     # ------------------------------------------------------------------ shutdown
 
     def shutdown(self, immediate: bool = False) -> list[tuple[Any, float]]:
-        """Shut the queue down, as Python 3.13's `asyncio.Queue.shutdown`.
-
-        Puts raise QueueShutDown from now on (blocked putters too). Getters keep draining
-        what is queued and raise QueueShutDown once it is empty. With `immediate=True` the
-        queued items are removed at once (their unfinished tasks released for `join()`) and,
-        so that nothing vanishes, returned best first as `(item, priority)` pairs.
-        """
+        """Shut the queue down, as Python 3.13's `asyncio.Queue.shutdown`: puts (blocked ones
+        too) raise QueueShutDown; gets drain what is queued, then raise it. `immediate=True`
+        removes the items at once (releasing `join()`) and returns them, best first, as
+        `(item, priority)` pairs, so that nothing vanishes."""
         self._is_shutdown = True
         self._limit = -1
         discarded: list[tuple[Any, float]] = []
@@ -687,6 +692,11 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         self._wake_all(self._getters)
         self._wake_all(self._putters)
         return discarded
+
+    def _sample_gap(self) -> int:
+        """Gets until the next wait sample: 1..2N-1, random (an LCG), mean N."""
+        self._sample_seed = seed = (self._sample_seed * 1103515245 + 12345) & 0x7FFFFFFF
+        return 1 + (seed >> 8) % (2 * self._sample_every - 1)
 
     @staticmethod
     def _wake_next(waiters: deque[asyncio.Future[Any]], stamp: float) -> None:
