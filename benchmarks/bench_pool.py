@@ -1,10 +1,10 @@
 """WorkerPool throughput against a plain hand-written worker loop, in paired rounds.
 
-Baseline: 8 tasks doing `get(); await handler(); task_done()` on `asyncio.PriorityQueue`
-(items as `(priority, seq, item)` tuples). Contender: `WorkerPool` with 8 workers and a no-op
-handler on `engine.queue.PriorityQueue`, keeping its ledger, states and meters. A third row,
-the same plain loop on `engine.queue.PriorityQueue` through `get_delivery()` (what the pool
-consumes), separates the queue's share from the pool's.
+Baseline: 8 tasks doing `priority, _, item = await get(); await handler(item, priority);
+task_done()` on `asyncio.PriorityQueue` (items as `(priority, seq, item)` tuples). Contender:
+`WorkerPool` with 8 workers and a no-op handler on `engine.queue.PriorityQueue`, keeping its
+ledger, states and meters. A third row, the same plain loop on `engine.queue.PriorityQueue`
+through `get_delivery()` (what the pool consumes), separates the queue's share from the pool's.
 
 Each round pre-fills N items over 10 priorities and times the consumption until `join()`
 returns, in CPU time (the process's own work: on a shared machine, wall time also counts the
@@ -24,6 +24,7 @@ import json
 import statistics
 import sys
 import time
+from itertools import count
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -39,16 +40,26 @@ async def noop_handler(item: object, priority: float) -> None:
     return None
 
 
-async def _consume_plain(queue: asyncio.Queue, workers: int, get_name: str) -> float:
+async def _consume_plain(queue: asyncio.Queue, workers: int, deliveries: bool) -> float:
+    # Each plain loop hands the handler the item and its priority, as the pool does: the
+    # loop a user would write, and the same work on both sides.
     async def worker() -> None:
-        get = getattr(queue, get_name)
+        get = queue.get
         while True:
-            await get()
-            await noop_handler(None, 0)
+            priority, _, item = await get()
+            await noop_handler(item, priority)
             queue.task_done()
 
+    async def delivery_worker() -> None:
+        get = queue.get_delivery
+        while True:
+            delivery = await get()
+            await noop_handler(delivery.item, delivery.priority)
+            queue.task_done()
+
+    work = delivery_worker if deliveries else worker
     started = time.process_time()
-    tasks = [asyncio.create_task(worker()) for _ in range(workers)]
+    tasks = [asyncio.create_task(work()) for _ in range(workers)]
     await queue.join()
     elapsed = time.process_time() - started
     for task in tasks:
@@ -59,16 +70,19 @@ async def _consume_plain(queue: asyncio.Queue, workers: int, get_name: str) -> f
 
 async def plain_asyncio(items: int, workers: int) -> float:
     queue: asyncio.PriorityQueue = asyncio.PriorityQueue()
+    # The tie-breaker is a counter of its own, as a user's would be: an `i` doubling as the
+    # item would save the loop one object an item that no real workload saves.
+    seq = count()
     for i in range(items):
-        queue.put_nowait((i % PRIORITIES, i, i))
-    return await _consume_plain(queue, workers, "get")
+        queue.put_nowait((i % PRIORITIES, next(seq), i))
+    return await _consume_plain(queue, workers, deliveries=False)
 
 
 async def plain_engine_queue(items: int, workers: int) -> float:
     queue = PriorityQueue()
     for i in range(items):
         queue.put_nowait(i, priority=i % PRIORITIES)
-    return await _consume_plain(queue, workers, "get_delivery")
+    return await _consume_plain(queue, workers, deliveries=True)
 
 
 async def worker_pool(items: int, workers: int) -> float:
