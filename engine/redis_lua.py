@@ -7,8 +7,8 @@ queue's keys in one cluster slot), and names the others from it:
     tails     ZSET  same members, score: the aging key of its tail (kept only when aging)
     l:<p>     LIST  the FIFO of priority <p>: elements 'id:t:a:r'
     jobs      HASH  id -> the encoded payload
-    leases    ZSET  id -> lease deadline (server TIME)
-    leased    HASH  id -> '<p>|<element as delivered>'
+    leases    ZSET  element as delivered (the lease's token) -> lease deadline (server TIME)
+    leased    HASH  element as delivered -> its priority
     retry     ZSET  '<p>|<element>' -> due time (server TIME)
     dead      LIST  dead letters: 'id|p|attempts|first arrival|at|reason' LF payload
     counters  HASH  seq, depth, peak, submitted, completed, ... (see COUNTERS)
@@ -19,7 +19,8 @@ queue's keys in one cluster slot), and names the others from it:
 
 An element is 'id:t:a:r': the job id (a global arrival sequence, so id order is arrival
 order), the first enqueue time, the deliveries already made and 1 when the last one ended in
-an expired lease. Scripts format every number they store or return with string.format,
+an expired lease. The element as delivered is the lease's token: a later delivery of the
+same job has another attempt count, so an ack of a reaped lease finds nothing. Scripts format every number they store or return with string.format,
 because Lua's tostring keeps 14 digits and Redis truncates a returned Lua number to an int.
 """
 
@@ -116,9 +117,8 @@ local function dead_letter(id, p, e, attempts, t, reason)
   redis.call('HINCRBY', C, 'dead_lettered', 1)
 end
 -- A lease ends without an ack: back in the queue (after `delay`), or dead past max_attempts.
-local function settle_back(id, rec, t, max_attempts, delay, expired, reason)
-  local p, e = string.match(rec, '^([^|]+)|(.*)$')
-  local _, et, a = parse(e)
+local function settle_back(e, p, t, max_attempts, delay, expired, reason)
+  local id, et, a = parse(e)
   local attempts = a + 1
   if attempts >= max_attempts then
     dead_letter(id, p, e, attempts, t, reason)
@@ -202,11 +202,11 @@ if room < n then
 end
 if take > 0 then
   local last = redis.call('HINCRBY', C, 'seq', take)
-  local ts = stamp(t)
+  local suffix = ':' .. stamp(t) .. ':0:0'
   local elems, bodies = {}, {}
   for i = 1, take do
     local id = last - take + i
-    elems[i] = id .. ':' .. ts .. ':0:0'
+    elems[i] = id .. suffix
     bodies[2 * i - 1] = id
     bodies[2 * i] = ARGV[6 + i]
   end
@@ -228,8 +228,9 @@ table.insert(out, 1, take)
 return out
 """
 
-# ARGV: rate, epoch, n, lease, registered -> {now, depth, count, (priority, element, payload)...}
-# or, when nothing is queued, {now, depth, 0, next due retry or lease deadline or ''}.
+# ARGV: rate, epoch, n, lease, registered -> {now, depth, count, then per level served:
+# priority, k, and k (element, payload) pairs}; when nothing is queued {now, depth, 0, the
+# next due retry or lease deadline, or ''}.
 GET = _COMMON + r"""
 local n = tonumber(ARGV[3])
 local lease = tonumber(ARGV[4])
@@ -239,20 +240,21 @@ promote_due(t)
 local deadline = num(t + lease)
 local out = {stamp(t), 0, 0}
 local got = 0
-local ps, es, ids, leases, leased = {}, {}, {}, {}, {}
+local runs, es, ids, leases, leased = {}, {}, {}, {}, {}
 while got < n do
   local best = redis.call('ZRANGE', P .. 'levels', 0, 0)
   if #best == 0 then break end
   local p = best[1]
   local lk = P .. 'l:' .. p
   local elems = redis.call('LPOP', lk, n - got) or {}
+  runs[#runs + 1] = {p, got + 1, got + #elems}
   for i = 1, #elems do
     local e = elems[i]
     local id = string.match(e, '^(%d+):')
     got = got + 1
-    ps[got], es[got], ids[got] = p, e, id
-    leases[2 * got - 1], leases[2 * got] = deadline, id
-    leased[2 * got - 1], leased[2 * got] = id, p .. '|' .. e
+    es[got], ids[got] = e, id
+    leases[2 * got - 1], leases[2 * got] = deadline, e
+    leased[2 * got - 1], leased[2 * got] = e, p
     if string.sub(e, -1) == '1' then redis.call('HINCRBY', C, 'redelivered', 1) end
   end
   local head = redis.call('LINDEX', lk, 0)
@@ -275,8 +277,14 @@ if got == 0 then
   return out
 end
 local bodies = redis.call('HMGET', P .. 'jobs', unpack(ids))
-for i = 1, got do
-  out[3 * i + 1], out[3 * i + 2], out[3 * i + 3] = ps[i], es[i], bodies[i] or ''
+for r = 1, #runs do
+  local run = runs[r]
+  out[#out + 1] = run[1]
+  out[#out + 1] = run[3] - run[2] + 1
+  for i = run[2], run[3] do
+    out[#out + 1] = es[i]
+    out[#out + 1] = bodies[i] or ''
+  end
 end
 redis.call('ZADD', P .. 'leases', unpack(leases))
 redis.call('HSET', P .. 'leased', unpack(leased))
@@ -287,17 +295,15 @@ wake('put_waiters', 'room', got)
 return out
 """
 
-# ARGV: rate, epoch, (id, attempt)... -> a string of '1' (acked) and '0' (refused: stale)
+# ARGV: rate, epoch, 'element,element,...' (the leases' tokens) -> one flag per lease, '1'
+# acked, '0' refused (reaped). One argument for the batch, not one per lease.
 ACK = _COMMON + r"""
 local flags = {}
 local done, stale = 0, 0
-for i = 3, #ARGV, 2 do
-  local id = ARGV[i]
-  local rec = redis.call('HGET', P .. 'leased', id)
-  if rec and select(3, parse(string.match(rec, '|(.*)$'))) == tonumber(ARGV[i + 1]) then
-    redis.call('HDEL', P .. 'leased', id)
-    redis.call('ZREM', P .. 'leases', id)
-    redis.call('HDEL', P .. 'jobs', id)
+for e in string.gmatch(ARGV[3], '[^,]+') do
+  if redis.call('HDEL', P .. 'leased', e) == 1 then
+    redis.call('ZREM', P .. 'leases', e)
+    redis.call('HDEL', P .. 'jobs', string.match(e, '^%d+'))
     done = done + 1
     flags[#flags + 1] = '1'
   else
@@ -310,29 +316,28 @@ if stale > 0 then redis.call('HINCRBY', C, 'stale_acks', stale) end
 return table.concat(flags)
 """
 
-# ARGV: rate, epoch, max_attempts, delay, id, attempt, reason -> the fate, or 'stale'
+# ARGV: rate, epoch, max_attempts, delay, element, reason -> the fate, or 'stale'
 NACK = _COMMON + r"""
-local id = ARGV[5]
-local rec = redis.call('HGET', P .. 'leased', id)
-if not rec or select(3, parse(string.match(rec, '|(.*)$'))) ~= tonumber(ARGV[6]) then
+local e = ARGV[5]
+local p = redis.call('HGET', P .. 'leased', e)
+if not p then
   redis.call('HINCRBY', C, 'stale_acks', 1)
   return 'stale'
 end
-redis.call('HDEL', P .. 'leased', id)
-redis.call('ZREM', P .. 'leases', id)
-return settle_back(id, rec, now(), tonumber(ARGV[3]), tonumber(ARGV[4]), 0, ARGV[7])
+redis.call('HDEL', P .. 'leased', e)
+redis.call('ZREM', P .. 'leases', e)
+return settle_back(e, p, now(), tonumber(ARGV[3]), tonumber(ARGV[4]), 0, ARGV[6])
 """
 
-# ARGV: rate, epoch, id, attempt, seconds -> the new deadline, or false when the lease is gone
+# ARGV: rate, epoch, element, seconds -> the new deadline, or false when the lease is gone
 EXTEND = _COMMON + r"""
-local id = ARGV[3]
-local rec = redis.call('HGET', P .. 'leased', id)
-if not rec or select(3, parse(string.match(rec, '|(.*)$'))) ~= tonumber(ARGV[4]) then
+local e = ARGV[3]
+if redis.call('HEXISTS', P .. 'leased', e) == 0 then
   redis.call('HINCRBY', C, 'stale_acks', 1)
   return false
 end
-local deadline = num(now() + tonumber(ARGV[5]))
-redis.call('ZADD', P .. 'leases', 'XX', deadline, id)
+local deadline = num(now() + tonumber(ARGV[4]))
+redis.call('ZADD', P .. 'leases', 'XX', deadline, e)
 return deadline
 """
 
@@ -346,13 +351,13 @@ local limit = tonumber(ARGV[5])
 local ids = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', num(t), 'LIMIT', 0, limit)
 local back, dead = 0, 0
 for i = 1, #ids do
-  local id = ids[i]
-  local rec = redis.call('HGET', P .. 'leased', id)
-  redis.call('ZREM', P .. 'leases', id)
-  redis.call('HDEL', P .. 'leased', id)
+  local e = ids[i]
+  local p = redis.call('HGET', P .. 'leased', e)
+  redis.call('ZREM', P .. 'leases', e)
+  redis.call('HDEL', P .. 'leased', e)
   redis.call('HINCRBY', C, 'expired', 1)
-  if rec then
-    if settle_back(id, rec, t, tonumber(ARGV[3]), 0, 1, 'lease expired') == 'queued' then
+  if p then
+    if settle_back(e, p, t, tonumber(ARGV[3]), 0, 1, 'lease expired') == 'queued' then
       back = back + 1
     else
       dead = dead + 1

@@ -1,30 +1,16 @@
 """`RedisPriorityQueue`: one priority queue shared by many processes, kept in Redis.
 
-It speaks `engine.protocol.WorkQueue` with leases (`acks_on_get` is false): `get()` hands out a
-`Delivery` whose lease runs until `deadline` on the Redis server's clock (TIME); the consumer
-`ack`s it when done, `nack`s it to put it back (after a delay), or `extend`s it. A lease that
-runs out is returned to its original place by a reaper that any consumer runs under a lock
-(no extra daemon); that expiry counts as an attempt, and an item that has had `max_attempts`
-deliveries is dead-lettered instead of going back.
+It speaks `engine.protocol.WorkQueue` with leases (`acks_on_get` is false): `get()` leases a
+`Delivery` until `deadline` on the Redis server's clock (TIME); the consumer `ack`s, `nack`s
+(back to its original place, after a delay) or `extend`s it. An expired lease goes back to
+its place through a reaper that any consumer runs under a lock; the expiry counts as an
+attempt, and past `max_attempts` the item is dead-lettered. Delivery is at-least-once, not
+exactly-once: see docs/redis.md for the guarantee, the accounting and the costs (O(log P)
+per operation and O(P) for `stats()`, P the distinct priorities in use).
 
-Delivery is at-least-once, not exactly-once: a consumer that stalls past its lease may finish
-an item that another consumer is given again. Each item still has exactly one fate in the
-accounting (completed, dead-lettered, evicted, rejected, queued, leased, waiting to retry);
-a delivery after an expired lease is counted in `redelivered`, and an ack (or nack, extend)
-of a lease that was reaped is refused and counted in `stale_acks`.
-
-Layout (engine/redis_lua.py has the keys): one Redis list per distinct priority and a sorted
-set of the non-empty levels scored by the aging key of each level's head, the same static key
-as the in-process queue (`priority + aging_rate * (t_enqueue - epoch)`). With P distinct
-priorities in use, `put`, `get`, `ack`, `nack`, `extend` and a reap of one lease cost
-O(log P) in Redis, plus, for an item that goes back, one step per item of its priority that
-came back before it and is still ahead of it (a handful: only returned items can be older);
-`stats()` costs O(P). Each operation is one Lua script run by SHA, so it is atomic, and all
-the keys share the hash tag `{name}`.
-
-Payloads go through one codec seam: msgspec's MessagePack when msgspec is importable, else
-JSON; never pickle. An item the codec cannot encode fails at `put`, before anything is sent.
-MessagePack and JSON have no tuples: a tuple comes back as a list.
+Each operation is one Lua script (engine/redis_lua.py) run by SHA; all keys share the hash
+tag `{name}`. Payloads go through one codec seam (msgspec MessagePack, else JSON; never
+pickle): an item that cannot be encoded fails at `put`. A tuple comes back as a list.
 """
 
 from __future__ import annotations
@@ -36,6 +22,14 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
+
+try:
+    import redis.asyncio as aioredis
+    from redis import exceptions as _exc
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+except ImportError as exc:  # pragma: no cover - the optional extra is missing
+    raise ImportError("RedisPriorityQueue needs: pip install 'heapwatch[redis]'") from exc
 
 from engine import redis_lua
 from engine.checks import check_choice, check_count, check_priority, check_rate, check_seconds
@@ -67,6 +61,19 @@ def default_codec() -> Codec:
     except ImportError:
         return json_codec()
     return Codec("msgpack", msgspec.msgpack.Encoder().encode, msgspec.msgpack.Decoder().decode)
+
+
+def _raise_if_cancelling() -> None:
+    """A cancellation that arrives mid-command can come out of redis-py as a connection error
+    or not at all; a task being cancelled must not retry or wait again, so it stops here."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _job_id(delivery: Delivery) -> int:
+    """The job id inside a delivery's lease token (the queue-wide arrival number)."""
+    return int(delivery.arrival.split(b":", 1)[0])
 
 
 class LeaseLost(Exception):
@@ -121,7 +128,9 @@ class RedisHandlerContext(HandlerContext):
 
 
 _NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
-_RETRYABLE: tuple[type[BaseException], ...] = ()
+_RETRYABLE = (_exc.ConnectionError, _exc.TimeoutError, OSError)
+_SHARED = ("puts", "gets", "evicted", "rejected", "submitted", "completed", "dead_lettered",
+           "redelivered", "expired", "stale_acks")  # fmt: skip
 
 
 class RedisPriorityQueue:
@@ -167,13 +176,6 @@ class RedisPriorityQueue:
         max_wait: float = 1.0,
         item_repr: ItemRepr | None = None,
     ) -> None:
-        import redis.asyncio as aioredis
-        from redis import exceptions
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
-        global _RETRYABLE
-        _RETRYABLE = (exceptions.ConnectionError, exceptions.TimeoutError, OSError)
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ValueError(f"name must be 1-100 letters, digits or _.:-, not {name!r}")
         if isinstance(maxsize, bool) or not isinstance(maxsize, int):
@@ -244,6 +246,7 @@ class RedisPriorityQueue:
             try:
                 return await call()
             except _RETRYABLE:
+                _raise_if_cancelling()
                 if loop.time() + delay > give_up:
                     raise
                 self.reconnects += 1
@@ -288,6 +291,7 @@ class RedisPriorityQueue:
             try:
                 return pop.result() is not None
             except _RETRYABLE:
+                _raise_if_cancelling()
                 # The next script call does the retrying and the backoff.
                 await asyncio.sleep(0.05)
         return False
@@ -313,13 +317,18 @@ class RedisPriorityQueue:
         are counted and given to `on_drop`, not raised.
         """
         member = self._member(priority)
-        pending = [self._encode(item) for item in items]
+        encode = self._codec.encode
+        try:
+            pending = [encode(item) for item in items]
+        except (TypeError, ValueError, OverflowError):
+            pending = [self._encode(item) for item in items]  # names the item that fails
         queued = 0
         registered = False
         started = None
         loop = asyncio.get_running_loop()
         try:
             while pending:
+                _raise_if_cancelling()
                 if self._is_shutdown:
                     raise QueueShutDown
                 reply = await self._call(
@@ -376,6 +385,7 @@ class RedisPriorityQueue:
         started = None
         try:
             while True:
+                _raise_if_cancelling()
                 if self._is_shutdown:
                     raise QueueShutDown
                 if loop.time() >= self._next_reap:
@@ -403,35 +413,42 @@ class RedisPriorityQueue:
 
     def _deliveries(self, reply: list[Any], now: float) -> list[Delivery]:
         decode = self._codec.decode
+        new = tuple.__new__
         deadline = now + self._lease
-        out = []
-        for i in range(3, len(reply), 3):
+        out: list[Delivery] = []
+        i, end = 3, len(reply)
+        while i < end:  # one run of items per level served
             priority = float(reply[i])
-            job_id, enqueued, attempt, _ = reply[i + 1].split(b":")
-            first = float(enqueued)
-            wait = now - first
-            self._waits.record(wait)
+            stop = i + 2 + 2 * int(reply[i + 1])
+            waits = []
+            for j in range(i + 2, stop, 2):
+                token = reply[j]
+                _, enqueued, attempt, _ = token.split(b":")
+                first = float(enqueued)
+                waits.append(now - first)
+                # arrival is the lease's token (opaque to consumers): the element as delivered.
+                # tuple.__new__ skips the NamedTuple's Python-level __new__ on this hot path.
+                fields = (decode(reply[j + 1]), priority, token, first, int(attempt), deadline)
+                out.append(new(Delivery, fields))
+            self._waits.extend(waits)
             series = self._wait_series.get(priority)
             if series is None and len(self._wait_series) < 256:
                 series = self._wait_series[priority] = LatencyWindow(1024)
             if series is not None:
-                series.record(wait)
-            item = decode(reply[i + 2])
-            out.append(Delivery(item, priority, int(job_id), first, int(attempt), deadline))
+                series.extend(waits)
+            i = stop
         return out
 
     # ------------------------------------------------------------------ settle
 
     async def ack(self, delivery: Delivery) -> bool:
         """Done: forget the item. False (and counted in stale_acks) if its lease was reaped."""
-        return (await self._call("ACK", delivery.arrival, delivery.attempt)) == b"1"
+        return (await self._call("ACK", delivery.arrival)) == b"1"
 
     async def ack_many(self, deliveries: Iterable[Delivery]) -> int:
         """Ack several deliveries in one script call; returns how many were accepted."""
-        args = [x for d in deliveries for x in (d.arrival, d.attempt)]
-        if not args:
-            return 0
-        return (await self._call("ACK", *args)).count(b"1")
+        leases = b",".join([d.arrival for d in deliveries])
+        return (await self._call("ACK", leases)).count(b"1") if leases else 0
 
     async def nack(self, delivery: Delivery, *, delay: float = 0.0, error: str = "") -> str:
         """Not done: back to its original place (after `delay` seconds), or a dead letter.
@@ -442,9 +459,7 @@ class RedisPriorityQueue:
         """
         delay = check_seconds("delay", delay)
         reason = " ".join((error or "nacked").split())[:200]
-        fate = await self._call(
-            "NACK", self._max_attempts, delay, delivery.arrival, delivery.attempt, reason
-        )
+        fate = await self._call("NACK", self._max_attempts, delay, delivery.arrival, reason)
         return fate.decode()
 
     async def extend(self, delivery: Delivery, seconds: float | None = None) -> Delivery:
@@ -453,14 +468,14 @@ class RedisPriorityQueue:
         Returns the delivery with its new deadline; raises LeaseLost if the lease was reaped.
         """
         seconds = self._lease if seconds is None else check_seconds("seconds", seconds)
-        deadline = await self._call("EXTEND", delivery.arrival, delivery.attempt, seconds)
+        deadline = await self._call("EXTEND", delivery.arrival, seconds)
         if deadline is None:
-            raise LeaseLost(f"the lease of job {delivery.arrival} was reaped before extend()")
+            raise LeaseLost(f"the lease of job {_job_id(delivery)} was reaped before extend()")
         return delivery._replace(deadline=float(deadline))
 
     def handler_context(self, delivery: Delivery, job_id: int | None = None) -> HandlerContext:
         """A `HandlerContext` for `delivery` whose `extend()` extends its lease."""
-        return RedisHandlerContext(self, delivery, delivery.arrival if job_id is None else job_id)
+        return RedisHandlerContext(self, delivery, _job_id(delivery) if job_id is None else job_id)
 
     async def reap(self) -> tuple[int, int] | None:
         """Return expired leases (or dead-letter them) if no process reaped this interval.
@@ -506,8 +521,7 @@ class RedisPriorityQueue:
         now = float(reply[0])
         bar = reply.index(b"|")
         counters = {k.decode(): int(v) for k, v in zip(reply[4:bar:2], reply[5:bar:2], strict=True)}
-        count = counters.get
-        self._depth = count("depth", 0)
+        self._depth = counters.get("depth", 0)
         levels = []
         oldest = 0.0
         for i in range(bar + 1, len(reply), 3):
@@ -526,35 +540,14 @@ class RedisPriorityQueue:
         put_p50, put_p99 = self._put_blocked.percentiles(50, 99)
         get_p50, get_p99 = self._get_waited.percentiles(50, 99)
         return RedisQueueStats(
-            depth=self._depth,
-            maxsize=self._maxsize,
-            peak_depth=count("peak", 0),
-            puts=count("puts", 0),
-            gets=count("gets", 0),
-            evicted=count("evicted", 0),
-            rejected=count("rejected", 0),
-            blocked_putters=self._blocked_putters,
-            blocked_getters=self._blocked_getters,
-            overflow=self._overflow.value,
-            aging_rate=self._rate,
-            oldest_wait=oldest,
-            per_priority=tuple(levels),
-            wait_p50=wait_p50,
-            wait_p99=wait_p99,
-            put_block_p50=put_p50,
-            put_block_p99=put_p99,
-            get_wait_p50=get_p50,
-            get_wait_p99=get_p99,
-            is_shutdown=self._is_shutdown,
-            leased=int(reply[1]),
-            retry_scheduled=int(reply[2]),
-            submitted=count("submitted", 0),
-            completed=count("completed", 0),
-            dead_lettered=count("dead_lettered", 0),
-            redelivered=count("redelivered", 0),
-            expired=count("expired", 0),
-            stale_acks=count("stale_acks", 0),
-        )
+            depth=self._depth, maxsize=self._maxsize, peak_depth=counters.get("peak", 0),
+            blocked_putters=self._blocked_putters, blocked_getters=self._blocked_getters,
+            overflow=self._overflow.value, aging_rate=self._rate, oldest_wait=oldest,
+            per_priority=tuple(levels), wait_p50=wait_p50, wait_p99=wait_p99,
+            put_block_p50=put_p50, put_block_p99=put_p99, get_wait_p50=get_p50,
+            get_wait_p99=get_p99, is_shutdown=self._is_shutdown, leased=int(reply[1]),
+            retry_scheduled=int(reply[2]), **{name: counters.get(name, 0) for name in _SHARED},
+        )  # fmt: skip
 
     async def accounting(self) -> Accounting:
         """Every submitted item's one fate, read atomically: `lost` must be 0."""
@@ -623,10 +616,8 @@ class RedisPriorityQueue:
         await self.close()
 
     def __repr__(self) -> str:
+        state = " shutdown" if self._is_shutdown else ""
         return (
             f"<RedisPriorityQueue {self.name!r} maxsize={self._maxsize} depth~{self._depth}"
-            f" overflow={self._overflow.value} lease={self._lease:g}s"
-            + (f" aging_rate={self._rate!r}" if self._rate else "")
-            + (" shutdown" if self._is_shutdown else "")
-            + ">"
+            f" overflow={self._overflow.value} aging_rate={self._rate!r} lease={self._lease:g}s{state}>"
         )

@@ -385,6 +385,36 @@ async def test_many_consumers_batched_account_for_every_item(redis_url):
         await q.close()
 
 
+async def test_cancelling_busy_consumers_ends_them(redis_url):
+    """A cancel that lands mid-command must not be retried away (the consumer would loop on)."""
+    producer = RedisPriorityQueue(redis_url, "cancel")
+    consumers = [RedisPriorityQueue(redis_url, "cancel", max_wait=0.5) for _ in range(8)]
+    done = 0
+    enough = asyncio.Event()
+
+    async def consume(q: RedisPriorityQueue) -> None:
+        nonlocal done
+        while True:
+            batch = await q.get_many(10)
+            await q.ack_many(batch)
+            done += len(batch)
+            if done >= 1500:
+                enough.set()
+
+    tasks = [asyncio.create_task(consume(q)) for q in consumers]
+    for start in range(0, 3000, 100):
+        await producer.put_many(range(start, start + 100))
+    await asyncio.wait_for(enough.wait(), 10)
+    for task in tasks:
+        task.cancel()
+    _, pending = await asyncio.wait(tasks, timeout=3)
+    assert not pending
+    assert all(task.cancelled() for task in tasks)
+    assert (await producer.accounting()).lost == 0
+    for q in (producer, *consumers):
+        await q.close()
+
+
 # --------------------------------------------------------------------------- chaos
 
 WORKER = r"""
