@@ -129,6 +129,9 @@ class ZsetQueue:
                 decode = self.codec.decode
                 return [(reply[i], decode(reply[i + 1])) for i in range(0, len(reply), 2)]
             await self.redis.bzpopmin(self.prefix + "marker", timeout=1)
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # redis-py may swallow a cancel
+                raise asyncio.CancelledError
 
     async def ack_many(self, leased: list[tuple[bytes, Any]]) -> int:
         return await self._ack(keys=[self.prefix], args=[self.token, *(i for i, _ in leased)])
@@ -238,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         figures: dict[str, list[tuple[float, float]]] = {"ours": [], "zset": []}
         for round_no in range(args.rounds):
             for design in ("ours", "zset") if round_no % 2 == 0 else ("zset", "ours"):
-                figures[design].append(asyncio.run(run_redis_round(url, design, args.items, round_no)))
+                one = asyncio.wait_for(run_redis_round(url, design, args.items, round_no), 300)
+                figures[design].append(asyncio.run(one))
         in_process = run_in_process(args.items)
     finally:
         if server is not None:

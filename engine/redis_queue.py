@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import re
 from collections.abc import Callable, Iterable
@@ -112,13 +113,8 @@ class RedisHandlerContext(HandlerContext):
     __slots__ = ("_queue", "_delivery")
 
     def __init__(self, queue: RedisPriorityQueue, delivery: Delivery, job_id: int) -> None:
-        super().__init__(
-            job_id=job_id,
-            attempt=delivery.attempt + 1,
-            first_arrival=delivery.first_arrival,
-            deadline=delivery.deadline,
-            priority=delivery.priority,
-        )
+        d = delivery
+        super().__init__(job_id, d.attempt + 1, d.first_arrival, d.deadline, d.priority)
         self._queue = queue
         self._delivery = delivery
 
@@ -127,6 +123,7 @@ class RedisHandlerContext(HandlerContext):
         self.deadline = self._delivery.deadline
 
 
+_log = logging.getLogger(__name__)
 _NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 _RETRYABLE = (_exc.ConnectionError, _exc.TimeoutError, OSError)
 _SHARED = ("puts", "gets", "evicted", "rejected", "submitted", "completed", "dead_lettered",
@@ -215,8 +212,8 @@ class RedisPriorityQueue:
         self._next_reap = 0.0
         self._is_shutdown = False
         self._shutdown_event = asyncio.Event()
-        self._blocked_putters = 0
-        self._blocked_getters = 0
+        self._blocked = [0, 0]
+        """Putters, getters of this process waiting for a signal."""
         self.reconnects = 0
         """Redis calls this process retried after a connection error."""
         self._waits = LatencyWindow(1024)
@@ -277,13 +274,16 @@ class RedisPriorityQueue:
         # One level per float value: 2 and 2.0 share a level, -0.0 is 0.0.
         return repr(float(priority) + 0.0)
 
-    async def _wait_signal(self, key: str, timeout: float) -> bool:
-        """BLPOP one wake-up token from `key` (False: timed out, or this process shut down)."""
+    async def _wait_signal(self, getter: bool, timeout: float) -> bool:
+        """BLPOP one wake-up token for a getter (or a putter); False: timed out or shut down."""
+        key = self._prefix + ("ready" if getter else "room")
         pop = asyncio.ensure_future(self._redis.blpop([key], timeout=max(0.01, timeout)))
         stop = asyncio.ensure_future(self._shutdown_event.wait())
+        self._blocked[getter] += 1
         try:
             done, _ = await asyncio.wait({pop, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._blocked[getter] -= 1
             for task in (pop, stop):
                 if not task.done():
                     task.cancel()
@@ -349,11 +349,7 @@ class RedisPriorityQueue:
                     break
                 pending = pending[taken:]
                 started = loop.time() if started is None else started
-                self._blocked_putters += 1
-                try:
-                    registered = not await self._wait_signal(self._prefix + "room", self._max_wait)
-                finally:
-                    self._blocked_putters -= 1
+                registered = not await self._wait_signal(False, self._max_wait)
         finally:
             if started is not None:
                 self._put_blocked.record(loop.time() - started)
@@ -364,7 +360,7 @@ class RedisPriorityQueue:
             try:
                 self.on_drop(self._codec.decode(payload), priority, reason)
             except Exception:  # a failing callback must not undo a put that Redis has done
-                pass
+                _log.exception("on_drop callback failed for a %s item", reason)
 
     # ------------------------------------------------------------------ get
 
@@ -400,11 +396,7 @@ class RedisPriorityQueue:
                     # A retry falls due or a lease runs out then: look (and reap) at that time.
                     timeout = min(timeout, max(0.0, float(reply[3]) - now) + 0.005)
                 started = loop.time() if started is None else started
-                self._blocked_getters += 1
-                try:
-                    registered = not await self._wait_signal(self._prefix + "ready", timeout)
-                finally:
-                    self._blocked_getters -= 1
+                registered = not await self._wait_signal(True, timeout)
                 if reply[3] and registered:
                     self._next_reap = 0.0
         finally:
@@ -507,14 +499,6 @@ class RedisPriorityQueue:
     def aging_rate(self) -> float:
         return self._rate
 
-    @property
-    def lease(self) -> float:
-        return self._lease
-
-    @property
-    def is_shutdown(self) -> bool:
-        return self._is_shutdown
-
     async def stats(self) -> RedisQueueStats:
         """The shared queue's figures read in one script (O(P)), plus this process's waits."""
         reply = await self._call("STATS")
@@ -541,7 +525,7 @@ class RedisPriorityQueue:
         get_p50, get_p99 = self._get_waited.percentiles(50, 99)
         return RedisQueueStats(
             depth=self._depth, maxsize=self._maxsize, peak_depth=counters.get("peak", 0),
-            blocked_putters=self._blocked_putters, blocked_getters=self._blocked_getters,
+            blocked_putters=self._blocked[0], blocked_getters=self._blocked[1],
             overflow=self._overflow.value, aging_rate=self._rate, oldest_wait=oldest,
             per_priority=tuple(levels), wait_p50=wait_p50, wait_p99=wait_p99,
             put_block_p50=put_p50, put_block_p99=put_p99, get_wait_p50=get_p50,
@@ -572,16 +556,9 @@ class RedisPriorityQueue:
             head, payload = record.split(b"\n", 1)
             job_id, priority, attempts, _, at, reason = head.decode().split("|", 5)
             item = self._codec.decode(payload)
+            text = describe(item, 80, self._item_repr)
             out.append(
-                DeadLetter(
-                    item_repr=describe(item, 80, self._item_repr),
-                    priority=float(priority),
-                    attempts=int(attempts),
-                    error=reason,
-                    at=float(at),
-                    item=item,
-                    job_id=int(job_id),
-                )
+                DeadLetter(text, float(priority), int(attempts), reason, float(at), item, int(job_id))
             )
         return tuple(out)
 

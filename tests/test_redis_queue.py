@@ -237,7 +237,7 @@ async def test_blocked_putter_wakes_on_the_room_signal_not_a_poll(redis_url):
         await producer.put("first")
         blocked = asyncio.create_task(producer.put("second"))
         await asyncio.sleep(0.2)
-        assert not blocked.done() and producer._blocked_putters == 1
+        assert not blocked.done() and (await producer.stats()).blocked_putters == 1
         started = time.monotonic()
         assert (await consumer.get()).item == "first"
         await asyncio.wait_for(blocked, 2.0)
