@@ -212,10 +212,8 @@ class RedisPriorityQueue:
         self._next_reap = 0.0
         self._is_shutdown = False
         self._shutdown_event = asyncio.Event()
-        self._blocked = [0, 0]
-        """Putters, getters of this process waiting for a signal."""
-        self.reconnects = 0
-        """Redis calls this process retried after a connection error."""
+        self._blocked = [0, 0]  # this process's putters, getters waiting for a signal
+        self.reconnects = 0  # Redis calls this process retried after a connection error
         self._waits = LatencyWindow(1024)
         self._wait_series: dict[float, LatencyWindow] = {}
         self._put_blocked = LatencyWindow(1024)
@@ -371,7 +369,9 @@ class RedisPriorityQueue:
     get_delivery = get
 
     def get_delivery_nowait(self) -> Delivery:
-        raise TypeError("RedisPriorityQueue has no get_nowait: use `await queue.get()`")
+        """Always QueueEmpty: taking an item needs the network, so a `WorkQueue` consumer's
+        fallback (`await get_delivery()`) does it."""
+        raise asyncio.QueueEmpty
 
     async def get_many(self, n: int) -> list[Delivery]:
         """Lease up to `n` items in one script call, waiting until there is at least one."""

@@ -351,6 +351,39 @@ async def test_scripts_run_by_sha_and_keys_share_one_hash_tag(redis_url):
         assert isinstance(q, WorkQueue) and q.acks_on_get is False
 
 
+async def work_queue_consumer(queue: WorkQueue, handled: list, stop: asyncio.Event) -> None:
+    """A consumer written against the protocol only, the way WorkerPool takes items."""
+    while not stop.is_set():
+        try:
+            delivery = queue.get_delivery_nowait()
+        except asyncio.QueueEmpty:
+            try:
+                delivery = await asyncio.wait_for(queue.get_delivery(), 0.2)
+            except TimeoutError:
+                continue
+        handled.append((delivery.item, delivery.priority))
+        if not queue.acks_on_get:
+            await queue.ack(delivery)
+
+
+async def test_a_protocol_consumer_serves_it_in_priority_order(redis_url):
+    async with RedisPriorityQueue(redis_url, "protocol") as q:
+        assert isinstance(q, WorkQueue)
+        for i in range(30):
+            await q.put(i, priority=i % 3)
+        handled: list = []
+        stop = asyncio.Event()
+        consumer = asyncio.create_task(work_queue_consumer(q, handled, stop))
+        await until(lambda: _completed(q, 30), "30 completions")
+        stop.set()
+        await consumer
+        expected = sorted(((i, float(i % 3)) for i in range(30)), key=lambda x: (x[1], x[0]))
+        assert handled == expected
+        assert (await q.accounting()).lost == 0
+        with pytest.raises(TypeError, match="await queue.put"):
+            q.put_nowait(1)
+
+
 async def test_a_client_that_decodes_responses_is_refused(redis_url):
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     with pytest.raises(ValueError, match="decode responses"):
