@@ -72,8 +72,7 @@ def _raise_if_cancelling() -> None:
         raise asyncio.CancelledError
 
 
-def _job_id(delivery: Delivery) -> int:
-    """The job id inside a delivery's lease token (the queue-wide arrival number)."""
+def _job_id(delivery: Delivery) -> int:  # the arrival number inside the lease token
     return int(delivery.arrival.split(b":", 1)[0])
 
 
@@ -83,13 +82,11 @@ class LeaseLost(Exception):
 
 @dataclass(frozen=True, slots=True)
 class RedisQueueStats(QueueStats):
-    """`QueueStats` of the shared queue, plus what only a queue with leases has.
+    """`QueueStats` of the shared queue (read in one script), plus what leases add.
 
-    Shared by every process (read from Redis in one script): depth, maxsize (this process's
-    setting), peak_depth, puts, gets, evicted, rejected, oldest_wait, per_priority depths and
-    oldest waits, and the fields below. Measured in this process only, so they mean nothing
-    for the queue as a whole: blocked_putters, blocked_getters, every wait/put_block/get_wait
-    percentile (here and in per_priority), and is_shutdown (`shutdown()` is per process).
+    Meaningless for the queue as a whole, as they are this process's own: blocked_putters,
+    blocked_getters, every wait/put_block/get_wait percentile (per_priority's too) and
+    is_shutdown. The rest is shared by every process (docs/redis.md).
     """
 
     leased: int = 0
@@ -269,8 +266,10 @@ class RedisPriorityQueue:
     @staticmethod
     def _member(priority: float) -> str:
         check_priority(priority)
-        # One level per float value: 2 and 2.0 share a level, -0.0 is 0.0.
-        return repr(float(priority) + 0.0)
+        try:  # one level per float value: 2 and 2.0 share a level, -0.0 is 0.0
+            return repr(float(priority) + 0.0)
+        except OverflowError:
+            raise ValueError(f"priority {priority!r} is too large for a float") from None
 
     async def _wait_signal(self, getter: bool, timeout: float) -> bool:
         """BLPOP one wake-up token for a getter (or a putter); False: timed out or shut down."""
@@ -316,6 +315,7 @@ class RedisPriorityQueue:
         """
         member = self._member(priority)
         encode = self._codec.encode
+        items = list(items)
         try:
             pending = [encode(item) for item in items]
         except (TypeError, ValueError, OverflowError):
@@ -393,8 +393,10 @@ class RedisPriorityQueue:
                     return self._deliveries(reply, now)
                 timeout = self._max_wait
                 if reply[3]:
-                    # A retry falls due or a lease runs out then: look (and reap) at that time.
-                    timeout = min(timeout, max(0.0, float(reply[3]) - now) + 0.005)
+                    # A retry falls due or a lease runs out then: look (and reap) at that time;
+                    # one already out waits for the reaper's lock that another process holds.
+                    due = float(reply[3]) - now
+                    timeout = min(timeout, due + 0.005 if due > 0 else self._reap_interval)
                 started = loop.time() if started is None else started
                 registered = not await self._wait_signal(True, timeout)
                 if reply[3] and registered:
@@ -537,15 +539,9 @@ class RedisPriorityQueue:
         """Every submitted item's one fate, read atomically: `lost` must be 0."""
         s = await self.stats()
         return Accounting(
-            submitted=s.submitted,
-            completed=s.completed,
-            dead_lettered=s.dead_lettered,
-            evicted=s.evicted,
-            rejected=s.rejected,
-            queued=s.depth,
-            in_flight=s.leased,
-            retry_scheduled=s.retry_scheduled,
-        )
+            s.submitted, s.completed, s.dead_lettered, s.evicted, s.rejected,
+            queued=s.depth, in_flight=s.leased, retry_scheduled=s.retry_scheduled,
+        )  # fmt: skip
 
     async def dead_letters(self, limit: int = 100) -> tuple[DeadLetter, ...]:
         """The newest `limit` dead letters, oldest first (they stay in Redis)."""

@@ -342,6 +342,10 @@ async def test_unencodable_item_fails_at_put_and_nothing_is_sent(redis_url):
             await q.put(object())
         with pytest.raises(TypeError, match="cannot be encoded"):
             await q.put_many([1, 2, 3j])
+        with pytest.raises(TypeError, match="cannot be encoded"):
+            await q.put_many(x for x in (1, object()))  # a generator, read once
+        with pytest.raises(ValueError, match="too large"):
+            await q.put("x", priority=10**400)
         assert (await q.stats()).submitted == 0
     async with RedisPriorityQueue(redis_url, "json", codec=json_codec()) as q:
         await q.put({"a": [1, 2.5, "x"]})
