@@ -265,9 +265,8 @@ class RedisPriorityQueue:
 
     @staticmethod
     def _member(priority: float) -> str:
-        check_priority(priority)
         try:  # one level per float value: 2 and 2.0 share a level, -0.0 is 0.0
-            return repr(float(priority) + 0.0)
+            return repr(float(check_priority(priority)) + 0.0)
         except OverflowError:
             raise ValueError(f"priority {priority!r} is too large for a float") from None
 
