@@ -333,6 +333,34 @@ async def test_overflow_is_atomic_across_concurrent_connections(redis_url):
         await q.close()
 
 
+async def test_blocked_putters_on_many_connections_never_overfill_and_all_land(redis_url):
+    # max_wait=30: a lost wake-up would stall past the 10 s bound instead of polling through.
+    putters = [RedisPriorityQueue(redis_url, "block-race", maxsize=5, max_wait=30) for _ in range(4)]
+    consumer = RedisPriorityQueue(redis_url, "block-race", max_wait=30)
+
+    async def put_all(q: RedisPriorityQueue, base: int) -> None:
+        for i in range(25):
+            await q.put(base + i, priority=i % 3)
+
+    async def take_all() -> list:
+        got = []
+        while len(got) < 100:
+            batch = await consumer.get_many(3)
+            assert await consumer.ack_many(batch) == len(batch)
+            got.extend(d.item for d in batch)
+        return got
+
+    results = await asyncio.wait_for(
+        asyncio.gather(take_all(), *(put_all(q, 100 * n) for n, q in enumerate(putters))), 10
+    )
+    assert sorted(results[0]) == sorted(100 * n + i for n in range(4) for i in range(25))
+    stats = await consumer.stats()
+    assert stats.peak_depth <= 5 and stats.rejected == stats.evicted == 0
+    assert (await consumer.accounting()).lost == 0
+    for q in (*putters, consumer):
+        await q.close()
+
+
 # --------------------------------------------------------------------------- wire
 
 
