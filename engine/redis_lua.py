@@ -132,8 +132,16 @@ local function settle_back(e, p, t, max_attempts, delay, expired, reason)
   put_back(p, back)
   return 'queued'
 end
+-- Several going back at once go newest first: each then lands in front of the ones before
+-- it, so put_back's scan stops at once instead of walking past them (k items: O(k log k)).
+local function newest_first(list, pattern)
+  table.sort(list, function(x, y)
+    return tonumber(string.match(x, pattern)) > tonumber(string.match(y, pattern))
+  end)
+end
 local function promote_due(t)
   local due = redis.call('ZRANGEBYSCORE', P .. 'retry', '-inf', num(t), 'LIMIT', 0, 256)
+  newest_first(due, '|(%d+):')
   for i = 1, #due do
     redis.call('ZREM', P .. 'retry', due[i])
     local p, e = string.match(due[i], '^([^|]+)|(.*)$')
@@ -349,6 +357,7 @@ if not redis.call('SET', P .. 'reaper', '1', 'NX', 'PX', ARGV[4]) then return {-
 local t = now()
 local limit = tonumber(ARGV[5])
 local ids = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', num(t), 'LIMIT', 0, limit)
+newest_first(ids, '^(%d+):')
 local back, dead = 0, 0
 for i = 1, #ids do
   local e = ids[i]

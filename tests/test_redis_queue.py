@@ -143,6 +143,21 @@ async def test_returned_items_keep_arrival_order_among_themselves(redis_url):
         assert [d.item for d in await drain(q)] == ["a", "b", "c", "d"]
 
 
+async def test_a_crowd_of_expired_leases_comes_back_in_arrival_order(redis_url):
+    async with RedisPriorityQueue(redis_url, "crowd", lease=0.1, reap_interval=0.01) as q:
+        await q.put_many(range(300), priority=4)
+        taken = await q.get_many(250)  # a consumer that dies with 250 leases
+        assert [d.item for d in taken] == list(range(250))
+        await asyncio.sleep(0.15)
+        assert await q.reap() == (250, 0)
+        got = []
+        while len(got) < 300:
+            batch = await q.get_many(100)
+            await q.ack_many(batch)
+            got.extend(d.item for d in batch)
+        assert got == list(range(300))
+
+
 async def test_expiry_past_max_attempts_dead_letters_in_redis(redis_url):
     async with RedisPriorityQueue(
         redis_url, "dead", lease=0.05, reap_interval=0.01, max_attempts=2
