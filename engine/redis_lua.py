@@ -20,8 +20,11 @@ queue's keys in one cluster slot), and names the others from it:
 An element is 'id:t:a:r': the job id (a global arrival sequence, so id order is arrival
 order), the first enqueue time, the deliveries already made and 1 when the last one ended in
 an expired lease. The element as delivered is the lease's token: a later delivery of the
-same job has another attempt count, so an ack of a reaped lease finds nothing. Scripts format every number they store or return with string.format,
-because Lua's tostring keeps 14 digits and Redis truncates a returned Lua number to an int.
+same job has another attempt count, so an ack of a reaped lease finds nothing.
+
+Scripts format every number they store or return with string.format, because Lua's tostring
+keeps 14 digits and Redis truncates a returned Lua number to an integer. COUNTERS names the
+fields of the counters hash (`seq` is the last job id given out).
 """
 
 from __future__ import annotations

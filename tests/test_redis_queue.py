@@ -21,6 +21,7 @@ import redis_fixture
 
 from engine.protocol import HandlerContext, WorkQueue
 from engine.queue import PriorityQueue, QueueShutDown
+from engine.redis_lua import COUNTERS
 from engine.redis_queue import LeaseLost, RedisPriorityQueue, RedisQueueStats, json_codec
 from engine.snapshots import QueueStats
 
@@ -413,6 +414,8 @@ async def test_scripts_run_by_sha_and_keys_share_one_hash_tag(redis_url):
         assert stats["cmdstat_evalsha"]["calls"] >= 4
         assert "cmdstat_eval" not in stats
         assert isinstance(q, WorkQueue) and q.acks_on_get is False
+        fields = {key.decode() for key in await q._redis.hkeys(q._prefix + "counters")}
+        assert {"seq", "submitted", "completed", "depth"} <= fields <= {"seq", *COUNTERS}
 
 
 async def work_queue_consumer(queue: WorkQueue, handled: list, stop: asyncio.Event) -> None:
