@@ -10,7 +10,8 @@ hash of bodies, a one-member marker ZSET that idle consumers wait on with BZPOPM
 script each for put, get (lease) and ack. Same codec, same batch sizes, same server.
 
 Printed: items/s for each side (median of the rounds, sides alternating), the ratio (target
->= 1.0x), Redis CPU per item (INFO cpu, user + sys, over each round), and the in-process
+>= 1.0x), Redis CPU per item (INFO cpu, user + sys, over each round), this process's CPU per
+item (the client side: redis-py, the codec, the queue's own code), and the in-process
 PriorityQueue's items/s on the same task layout. The last line is one JSON object.
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_redis.py [--items N] [--rounds R] [--url URL]
@@ -32,7 +33,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+import redis  # noqa: E402
 import redis.asyncio as aioredis  # noqa: E402
+from redis.utils import HIREDIS_AVAILABLE  # noqa: E402
 
 from engine.queue import PriorityQueue  # noqa: E402
 from engine.redis_queue import RedisPriorityQueue, default_codec  # noqa: E402
@@ -146,7 +149,7 @@ async def redis_cpu(client: aioredis.Redis) -> float:
 
 
 async def run_redis_round(url: str, design: str, items: int, round_no: int) -> tuple[float, float]:
-    """(items/s, Redis CPU microseconds per item) of one round of one design."""
+    """(items/s, Redis CPU and client CPU in microseconds per item) of one round."""
     name = f"{design}-{round_no}"
     admin = aioredis.Redis.from_url(url)
     if design == "ours":
@@ -176,11 +179,13 @@ async def run_redis_round(url: str, design: str, items: int, round_no: int) -> t
                 finished.set()
 
     cpu_before = await redis_cpu(admin)
+    client_before = time.process_time()
     started = time.perf_counter()
     tasks = [asyncio.create_task(consume(q)) for q in consumers]
     await produce()
     await finished.wait()
     elapsed = time.perf_counter() - started
+    client = time.process_time() - client_before
     for task in tasks:  # the others wait on an empty queue
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -189,7 +194,7 @@ async def run_redis_round(url: str, design: str, items: int, round_no: int) -> t
         await q.close()
     await admin.flushall()
     await admin.aclose()
-    return items / elapsed, cpu / items * 1e6
+    return items / elapsed, cpu / items * 1e6, client / items * 1e6
 
 
 def run_in_process(items: int) -> float:
@@ -238,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         server.start()
         url = server.url
     try:
-        figures: dict[str, list[tuple[float, float]]] = {"ours": [], "zset": []}
+        figures: dict[str, list[tuple[float, float, float]]] = {"ours": [], "zset": []}
         for round_no in range(args.rounds):
             for design in ("ours", "zset") if round_no % 2 == 0 else ("zset", "ours"):
                 one = asyncio.wait_for(run_redis_round(url, design, args.items, round_no), 300)
@@ -247,23 +252,28 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             server.stop()
-    ours_rate = statistics.median(r for r, _ in figures["ours"])
-    zset_rate = statistics.median(r for r, _ in figures["zset"])
-    ours_cpu = statistics.median(c for _, c in figures["ours"])
-    zset_cpu = statistics.median(c for _, c in figures["zset"])
+    ours_rate, ours_cpu, ours_client = (statistics.median(f) for f in zip(*figures["ours"], strict=True))
+    zset_rate, zset_cpu, zset_client = (statistics.median(f) for f in zip(*figures["zset"], strict=True))
     ratio = ours_rate / zset_rate
     print(f"{args.items} items, 1 producer + {CONSUMERS} consumers, put batch {PUT_BATCH}, "
           f"get/ack batch {GET_BATCH}, {args.rounds} rounds each (median)")  # fmt: skip
-    print(f"{'design':<34} {'items/s':>10} {'Redis CPU/item':>15}")
-    print(f"{'RedisPriorityQueue (lists+levels)':<34} {ours_rate:>10.0f} {ours_cpu:>12.1f} us")
-    print(f"{'BullMQ-style (one ZSET)':<34} {zset_rate:>10.0f} {zset_cpu:>12.1f} us")
-    print(f"{'in-process PriorityQueue':<34} {in_process:>10.0f} {'-':>15}")
+    parser_name = "hiredis" if HIREDIS_AVAILABLE else "pure-Python parser"
+    print(f"redis-py {redis.__version__} with {parser_name}")
+    print(f"{'design':<34} {'items/s':>10} {'Redis CPU/item':>15} {'client CPU/item':>16}")
+    for label, rate, cpu, client in (
+        ("RedisPriorityQueue (lists+levels)", ours_rate, ours_cpu, ours_client),
+        ("BullMQ-style (one ZSET)", zset_rate, zset_cpu, zset_client),
+    ):
+        print(f"{label:<34} {rate:>10.0f} {cpu:>12.1f} us {client:>13.1f} us")
+    print(f"{'in-process PriorityQueue':<34} {in_process:>10.0f} {'-':>15} {'-':>16}")
     mark = "ok" if ratio >= 1.0 else "BELOW TARGET"
     print(f"ratio ours/BullMQ-style: {ratio:.2f}x (target >= 1.0x) {mark}")
     print(json.dumps({
         "ours_items_per_s": round(ours_rate), "zset_items_per_s": round(zset_rate),
         "ratio": round(ratio, 3), "ours_redis_cpu_us_per_item": round(ours_cpu, 2),
         "zset_redis_cpu_us_per_item": round(zset_cpu, 2),
+        "ours_client_cpu_us_per_item": round(ours_client, 2),
+        "zset_client_cpu_us_per_item": round(zset_client, 2),
         "in_process_items_per_s": round(in_process),
     }, sort_keys=True))  # fmt: skip
     return 0

@@ -229,7 +229,11 @@ if take > 0 then
   if rate > 0 then redis.call('ZADD', P .. 'tails', num(aging_key(p, t)), p) end
   redis.call('HINCRBY', C, 'puts', take)
   depth = grew(take)
-  wake('get_waiters', 'ready', take)
+  -- One getter at a time, as BullMQ's marker: it takes a batch and, if items are left, its
+  -- own script wakes the next one. Waking one per item would send a herd of getters after
+  -- one batch.
+  wake('get_waiters', 'ready', 1)
+  if maxsize > 0 and depth < maxsize then wake('put_waiters', 'room', 1) end
 end
 redis.call('HINCRBY', C, 'submitted', take + refused)
 table.insert(out, 1, refused)
@@ -302,7 +306,8 @@ redis.call('HSET', P .. 'leased', unpack(leased))
 redis.call('HINCRBY', C, 'gets', got)
 out[2] = redis.call('HINCRBY', C, 'depth', -got)
 out[3] = got
-wake('put_waiters', 'room', got)
+wake('put_waiters', 'room', 1)  -- that putter wakes the next while room is left
+if out[2] > 0 then wake('get_waiters', 'ready', 1) end
 return out
 """
 

@@ -152,6 +152,7 @@ class RedisPriorityQueue:
 
     acks_on_get = False
     DEFAULT_PRIORITY = 5
+    WAIT_SAMPLE_EVERY = 4
 
     def __init__(
         self,
@@ -208,7 +209,8 @@ class RedisPriorityQueue:
         self._depth = 0
         self._next_reap = 0.0
         self._is_shutdown = False
-        self._shutdown_event = asyncio.Event()
+        self._waiting: set[asyncio.Task[Any]] = set()  # tasks in _wait_signal
+        self._interrupted: set[asyncio.Task[Any]] = set()  # ...that shutdown() cancelled
         self._blocked = [0, 0]  # this process's putters, getters waiting for a signal
         self.reconnects = 0  # Redis calls this process retried after a connection error
         self._waits = LatencyWindow(1024)
@@ -271,35 +273,37 @@ class RedisPriorityQueue:
             raise ValueError(f"priority {priority!r} is too large for a float") from None
 
     async def _wait_signal(self, getter: bool, timeout: float) -> bool:
-        """BLPOP one wake-up token for a getter (or a putter); False: timed out or shut down."""
+        """BLPOP a wake-up token for a getter (or putter); False: timed out or shut down.
+        `shutdown()` interrupts the waiting task itself with a cancel taken back here."""
         key = self._prefix + ("ready" if getter else "room")
-        pop = asyncio.ensure_future(self._redis.blpop([key], timeout=max(0.01, timeout)))
-        stop = asyncio.ensure_future(self._shutdown_event.wait())
+        task = asyncio.current_task()
+        assert task is not None
+        self._waiting.add(task)
         self._blocked[getter] += 1
         try:
-            done, _ = await asyncio.wait({pop, stop}, return_when=asyncio.FIRST_COMPLETED)
+            token = await self._redis.blpop([key], timeout=max(0.01, timeout))
+        except asyncio.CancelledError:
+            if task not in self._interrupted:
+                raise
+            token = None
+        except _RETRYABLE:
+            _raise_if_cancelling()
+            token = None
+            await asyncio.sleep(0.05)  # the next script call does the retrying, with backoff
         finally:
+            self._waiting.discard(task)
             self._blocked[getter] -= 1
-            for task in (pop, stop):
-                if not task.done():
-                    task.cancel()
-        if pop in done:
-            try:
-                return pop.result() is not None
-            except _RETRYABLE:
-                _raise_if_cancelling()
-                # The next script call does the retrying and the backoff.
-                await asyncio.sleep(0.05)
-        return False
+        if task in self._interrupted:  # also when redis-py swallowed that cancel
+            self._interrupted.discard(task)
+            task.uncancel()
+            return False
+        return token is not None
 
     # ------------------------------------------------------------------ put
 
     async def put(self, item: Any, *, priority: float = DEFAULT_PRIORITY) -> None:
-        """Put `item` at `priority` (lower first); under 'block' wait for room while full.
-
-        'reject' raises QueueFull on a full queue (the item is counted and given to
-        `on_drop`); 'evict-lowest' never waits. QueueShutDown after this process's shutdown().
-        """
+        """Put `item` at `priority` (lower first); 'block' waits for room while full, 'reject'
+        raises QueueFull (counted, `on_drop`), 'evict-lowest' never waits."""
         if not await self.put_many((item,), priority=priority) and self._overflow is Overflow.REJECT:
             raise asyncio.QueueFull
 
@@ -409,20 +413,22 @@ class RedisPriorityQueue:
         new = tuple.__new__
         deadline = now + self._lease
         out: list[Delivery] = []
+        append = out.append
+        last, first = b"", 0.0
         i, end = 3, len(reply)
         while i < end:  # one run of items per level served
             priority = float(reply[i])
-            stop = i + 2 + 2 * int(reply[i + 1])
-            waits = []
+            start, stop = len(out), i + 2 + 2 * int(reply[i + 1])
             for j in range(i + 2, stop, 2):
                 token = reply[j]
                 _, enqueued, attempt, _ = token.split(b":")
-                first = float(enqueued)
-                waits.append(now - first)
+                if enqueued != last:  # a batch put shares one enqueue time: parse it once
+                    last, first = enqueued, float(enqueued)
                 # arrival is the lease's token (opaque to consumers): the element as delivered.
                 # tuple.__new__ skips the NamedTuple's Python-level __new__ on this hot path.
-                fields = (decode(reply[j + 1]), priority, token, first, int(attempt), deadline)
-                out.append(new(Delivery, fields))
+                append(new(Delivery, (decode(reply[j + 1]), priority, token, first, int(attempt), deadline)))
+            # Waits are sampled, one delivery in WAIT_SAMPLE_EVERY, as in the in-process queue.
+            waits = [now - d[3] for d in out[start :: self.WAIT_SAMPLE_EVERY]]
             self._waits.extend(waits)
             series = self._wait_series.get(priority)
             if series is None and len(self._wait_series) < 256:
@@ -560,13 +566,12 @@ class RedisPriorityQueue:
     # ------------------------------------------------------------------ lifecycle
 
     def shutdown(self, immediate: bool = False) -> list[tuple[Any, float]]:
-        """Stop this process's puts and gets (QueueShutDown); the shared queue is untouched.
-
-        Waiting getters and putters wake at once. Nothing is removed from Redis, even with
-        `immediate=True`: other processes may still be serving the queue.
-        """
+        """Stop this process's puts and gets (QueueShutDown; its waiters wake at once).
+        Nothing is removed from Redis, even `immediate`: other processes may serve it."""
         self._is_shutdown = True
-        self._shutdown_event.set()
+        for task in self._waiting - self._interrupted:
+            self._interrupted.add(task)
+            task.cancel()
         return []
 
     async def destroy(self) -> int:
