@@ -479,6 +479,15 @@ async def test_many_consumers_batched_account_for_every_item(redis_url):
         await producer.put_many(range(start, start + 50), priority=start % 3)
     await asyncio.gather(*tasks)
     assert sorted(done) == list(range(400))
+    # Waits are each consumer's own (sampled): together they cover every priority served.
+    sampled = set()
+    for q in consumers:
+        stats = await q.stats()
+        if stats.wait_p50 is not None:
+            assert stats.wait_p99 >= stats.wait_p50 >= 0
+        assert all(level.depth == 0 for level in stats.per_priority)
+        sampled |= {level.priority for level in stats.per_priority if level.wait_p50 is not None}
+    assert sampled == {0.0, 1.0, 2.0}
     accounting = await producer.accounting()
     assert (accounting.completed, accounting.lost) == (400, 0)
     for q in (producer, *consumers):
