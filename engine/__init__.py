@@ -32,6 +32,7 @@ _LAZY = {
     "WorkerPool": "engine.pool",
     "Watchdog": "engine.watchdog",
     "Engine": "engine.runtime",
+    "RedisPriorityQueue": "engine.redis_queue",
     "Scenario": "engine.scenario",
     "ScenarioError": "engine.scenario",
     "serve_monitor": "engine.monitor",

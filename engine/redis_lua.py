@@ -1,0 +1,406 @@
+"""The Lua scripts behind `engine.redis_queue.RedisPriorityQueue`: one atomic script per operation.
+
+Every script gets one key, the queue's prefix `heapwatch:{name}:` (its hash tag keeps all the
+queue's keys in one cluster slot), and names the others from it:
+
+    levels    ZSET  member: a priority ('%r' of a float), score: the aging key of its head
+    tails     ZSET  same members, score: the aging key of its tail (kept only when aging)
+    l:<p>     LIST  the FIFO of priority <p>: elements 'id:t:a:r'
+    jobs      HASH  id -> the encoded payload
+    leases    ZSET  element as delivered (the lease's token) -> lease deadline (server TIME)
+    leased    HASH  element as delivered -> its priority
+    retry     ZSET  '<p>|<element>' -> due time (server TIME)
+    dead      LIST  dead letters: 'id|p|attempts|first arrival|at|reason' LF payload
+    counters  HASH  seq, depth, peak, submitted, completed, ... (see COUNTERS)
+    meta      HASH  epoch (TIME at creation), aging_rate
+    ready     LIST  wake-up tokens for getters blocked in BLPOP (get_waiters counts them)
+    room      LIST  wake-up tokens for putters blocked in BLPOP (put_waiters counts them)
+    reaper    STR   the reaper's lock, held for one reap interval (SET NX PX)
+
+An element is 'id:t:a:r': the job id (a global arrival sequence, so id order is arrival
+order), the first enqueue time, the deliveries already made and 1 when the last one ended in
+an expired lease. The element as delivered is the lease's token: a later delivery of the
+same job has another attempt count, so an ack of a reaped lease finds nothing.
+
+Scripts format every number they store or return with string.format, because Lua's tostring
+keeps 14 digits and Redis truncates a returned Lua number to an integer. COUNTERS names the
+fields of the counters hash (`seq` is the last job id given out).
+"""
+
+from __future__ import annotations
+
+__all__ = ["ACK", "COUNTERS", "EXTEND", "GET", "INIT", "NACK", "PUT", "REAP", "STATS"]
+
+COUNTERS = (
+    "submitted", "completed", "dead_lettered", "evicted", "rejected", "redelivered",
+    "expired", "stale_acks", "puts", "gets", "depth", "peak", "get_waiters", "put_waiters",
+)  # fmt: skip
+
+_COMMON = r"""
+local P = KEYS[1]
+local C = P .. 'counters'
+local rate = tonumber(ARGV[1])
+local epoch = tonumber(ARGV[2])
+
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local function num(x) return string.format('%.17g', x) end
+local function stamp(x) return string.format('%.6f', x) end
+local function aging_key(p, t)
+  if rate == 0 then return tonumber(p) end
+  return tonumber(p) + rate * (t - epoch)
+end
+local function parse(e)
+  local id, t, a, r = string.match(e, '^(%d+):([^:]+):(%d+):(%d)$')
+  return id, tonumber(t), tonumber(a), r
+end
+local function elem_time(e) return tonumber(string.match(e, '^%d+:([^:]+):')) end
+local function counter(name)
+  return tonumber(redis.call('HGET', C, name) or '0')
+end
+-- Waiters registered under `waiters` get one token each on `list`, at most `n` of them.
+local function wake(waiters, list, n)
+  local w = counter(waiters)
+  if w <= 0 or n <= 0 then return end
+  if n < w then w = n end
+  local tokens = {}
+  for i = 1, w do tokens[i] = '1' end
+  redis.call('RPUSH', P .. list, unpack(tokens))
+  redis.call('HINCRBY', C, waiters, -w)
+end
+local function unregister(waiters)
+  if counter(waiters) > 0 then redis.call('HINCRBY', C, waiters, -1) end
+end
+local function grew(n)
+  local depth = redis.call('HINCRBY', C, 'depth', n)
+  if depth > counter('peak') then redis.call('HSET', C, 'peak', depth) end
+  return depth
+end
+local function refresh_tail(p, lk)
+  if rate == 0 then return end
+  local last = redis.call('LINDEX', lk, -1)
+  if last then redis.call('ZADD', P .. 'tails', num(aging_key(p, elem_time(last))), p) end
+end
+-- Back to its original place: before the first element that arrived after it. Only items
+-- that came back (expired, nacked, retried) can be older than it, so the scan is short.
+local function put_back(p, e)
+  local lk = P .. 'l:' .. p
+  local id = tonumber(string.match(e, '^(%d+):'))
+  local pivot, first = nil, nil
+  local start = 0
+  while true do
+    local part = redis.call('LRANGE', lk, start, start + 63)
+    for i = 1, #part do
+      if tonumber(string.match(part[i], '^(%d+):')) > id then
+        pivot = part[i]
+        first = (start + i == 1)
+        break
+      end
+    end
+    if pivot or #part < 64 then break end
+    start = start + 64
+  end
+  if pivot then
+    redis.call('LINSERT', lk, 'BEFORE', pivot, e)
+  else
+    first = (redis.call('RPUSH', lk, e) == 1)
+    refresh_tail(p, lk)
+  end
+  if first then redis.call('ZADD', P .. 'levels', num(aging_key(p, elem_time(e))), p) end
+  grew(1)
+  wake('get_waiters', 'ready', 1)
+end
+local function dead_letter(id, p, e, attempts, t, reason)
+  local payload = redis.call('HGET', P .. 'jobs', id) or ''
+  redis.call('HDEL', P .. 'jobs', id)
+  local head = table.concat({id, p, attempts, stamp(elem_time(e)), stamp(t), reason}, '|')
+  redis.call('RPUSH', P .. 'dead', head .. '\n' .. payload)
+  redis.call('HINCRBY', C, 'dead_lettered', 1)
+end
+-- A lease ends without an ack: back in the queue (after `delay`), or dead past max_attempts.
+local function settle_back(e, p, t, max_attempts, delay, expired, reason)
+  local id, et, a = parse(e)
+  local attempts = a + 1
+  if attempts >= max_attempts then
+    dead_letter(id, p, e, attempts, t, reason)
+    return 'dead-lettered'
+  end
+  local back = table.concat({id, stamp(et), attempts, expired}, ':')
+  if delay > 0 then
+    redis.call('ZADD', P .. 'retry', num(t + delay), p .. '|' .. back)
+    return 'retry'
+  end
+  put_back(p, back)
+  return 'queued'
+end
+-- Several going back at once go newest first: each then lands in front of the ones before
+-- it, so put_back's scan stops at once instead of walking past them (k items: O(k log k)).
+local function newest_first(list, pattern)
+  table.sort(list, function(x, y)
+    return tonumber(string.match(x, pattern)) > tonumber(string.match(y, pattern))
+  end)
+end
+local function promote_due(t)
+  local due = redis.call('ZRANGEBYSCORE', P .. 'retry', '-inf', num(t), 'LIMIT', 0, 256)
+  newest_first(due, '|(%d+):')
+  for i = 1, #due do
+    redis.call('ZREM', P .. 'retry', due[i])
+    local p, e = string.match(due[i], '^([^|]+)|(.*)$')
+    put_back(p, e)
+  end
+end
+"""
+
+INIT = r"""
+local P = KEYS[1]
+local t = redis.call('TIME')
+redis.call('HSETNX', P .. 'meta', 'epoch', t[1] .. '.' .. string.format('%06d', t[2]))
+redis.call('HSETNX', P .. 'meta', 'aging_rate', ARGV[1])
+return redis.call('HMGET', P .. 'meta', 'epoch', 'aging_rate')
+"""
+
+# ARGV: rate, epoch, priority, maxsize, policy, registered, payload... -> {accepted, depth,
+# full, evicted newcomers, then (priority, payload) per queued item evicted}
+PUT = _COMMON + r"""
+local p = ARGV[3]
+local maxsize = tonumber(ARGV[4])
+local policy = ARGV[5]
+if ARGV[6] == '1' then unregister('put_waiters') end
+local n = #ARGV - 6
+local t = now()
+local depth = counter('depth')
+local room = n
+if maxsize > 0 then room = math.max(0, math.min(n, maxsize - depth)) end
+local take, full, refused = room, 0, 0
+local out = {}
+if room < n then
+  if policy == 'block' then
+    full = 1
+    redis.call('HINCRBY', C, 'put_waiters', 1)
+  elseif policy == 'reject' then
+    refused = n - room
+    redis.call('HINCRBY', C, 'rejected', refused)
+  else
+    local newkey = aging_key(p, t)
+    for i = room + 1, n do
+      local worst
+      if rate == 0 then worst = redis.call('ZRANGE', P .. 'levels', -1, -1, 'WITHSCORES')
+      else worst = redis.call('ZRANGE', P .. 'tails', -1, -1, 'WITHSCORES') end
+      if #worst == 0 or newkey >= tonumber(worst[2]) then
+        refused = refused + 1
+      else
+        local wp = worst[1]
+        local wk = P .. 'l:' .. wp
+        local victim = redis.call('RPOP', wk)
+        local vid = string.match(victim, '^(%d+):')
+        out[#out + 1] = wp
+        out[#out + 1] = redis.call('HGET', P .. 'jobs', vid) or ''
+        redis.call('HDEL', P .. 'jobs', vid)
+        if redis.call('LLEN', wk) == 0 then
+          redis.call('ZREM', P .. 'levels', wp)
+          if rate > 0 then redis.call('ZREM', P .. 'tails', wp) end
+        else
+          refresh_tail(wp, wk)
+        end
+        redis.call('HINCRBY', C, 'depth', -1)
+        take = take + 1
+      end
+    end
+    redis.call('HINCRBY', C, 'evicted', refused + #out / 2)
+  end
+end
+if take > 0 then
+  local last = redis.call('HINCRBY', C, 'seq', take)
+  local suffix = ':' .. stamp(t) .. ':0:0'
+  local elems, bodies = {}, {}
+  for i = 1, take do
+    local id = last - take + i
+    elems[i] = id .. suffix
+    bodies[2 * i - 1] = id
+    bodies[2 * i] = ARGV[6 + i]
+  end
+  local lk = P .. 'l:' .. p
+  redis.call('HSET', P .. 'jobs', unpack(bodies))
+  if redis.call('RPUSH', lk, unpack(elems)) == take then
+    redis.call('ZADD', P .. 'levels', num(aging_key(p, t)), p)
+  end
+  if rate > 0 then redis.call('ZADD', P .. 'tails', num(aging_key(p, t)), p) end
+  redis.call('HINCRBY', C, 'puts', take)
+  depth = grew(take)
+  -- One getter at a time, as BullMQ's marker: it takes a batch and, if items are left, its
+  -- own script wakes the next one. Waking one per item would send a herd of getters after
+  -- one batch.
+  wake('get_waiters', 'ready', 1)
+  if maxsize > 0 and depth < maxsize then wake('put_waiters', 'room', 1) end
+end
+redis.call('HINCRBY', C, 'submitted', take + refused)
+table.insert(out, 1, refused)
+table.insert(out, 1, full)
+table.insert(out, 1, depth)
+table.insert(out, 1, take)
+return out
+"""
+
+# ARGV: rate, epoch, n, lease, registered -> {now, depth, count, then per level served:
+# priority, k, and k (element, payload) pairs}; when nothing is queued {now, depth, 0, the
+# next due retry or lease deadline, or ''}.
+GET = _COMMON + r"""
+local n = tonumber(ARGV[3])
+local lease = tonumber(ARGV[4])
+if ARGV[5] == '1' then unregister('get_waiters') end
+local t = now()
+promote_due(t)
+local deadline = num(t + lease)
+local out = {stamp(t), 0, 0}
+local got = 0
+local runs, es, ids, leases, leased = {}, {}, {}, {}, {}
+while got < n do
+  local best = redis.call('ZRANGE', P .. 'levels', 0, 0)
+  if #best == 0 then break end
+  local p = best[1]
+  local lk = P .. 'l:' .. p
+  local elems = redis.call('LPOP', lk, n - got) or {}
+  runs[#runs + 1] = {p, got + 1, got + #elems}
+  for i = 1, #elems do
+    local e = elems[i]
+    local id = string.match(e, '^(%d+):')
+    got = got + 1
+    es[got], ids[got] = e, id
+    leases[2 * got - 1], leases[2 * got] = deadline, e
+    leased[2 * got - 1], leased[2 * got] = e, p
+    if string.sub(e, -1) == '1' then redis.call('HINCRBY', C, 'redelivered', 1) end
+  end
+  local head = redis.call('LINDEX', lk, 0)
+  if not head then
+    redis.call('ZREM', P .. 'levels', p)
+    if rate > 0 then redis.call('ZREM', P .. 'tails', p) end
+  elseif rate > 0 then
+    redis.call('ZADD', P .. 'levels', num(aging_key(p, elem_time(head))), p)
+  end
+end
+if got == 0 then
+  local hint = ''
+  local r = redis.call('ZRANGE', P .. 'retry', 0, 0, 'WITHSCORES')
+  local l = redis.call('ZRANGE', P .. 'leases', 0, 0, 'WITHSCORES')
+  if #r > 0 then hint = r[2] end
+  if #l > 0 and (hint == '' or tonumber(l[2]) < tonumber(hint)) then hint = l[2] end
+  redis.call('HINCRBY', C, 'get_waiters', 1)
+  out[2] = counter('depth')
+  out[4] = hint
+  return out
+end
+local bodies = redis.call('HMGET', P .. 'jobs', unpack(ids))
+for r = 1, #runs do
+  local run = runs[r]
+  out[#out + 1] = run[1]
+  out[#out + 1] = run[3] - run[2] + 1
+  for i = run[2], run[3] do
+    out[#out + 1] = es[i]
+    out[#out + 1] = bodies[i] or ''
+  end
+end
+redis.call('ZADD', P .. 'leases', unpack(leases))
+redis.call('HSET', P .. 'leased', unpack(leased))
+redis.call('HINCRBY', C, 'gets', got)
+out[2] = redis.call('HINCRBY', C, 'depth', -got)
+out[3] = got
+wake('put_waiters', 'room', 1)  -- that putter wakes the next while room is left
+if out[2] > 0 then wake('get_waiters', 'ready', 1) end
+return out
+"""
+
+# ARGV: rate, epoch, 'element,element,...' (the leases' tokens) -> one flag per lease, '1'
+# acked, '0' refused (reaped). One argument for the batch, not one per lease.
+ACK = _COMMON + r"""
+local flags = {}
+local done, stale = 0, 0
+for e in string.gmatch(ARGV[3], '[^,]+') do
+  if redis.call('HDEL', P .. 'leased', e) == 1 then
+    redis.call('ZREM', P .. 'leases', e)
+    redis.call('HDEL', P .. 'jobs', string.match(e, '^%d+'))
+    done = done + 1
+    flags[#flags + 1] = '1'
+  else
+    stale = stale + 1
+    flags[#flags + 1] = '0'
+  end
+end
+if done > 0 then redis.call('HINCRBY', C, 'completed', done) end
+if stale > 0 then redis.call('HINCRBY', C, 'stale_acks', stale) end
+return table.concat(flags)
+"""
+
+# ARGV: rate, epoch, max_attempts, delay, element, reason -> the fate, or 'stale'
+NACK = _COMMON + r"""
+local e = ARGV[5]
+local p = redis.call('HGET', P .. 'leased', e)
+if not p then
+  redis.call('HINCRBY', C, 'stale_acks', 1)
+  return 'stale'
+end
+redis.call('HDEL', P .. 'leased', e)
+redis.call('ZREM', P .. 'leases', e)
+return settle_back(e, p, now(), tonumber(ARGV[3]), tonumber(ARGV[4]), 0, ARGV[6])
+"""
+
+# ARGV: rate, epoch, element, seconds -> the new deadline, or false when the lease is gone
+EXTEND = _COMMON + r"""
+local e = ARGV[3]
+if redis.call('HEXISTS', P .. 'leased', e) == 0 then
+  redis.call('HINCRBY', C, 'stale_acks', 1)
+  return false
+end
+local deadline = num(now() + tonumber(ARGV[4]))
+redis.call('ZADD', P .. 'leases', 'XX', deadline, e)
+return deadline
+"""
+
+# ARGV: rate, epoch, max_attempts, lock ms, limit -> {returned, dead-lettered}, or {-1, 0}
+# when another process holds the reaper's lock. The lock is kept for its whole TTL, so the
+# processes together reap once per interval; a full batch releases it to go on at once.
+REAP = _COMMON + r"""
+if not redis.call('SET', P .. 'reaper', '1', 'NX', 'PX', ARGV[4]) then return {-1, 0} end
+local t = now()
+local limit = tonumber(ARGV[5])
+local ids = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', num(t), 'LIMIT', 0, limit)
+newest_first(ids, '^(%d+):')
+local back, dead = 0, 0
+for i = 1, #ids do
+  local e = ids[i]
+  local p = redis.call('HGET', P .. 'leased', e)
+  redis.call('ZREM', P .. 'leases', e)
+  redis.call('HDEL', P .. 'leased', e)
+  redis.call('HINCRBY', C, 'expired', 1)
+  if p then
+    if settle_back(e, p, t, tonumber(ARGV[3]), 0, 1, 'lease expired') == 'queued' then
+      back = back + 1
+    else
+      dead = dead + 1
+    end
+  end
+end
+if #ids == limit then redis.call('DEL', P .. 'reaper') end
+promote_due(t)
+return {back, dead}
+"""
+
+# ARGV: rate, epoch -> {now, leased, retry, dead, counters as name/value..., '|', then
+# (priority, depth, head element) per level}. O(P) in the levels.
+STATS = _COMMON + r"""
+local t = now()
+local out = {stamp(t), redis.call('ZCARD', P .. 'leases'), redis.call('ZCARD', P .. 'retry'),
+  redis.call('LLEN', P .. 'dead')}
+local flat = redis.call('HGETALL', C)
+for i = 1, #flat do out[#out + 1] = flat[i] end
+out[#out + 1] = '|'
+local levels = redis.call('ZRANGE', P .. 'levels', 0, -1)
+for i = 1, #levels do
+  local lk = P .. 'l:' .. levels[i]
+  out[#out + 1] = levels[i]
+  out[#out + 1] = redis.call('LLEN', lk)
+  out[#out + 1] = redis.call('LINDEX', lk, 0)
+end
+return out
+"""

@@ -1,0 +1,600 @@
+"""`RedisPriorityQueue`: one priority queue shared by many processes, kept in Redis.
+
+It speaks `engine.protocol.WorkQueue` with leases (`acks_on_get` is false): `get()` leases a
+`Delivery` until `deadline` on the Redis server's clock (TIME); the consumer `ack`s, `nack`s
+(back to its original place, after a delay) or `extend`s it. An expired lease goes back to
+its place through a reaper that any consumer runs under a lock; the expiry counts as an
+attempt, and past `max_attempts` the item is dead-lettered. Delivery is at-least-once, not
+exactly-once: see docs/redis.md for the guarantee, the accounting and the costs (O(log P)
+per operation and O(P) for `stats()`, P the distinct priorities in use).
+
+Each operation is one Lua script (engine/redis_lua.py) run by SHA; all keys share the hash
+tag `{name}`. Payloads go through one codec seam (msgspec MessagePack, else JSON; never
+pickle): an item that cannot be encoded fails at `put`. A tuple comes back as a list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+try:
+    import redis.asyncio as aioredis
+    from redis import exceptions as _exc
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+except ImportError as exc:  # pragma: no cover - the optional extra is missing
+    raise ImportError("RedisPriorityQueue needs: pip install 'heapwatch[redis]'") from exc
+
+from engine import redis_lua
+from engine.checks import check_choice, check_count, check_priority, check_rate, check_seconds
+from engine.latency import LatencyWindow
+from engine.protocol import Delivery, HandlerContext
+from engine.queue import Overflow, QueueShutDown
+from engine.reprs import ItemRepr, describe
+from engine.snapshots import Accounting, DeadLetter, PriorityStats, QueueStats
+
+__all__ = ["Codec", "LeaseLost", "RedisHandlerContext", "RedisPriorityQueue", "RedisQueueStats"]
+
+
+class Codec(NamedTuple):
+    """How payloads become bytes in Redis and back."""
+
+    name: str
+    encode: Callable[[Any], bytes]
+    decode: Callable[[bytes], Any]
+
+
+def json_codec() -> Codec:
+    return Codec("json", lambda obj: json.dumps(obj, separators=(",", ":")).encode(), json.loads)
+
+
+def default_codec() -> Codec:
+    """msgspec's MessagePack if msgspec is importable, else JSON."""
+    try:
+        import msgspec
+    except ImportError:
+        return json_codec()
+    return Codec("msgpack", msgspec.msgpack.Encoder().encode, msgspec.msgpack.Decoder().decode)
+
+
+def _raise_if_cancelling() -> None:
+    """A cancellation that arrives mid-command can come out of redis-py as a connection error
+    or not at all; a task being cancelled must not retry or wait again, so it stops here."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _job_id(delivery: Delivery) -> int:  # the arrival number inside the lease token
+    return int(delivery.arrival.split(b":", 1)[0])
+
+
+class LeaseLost(Exception):
+    """`extend` of a lease that was reaped (it expired) or settled already."""
+
+
+@dataclass(frozen=True, slots=True)
+class RedisQueueStats(QueueStats):
+    """`QueueStats` of the shared queue (read in one script), plus what leases add.
+
+    Meaningless for the queue as a whole, as they are this process's own: blocked_putters,
+    blocked_getters, every wait/put_block/get_wait percentile (per_priority's too) and
+    is_shutdown. The rest is shared by every process (docs/redis.md).
+    """
+
+    leased: int = 0
+    """Items leased and not yet acked (what `Accounting.in_flight` calls in flight)."""
+    retry_scheduled: int = 0
+    """Nacked items waiting for their delay before they go back."""
+    submitted: int = 0
+    completed: int = 0
+    dead_lettered: int = 0
+    redelivered: int = 0
+    """Deliveries that followed an expired lease."""
+    expired: int = 0
+    """Leases the reaper found past their deadline."""
+    stale_acks: int = 0
+    """Acks, nacks and extends refused because their lease had been reaped."""
+
+
+class RedisHandlerContext(HandlerContext):
+    """A `HandlerContext` whose `extend` extends the delivery's lease in Redis."""
+
+    __slots__ = ("_queue", "_delivery")
+
+    def __init__(self, queue: RedisPriorityQueue, delivery: Delivery, job_id: int) -> None:
+        d = delivery
+        super().__init__(job_id, d.attempt + 1, d.first_arrival, d.deadline, d.priority)
+        self._queue = queue
+        self._delivery = delivery
+
+    async def extend(self, seconds: float | None = None) -> None:
+        self._delivery = await self._queue.extend(self._delivery, seconds)
+        self.deadline = self._delivery.deadline
+
+
+_log = logging.getLogger(__name__)
+_NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+_RETRYABLE = (_exc.ConnectionError, _exc.TimeoutError, OSError)
+_SHARED = ("puts", "gets", "evicted", "rejected", "submitted", "completed", "dead_lettered",
+           "redelivered", "expired", "stale_acks")  # fmt: skip
+
+
+class RedisPriorityQueue:
+    """A priority queue in Redis: lower numbers first, FIFO among equals, leases, aging.
+
+    Args:
+        url_or_client: a `redis://` URL, or a `redis.asyncio.Redis` made without
+            `decode_responses` (payloads are bytes).
+        name: the queue's name in Redis (letters, digits, `_.:-`); processes using the same
+            name share the queue. All of them must use the same `aging_rate`.
+        maxsize: queued items at most (leased ones do not count); 0 for unbounded.
+        overflow: 'block' (putters wait for a room signal), 'reject' or 'evict-lowest'.
+        aging_rate: priority points an item gains per second of waiting (0.0: off).
+        lease: seconds a delivery stays leased before the reaper returns it.
+        max_attempts: deliveries per item; the one after that is a dead letter.
+        reap_interval: seconds between reaps across all processes (default lease/4, <= 1 s).
+        codec: the payload codec (default: `default_codec()`).
+        on_drop: `on_drop(item, priority, reason)` for items this process's puts evicted or
+            had rejected, as the in-process queue does.
+        reconnect_timeout: seconds to keep retrying, with backoff, while Redis is unreachable.
+        max_wait: longest single blocking wait before a waiter looks again (a safety net:
+            waiters are woken by signals, not by polling).
+        item_repr: how payloads are shown in dead letters (`engine.reprs.describe`).
+    """
+
+    acks_on_get = False
+    DEFAULT_PRIORITY = 5
+    WAIT_SAMPLE_EVERY = 4
+
+    def __init__(
+        self,
+        url_or_client: Any,
+        name: str,
+        *,
+        maxsize: int = 0,
+        overflow: Overflow | str = Overflow.BLOCK,
+        aging_rate: float = 0.0,
+        lease: float = 30.0,
+        max_attempts: int = 3,
+        reap_interval: float | None = None,
+        codec: Codec | None = None,
+        on_drop: Callable[[Any, float, str], object] | None = None,
+        reconnect_timeout: float = 30.0,
+        max_wait: float = 1.0,
+        item_repr: ItemRepr | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ValueError(f"name must be 1-100 letters, digits or _.:-, not {name!r}")
+        if isinstance(maxsize, bool) or not isinstance(maxsize, int):
+            raise TypeError(f"maxsize must be an int, not {maxsize!r}")
+        self._overflow = check_choice("overflow", overflow, Overflow)
+        self._rate = check_rate("aging_rate", aging_rate)
+        self._lease = check_seconds("lease", lease, allow_zero=False)
+        self._max_attempts = check_count("max_attempts", max_attempts, 1)
+        if reap_interval is None:
+            reap_interval = max(0.01, min(1.0, self._lease / 4))
+        self._reap_interval = check_seconds("reap_interval", reap_interval, allow_zero=False)
+        self._reconnect_timeout = check_seconds("reconnect_timeout", reconnect_timeout)
+        self._max_wait = max(0.01, check_seconds("max_wait", max_wait, allow_zero=False))
+        self._maxsize = max(maxsize, 0)
+        self._codec = codec if codec is not None else default_codec()
+        self.on_drop = on_drop
+        self._item_repr = item_repr
+        self.name = name
+        if isinstance(url_or_client, str):
+            # Retries are ours (_call), with backoff and a deadline, not the client's.
+            self._redis = aioredis.Redis.from_url(url_or_client, retry=Retry(NoBackoff(), 0))
+            self._owns_client = True
+        else:
+            if url_or_client.connection_pool.connection_kwargs.get("decode_responses"):
+                raise ValueError("the Redis client must not decode responses (payloads are bytes)")
+            self._redis = url_or_client
+            self._owns_client = False
+        self._prefix = f"heapwatch:{{{name}}}:"
+        self._keys = [self._prefix]
+        register = self._redis.register_script
+        self._scripts = {
+            op: register(getattr(redis_lua, op))
+            for op in ("INIT", "PUT", "GET", "ACK", "NACK", "EXTEND", "REAP", "STATS")
+        }
+        self._epoch: str | None = None
+        self._depth = 0
+        self._next_reap = 0.0
+        self._is_shutdown = False
+        self._waiting: set[asyncio.Task[Any]] = set()  # tasks in _wait_signal
+        self._interrupted: set[asyncio.Task[Any]] = set()  # ...that shutdown() cancelled
+        self._blocked = [0, 0]  # this process's putters, getters waiting for a signal
+        self.reconnects = 0  # Redis calls this process retried after a connection error
+        self._waits = LatencyWindow(1024)
+        self._wait_series: dict[float, LatencyWindow] = {}
+        self._put_blocked = LatencyWindow(1024)
+        self._get_waited = LatencyWindow(1024)
+
+    # ------------------------------------------------------------------ plumbing
+
+    async def _call(self, op: str, *args: Any) -> Any:
+        """Run script `op`; while Redis is unreachable, retry with backoff until the deadline.
+
+        A retried script may have run once already (its reply lost with the connection): a put
+        then lands twice and a get leases items nobody holds, which their leases give back.
+        That is the at-least-once price of surviving a restart.
+        """
+        if self._epoch is None and op != "INIT":
+            await self._init()
+        argv = (self._rate, self._epoch, *args) if op != "INIT" else args
+        return await self._retrying(lambda: self._scripts[op](keys=self._keys, args=argv))
+
+    async def _retrying(self, call: Callable[[], Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self._reconnect_timeout
+        delay = 0.02
+        while True:
+            try:
+                return await call()
+            except _RETRYABLE:
+                _raise_if_cancelling()
+                if loop.time() + delay > give_up:
+                    raise
+                self.reconnects += 1
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, 1.0)
+
+    async def _init(self) -> None:
+        epoch, rate = await self._call("INIT", repr(self._rate))
+        if float(rate) != self._rate:
+            raise ValueError(
+                f"queue {self.name!r} in Redis has aging_rate {float(rate)!r}; "
+                f"this process asked for {self._rate!r} (all processes must agree)"
+            )
+        self._epoch = epoch.decode()
+
+    def _encode(self, item: Any) -> bytes:
+        try:
+            return self._codec.encode(item)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise TypeError(
+                f"item cannot be encoded for Redis ({self._codec.name}): "
+                f"{describe(item, 60, self._item_repr)}: {exc}"
+            ) from None
+
+    @staticmethod
+    def _member(priority: float) -> str:
+        try:  # one level per float value: 2 and 2.0 share a level, -0.0 is 0.0
+            return repr(float(check_priority(priority)) + 0.0)
+        except OverflowError:
+            raise ValueError(f"priority {priority!r} is too large for a float") from None
+
+    async def _wait_signal(self, getter: bool, timeout: float) -> bool:
+        """BLPOP a wake-up token for a getter (or putter); False: timed out or shut down.
+        `shutdown()` interrupts the waiting task itself with a cancel taken back here."""
+        key = self._prefix + ("ready" if getter else "room")
+        task = asyncio.current_task()
+        assert task is not None
+        self._waiting.add(task)
+        self._blocked[getter] += 1
+        try:
+            token = await self._redis.blpop([key], timeout=max(0.01, timeout))
+        except asyncio.CancelledError:
+            if task not in self._interrupted:
+                raise
+            token = None
+        except _RETRYABLE:
+            _raise_if_cancelling()
+            token = None
+            await asyncio.sleep(0.05)  # the next script call does the retrying, with backoff
+        finally:
+            self._waiting.discard(task)
+            self._blocked[getter] -= 1
+        if task in self._interrupted:  # also when redis-py swallowed that cancel
+            self._interrupted.discard(task)
+            task.uncancel()
+            return False
+        return token is not None
+
+    # ------------------------------------------------------------------ put
+
+    async def put(self, item: Any, *, priority: float = DEFAULT_PRIORITY) -> None:
+        """Put `item` at `priority` (lower first); 'block' waits for room while full, 'reject'
+        raises QueueFull (counted, `on_drop`), 'evict-lowest' never waits."""
+        if not await self.put_many((item,), priority=priority) and self._overflow is Overflow.REJECT:
+            raise asyncio.QueueFull
+
+    def put_nowait(self, item: Any, *, priority: float = DEFAULT_PRIORITY) -> None:
+        raise TypeError("RedisPriorityQueue has no put_nowait: use `await queue.put(...)`")
+
+    async def put_many(self, items: Iterable[Any], *, priority: float = DEFAULT_PRIORITY) -> int:
+        """Put several items at one priority in one script call; returns how many were queued.
+
+        Under 'block' waits for room for all of them; under 'reject' the ones that do not fit
+        are counted and given to `on_drop`, not raised.
+        """
+        member = self._member(priority)
+        encode = self._codec.encode
+        items = list(items)
+        try:
+            pending = [encode(item) for item in items]
+        except (TypeError, ValueError, OverflowError):
+            pending = [self._encode(item) for item in items]  # names the item that fails
+        queued = 0
+        registered = False
+        started = None
+        loop = asyncio.get_running_loop()
+        try:
+            while pending:
+                _raise_if_cancelling()
+                if self._is_shutdown:
+                    raise QueueShutDown
+                reply = await self._call(
+                    "PUT", member, self._maxsize, self._overflow.value, "1" if registered else "0",
+                    *pending,
+                )  # fmt: skip
+                taken, self._depth, full, refused = (int(x) for x in reply[:4])
+                queued += taken
+                for i in range(4, len(reply), 2):
+                    self._drop(reply[i + 1], float(reply[i]), "evicted")
+                if self._overflow is Overflow.REJECT:
+                    for payload in pending[taken:]:
+                        self._drop(payload, float(member), "rejected")
+                elif self._overflow is Overflow.EVICT_LOWEST and refused:
+                    for payload in pending[len(pending) - refused :]:
+                        self._drop(payload, float(member), "evicted")
+                if not full:
+                    break
+                pending = pending[taken:]
+                started = loop.time() if started is None else started
+                registered = not await self._wait_signal(False, self._max_wait)
+        finally:
+            if started is not None:
+                self._put_blocked.record(loop.time() - started)
+        return queued
+
+    def _drop(self, payload: bytes, priority: float, reason: str) -> None:
+        if self.on_drop is not None:
+            try:
+                self.on_drop(self._codec.decode(payload), priority, reason)
+            except Exception:  # a failing callback must not undo a put that Redis has done
+                _log.exception("on_drop callback failed for a %s item", reason)
+
+    # ------------------------------------------------------------------ get
+
+    async def get(self) -> Delivery:
+        """Lease the best item, waiting while the queue is empty (QueueShutDown after shutdown)."""
+        return (await self.get_many(1))[0]
+
+    get_delivery = get
+
+    def get_delivery_nowait(self) -> Delivery:
+        """Always QueueEmpty: taking an item needs the network, so a `WorkQueue` consumer's
+        fallback (`await get_delivery()`) does it."""
+        raise asyncio.QueueEmpty
+
+    async def get_many(self, n: int) -> list[Delivery]:
+        """Lease up to `n` items in one script call, waiting until there is at least one."""
+        check_count("n", n, 1)
+        loop = asyncio.get_running_loop()
+        registered = False
+        started = None
+        try:
+            while True:
+                _raise_if_cancelling()
+                if self._is_shutdown:
+                    raise QueueShutDown
+                if loop.time() >= self._next_reap:
+                    await self.reap()
+                reply = await self._call("GET", n, self._lease, "1" if registered else "0")
+                now = float(reply[0])
+                self._depth = int(reply[1])
+                if int(reply[2]):
+                    return self._deliveries(reply, now)
+                timeout = self._max_wait
+                if reply[3]:
+                    # A retry falls due or a lease runs out then: look (and reap) at that time;
+                    # one already out waits for the reaper's lock that another process holds.
+                    due = float(reply[3]) - now
+                    timeout = min(timeout, due + 0.005 if due > 0 else self._reap_interval)
+                started = loop.time() if started is None else started
+                registered = not await self._wait_signal(True, timeout)
+                if reply[3] and registered:
+                    self._next_reap = 0.0
+        finally:
+            if started is not None:
+                self._get_waited.record(loop.time() - started)
+
+    def _deliveries(self, reply: list[Any], now: float) -> list[Delivery]:
+        decode = self._codec.decode
+        new = tuple.__new__
+        deadline = now + self._lease
+        out: list[Delivery] = []
+        append = out.append
+        last, first = b"", 0.0
+        i, end = 3, len(reply)
+        while i < end:  # one run of items per level served
+            priority = float(reply[i])
+            start, stop = len(out), i + 2 + 2 * int(reply[i + 1])
+            for j in range(i + 2, stop, 2):
+                token = reply[j]
+                _, enqueued, attempt, _ = token.split(b":")
+                if enqueued != last:  # a batch put shares one enqueue time: parse it once
+                    last, first = enqueued, float(enqueued)
+                # arrival is the lease's token (opaque to consumers): the element as delivered.
+                # tuple.__new__ skips the NamedTuple's Python-level __new__ on this hot path.
+                append(new(Delivery, (decode(reply[j + 1]), priority, token, first, int(attempt), deadline)))
+            # Waits are sampled, one delivery in WAIT_SAMPLE_EVERY, as in the in-process queue.
+            waits = [now - d[3] for d in out[start :: self.WAIT_SAMPLE_EVERY]]
+            self._waits.extend(waits)
+            series = self._wait_series.get(priority)
+            if series is None and len(self._wait_series) < 256:
+                series = self._wait_series[priority] = LatencyWindow(1024)
+            if series is not None:
+                series.extend(waits)
+            i = stop
+        return out
+
+    # ------------------------------------------------------------------ settle
+
+    async def ack(self, delivery: Delivery) -> bool:
+        """Done: forget the item. False (and counted in stale_acks) if its lease was reaped."""
+        return (await self._call("ACK", delivery.arrival)) == b"1"
+
+    async def ack_many(self, deliveries: Iterable[Delivery]) -> int:
+        """Ack several deliveries in one script call; returns how many were accepted."""
+        leases = b",".join([d.arrival for d in deliveries])
+        return (await self._call("ACK", leases)).count(b"1") if leases else 0
+
+    async def nack(self, delivery: Delivery, *, delay: float = 0.0, error: str = "") -> str:
+        """Not done: back to its original place (after `delay` seconds), or a dead letter.
+
+        Returns the fate: 'queued', 'retry' (waiting out `delay` in Redis), 'dead-lettered'
+        (it had `max_attempts` deliveries; `error` is kept as the reason) or 'stale' (its
+        lease was reaped already; counted in stale_acks).
+        """
+        delay = check_seconds("delay", delay)
+        reason = " ".join((error or "nacked").split())[:200]
+        fate = await self._call("NACK", self._max_attempts, delay, delivery.arrival, reason)
+        return fate.decode()
+
+    async def extend(self, delivery: Delivery, seconds: float | None = None) -> Delivery:
+        """Push the lease deadline to `seconds` (default: `lease`) from now on the server clock.
+
+        Returns the delivery with its new deadline; raises LeaseLost if the lease was reaped.
+        """
+        seconds = self._lease if seconds is None else check_seconds("seconds", seconds)
+        deadline = await self._call("EXTEND", delivery.arrival, seconds)
+        if deadline is None:
+            raise LeaseLost(f"the lease of job {_job_id(delivery)} was reaped before extend()")
+        return delivery._replace(deadline=float(deadline))
+
+    def handler_context(self, delivery: Delivery, job_id: int | None = None) -> HandlerContext:
+        """A `HandlerContext` for `delivery` whose `extend()` extends its lease."""
+        return RedisHandlerContext(self, delivery, _job_id(delivery) if job_id is None else job_id)
+
+    async def reap(self) -> tuple[int, int] | None:
+        """Return expired leases (or dead-letter them) if no process reaped this interval.
+
+        Consumers call this from `get`; returns (returned, dead-lettered), None when another
+        process holds the reaper's lock.
+        """
+        loop = asyncio.get_running_loop()
+        self._next_reap = loop.time() + self._reap_interval
+        lock_ms = max(1, int(self._reap_interval * 1000))
+        back, dead = await self._call("REAP", self._max_attempts, lock_ms, 1000)
+        return None if back < 0 else (back, dead)
+
+    # ------------------------------------------------------------------ introspection
+
+    def qsize(self) -> int:
+        """Queued items as of this process's last call to Redis (`stats()` reads it now)."""
+        return self._depth
+
+    @property
+    def maxsize(self) -> int:
+        return self._maxsize
+
+    @property
+    def overflow(self) -> Overflow:
+        return self._overflow
+
+    @property
+    def aging_rate(self) -> float:
+        return self._rate
+
+    async def stats(self) -> RedisQueueStats:
+        """The shared queue's figures read in one script (O(P)), plus this process's waits."""
+        reply = await self._call("STATS")
+        now = float(reply[0])
+        bar = reply.index(b"|")
+        counters = {k.decode(): int(v) for k, v in zip(reply[4:bar:2], reply[5:bar:2], strict=True)}
+        self._depth = counters.get("depth", 0)
+        levels = []
+        oldest = 0.0
+        for i in range(bar + 1, len(reply), 3):
+            priority = float(reply[i])
+            wait = max(0.0, now - float(reply[i + 2].split(b":")[1]))
+            oldest = max(oldest, wait)
+            window = self._wait_series.get(priority)
+            p50, p99 = window.percentiles(50, 99) if window is not None else (None, None)
+            levels.append(PriorityStats(priority, int(reply[i + 1]), wait, p50, p99))
+        seen = {level.priority for level in levels}
+        for priority, window in self._wait_series.items():
+            if priority not in seen and len(window):
+                levels.append(PriorityStats(priority, 0, 0.0, *window.percentiles(50, 99)))
+        levels.sort(key=lambda level: level.priority)
+        wait_p50, wait_p99 = self._waits.percentiles(50, 99)
+        put_p50, put_p99 = self._put_blocked.percentiles(50, 99)
+        get_p50, get_p99 = self._get_waited.percentiles(50, 99)
+        return RedisQueueStats(
+            depth=self._depth, maxsize=self._maxsize, peak_depth=counters.get("peak", 0),
+            blocked_putters=self._blocked[0], blocked_getters=self._blocked[1],
+            overflow=self._overflow.value, aging_rate=self._rate, oldest_wait=oldest,
+            per_priority=tuple(levels), wait_p50=wait_p50, wait_p99=wait_p99,
+            put_block_p50=put_p50, put_block_p99=put_p99, get_wait_p50=get_p50,
+            get_wait_p99=get_p99, is_shutdown=self._is_shutdown, leased=int(reply[1]),
+            retry_scheduled=int(reply[2]), **{name: counters.get(name, 0) for name in _SHARED},
+        )  # fmt: skip
+
+    async def accounting(self) -> Accounting:
+        """Every submitted item's one fate, read atomically: `lost` must be 0."""
+        s = await self.stats()
+        return Accounting(
+            s.submitted, s.completed, s.dead_lettered, s.evicted, s.rejected,
+            queued=s.depth, in_flight=s.leased, retry_scheduled=s.retry_scheduled,
+        )  # fmt: skip
+
+    async def dead_letters(self, limit: int = 100) -> tuple[DeadLetter, ...]:
+        """The newest `limit` dead letters, oldest first (they stay in Redis)."""
+        check_count("limit", limit, 1)
+        records = await self._retrying(lambda: self._redis.lrange(self._prefix + "dead", -limit, -1))
+        out = []
+        for record in records:
+            head, payload = record.split(b"\n", 1)
+            job_id, priority, attempts, _, at, reason = head.decode().split("|", 5)
+            item = self._codec.decode(payload)
+            text = describe(item, 80, self._item_repr)
+            out.append(
+                DeadLetter(text, float(priority), int(attempts), reason, float(at), item, int(job_id))
+            )
+        return tuple(out)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def shutdown(self, immediate: bool = False) -> list[tuple[Any, float]]:
+        """Stop this process's puts and gets (QueueShutDown; its waiters wake at once).
+        Nothing is removed from Redis, even `immediate`: other processes may serve it."""
+        self._is_shutdown = True
+        for task in self._waiting - self._interrupted:
+            self._interrupted.add(task)
+            task.cancel()
+        return []
+
+    async def destroy(self) -> int:
+        """Delete every key of this queue from Redis, for all processes. Returns keys deleted."""
+        keys = [key async for key in self._redis.scan_iter(match=self._prefix + "*", count=500)]
+        self._epoch = None
+        return await self._redis.delete(*keys) if keys else 0
+
+    async def close(self) -> None:
+        """Shut down and close the connection pool if this queue made it from a URL."""
+        self.shutdown()
+        if self._owns_client:
+            await self._redis.aclose()
+
+    async def __aenter__(self) -> RedisPriorityQueue:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        state = " shutdown" if self._is_shutdown else ""
+        return (
+            f"<RedisPriorityQueue {self.name!r} maxsize={self._maxsize} depth~{self._depth}"
+            f" overflow={self._overflow.value} aging_rate={self._rate!r} lease={self._lease:g}s{state}>"
+        )
