@@ -13,9 +13,11 @@ from tui.app import HeapwatchApp
 from tui.screens.alert_detail import AlertScreen
 from tui.screens.help import HelpScreen
 from tui.widgets.alert_table import AlertTable
-from tui.widgets.event_log import new_events
+from tui.widgets.event_log import EventLog, new_events
 from tui.widgets.format import seconds
 from tui.widgets.heap_table import HeapTable
+from tui.widgets.hint_bar import HintBar
+from tui.widgets.process_panel import ProcessPanel
 from tui.widgets.shutdown_panel import ShutdownPanel
 from tui.widgets.stack_view import StackView
 from tui.widgets.summary_bar import SummaryBar
@@ -87,16 +89,25 @@ async def test_worker_rows_are_keyed_and_updated_in_place():
         assert table.row_count == 3
 
 
-async def test_an_engine_error_is_shown_and_the_app_keeps_running():
+def event_lines(app: HeapwatchApp) -> list[str]:
+    """What the event log shows, line by line."""
+    return [str(line) for line in app.query_one(EventLog).lines]
+
+
+async def test_an_engine_error_goes_to_the_event_log_and_the_hint_line_not_a_toast():
     engine = ScriptedEngine(fail={"burst", "cycle_overflow"})
     app = RecordingApp(engine, clock=fixed_clock)
     async with app.run_test() as pilot:
         await settle(pilot)
         await pilot.press("b", "o", "p")
         await settle(pilot)
-        errors = [message for message, severity in app.notices if severity == "error"]
+        errors = [line for line in event_lines(app) if "failed" in line]
         assert len(errors) == 2
         assert "scripted failure in burst" in errors[0]
+        assert "scripted failure in cycle_overflow" in app.query_one(HintBar).error
+        assert not [notice for notice in app.notices if notice[1] == "error"]
+        # The one toast is the result of the key that worked.
+        assert [message for message, _ in app.notices] == ["producers paused"]
         assert app.is_running
         assert app.snapshot is not None and app.snapshot.producers_paused
 
@@ -110,7 +121,7 @@ async def test_a_failing_snapshot_keeps_the_last_one_on_screen():
         engine.fail.add("snapshot")
         await pilot.pause(0.2)
         assert app.snapshot is shown
-        failures = [message for message, _ in app.notices if "snapshot failed" in message]
+        failures = [line for line in event_lines(app) if "snapshot failed" in line]
         assert len(failures) == 1  # once, not once per tick
         engine.fail.discard("snapshot")
         engine.depth += 1
@@ -164,7 +175,8 @@ async def test_help_lists_every_binding():
         assert isinstance(pilot.app.screen, HelpScreen)
         table = pilot.app.screen.query_one("#help-keys")
         keys = [str(table.get_row_at(row)[0]) for row in range(table.row_count)]
-        assert keys == ["?", "q", "b", "B", "l", "c", "+", "-", "p", "a", "o", "x", "m", "k", "f", "s"]
+        assert keys == ["?", "q", "b", "B", "l", "c", "+", "-", "p", "a", "o", "x", "m", "k", "f",
+                        "z", "s", "r"]
         await pilot.press("escape")
         assert not isinstance(pilot.app.screen, HelpScreen)
 
@@ -332,7 +344,8 @@ async def test_every_control_key_changes_the_real_engine():
                        "a memory profile in the snapshot")
         profile = app.snapshot.watchdog.memory
         assert profile.bytes_per_item > 0 and profile.top_sites
-        assert any(profile.top_sites[0].where in message for message, _ in app.notices)
+        await settle(pilot, 2)
+        assert profile.top_sites[0].where in str(app.query_one(ProcessPanel).render())
 
         await pilot.press("x")
         assert "blocks the loop for 0.5 s" in engine.snapshot().events[-1]

@@ -1,15 +1,31 @@
-"""EventLog: the engine's recent one-line notices, appended as they arrive."""
+"""EventLog: the run's story, one line per event: the engine's events and the viewer's own notes.
+
+Engine events arrive in the snapshots (`Event` records with a seq: the log keeps the last seq it
+showed, so each event is written once however often it is read). The app adds its own lines with
+`note()`: engine errors from a key, viewer stalls.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from textual.reactive import reactive
 from textual.widgets import Log
 
-from engine.snapshots import EngineSnapshot
+from engine.snapshots import EngineSnapshot, EventKind
+
+MARK = {
+    EventKind.ALERT_RAISED: "⚠",
+    EventKind.ALERT_RESOLVED: "✓",
+    EventKind.ERROR: "✗",
+    EventKind.VIEWER_STALL: "◌",
+    EventKind.DEAD_LETTER: "†",
+}
+"""A mark at the start of the lines a person looks for first."""
 
 
 def new_events(before: tuple[str, ...], after: tuple[str, ...]) -> tuple[str, ...]:
-    """The events in `after` that `before` did not show.
+    """The lines in `after` that `before` did not show (for sources that send plain lines).
 
     Both are bounded windows, newest last, so the new ones follow the longest suffix of
     `before` that `after` starts with.
@@ -20,13 +36,20 @@ def new_events(before: tuple[str, ...], after: tuple[str, ...]) -> tuple[str, ..
     return after
 
 
+def event_line(event: Any, epoch: float) -> str:
+    """One event as a line: its time into the run, a mark for the ones that matter, the text."""
+    at = max(event.at - epoch, 0.0)
+    return f"{at:7.1f}s {MARK.get(event.kind, ' ')} {event.message}"
+
+
 class EventLog(Log):
-    """Appends `snapshot.events` that it has not shown yet."""
+    """Appends the events of each snapshot that it has not shown yet."""
 
     DEFAULT_CSS = """
     EventLog {
         height: 1fr;
         scrollbar-size-vertical: 1;
+        scrollbar-size-horizontal: 1;
     }
     """
 
@@ -34,13 +57,36 @@ class EventLog(Log):
     """The snapshot on display (bound to the app's); the watcher repaints only what changed."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(max_lines=500, id=id, classes=classes)
-        self._seen: tuple[str, ...] = ()
+        super().__init__(max_lines=1000, id=id, classes=classes)
+        self.last_seq = 0
+        """The seq of the newest engine event written."""
+        self._seen_lines: tuple[str, ...] = ()
 
     def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
-        if snapshot is None or snapshot.events == self._seen:
+        if snapshot is None or not snapshot.events:
             return
-        fresh = new_events(self._seen, snapshot.events)
-        self._seen = snapshot.events
-        if fresh:
-            self.write_lines(fresh)
+        events = snapshot.events
+        if isinstance(events[-1], str):
+            fresh = new_events(self._seen_lines, events)  # type: ignore[arg-type]
+            self._seen_lines = events  # type: ignore[assignment]
+            if fresh:
+                self.write_lines(fresh)
+            return
+        if events[-1].seq <= self.last_seq:
+            return
+        if events[0].seq < self.last_seq:
+            events = tuple(event for event in events if event.seq > self.last_seq)
+        elif events[0].seq > self.last_seq + 1 and self.last_seq:
+            self.write_line(f"… {events[0].seq - self.last_seq - 1} events not shown")
+        self.last_seq = events[-1].seq
+        self.write_lines([event_line(event, snapshot.started_at) for event in events])
+
+    def reset(self) -> None:
+        """Start over for a new source (its seqs start again at 1); the lines stay."""
+        self.last_seq = 0
+        self._seen_lines = ()
+
+    def note(self, text: str, *, at: float | None = None, kind: EventKind = EventKind.NOTE) -> None:
+        """Write the viewer's own line (`at`: seconds into the run, when known)."""
+        when = f"{at:7.1f}s" if at is not None else " " * 8
+        self.write_line(f"{when} {MARK.get(kind, ' ')} {text}")

@@ -8,11 +8,12 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from engine.snapshots import EngineSnapshot
-from tui.widgets.format import seconds, size
+from tui.widgets.format import micros, seconds, size
 
 
 class ProcessPanel(Widget):
-    """Key/value lines; the loop lag p99 turns red past 100 ms."""
+    """Key/value lines; the loop lag p99 turns red past 100 ms. Costs are in microseconds:
+    a watchdog sample costs tens of them, which milliseconds would round to 0."""
 
     DEFAULT_CSS = """
     ProcessPanel {
@@ -22,6 +23,7 @@ class ProcessPanel(Widget):
 
     snapshot: reactive[EngineSnapshot | None] = reactive(None)
     """The snapshot on display (bound to the app's)."""
+    _lines = 0
     refresh_cost: reactive[float | None] = reactive(None, repaint=False)
     """Seconds the dashboard's last refresh took on the loop (shown at the next repaint)."""
 
@@ -39,19 +41,39 @@ class ProcessPanel(Widget):
             lines.append(f"{label:<9}", "dim")
             lines.append_text(Text.assemble(*value))
 
-        row("cpu", f"{snapshot.process.cpu_percent:.0f}%")
-        row("rss", size(snapshot.process.rss_bytes))
+        row("cpu", f"{snapshot.process.cpu_percent:.0f}%  ", ("rss ", "dim"),
+            size(snapshot.process.rss_bytes))
         lag_p99 = watchdog.loop_lag_p99
         row("loop lag", f"p50 {seconds(watchdog.loop_lag_p50)} ",
             (f"p99 {seconds(lag_p99)}", "bold red" if lag_p99 and lag_p99 > 0.1 else ""),
             f" max {seconds(watchdog.loop_lag_max)}")
-        row("watchdog", f"{seconds(watchdog.sample_cost)}/sample")
+        row("watchdog", f"{micros(watchdog.sample_cost)}/sample")
         if self.refresh_cost is not None:
-            row("ui", f"{seconds(self.refresh_cost)}/refresh")
-        if watchdog.sizing is not None:
-            row("maxsize≈", f"{watchdog.sizing.suggested_maxsize:,} (Little's law)")
+            row("ui", f"{micros(self.refresh_cost)}/refresh")
+        stalls = getattr(watchdog, "viewer_stalls", 0)
+        if stalls:
+            last = getattr(watchdog, "last_viewer_stall", None) or ""
+            row("viewer", (f"{stalls} stall{'s' if stalls > 1 else ''}", "yellow"),
+                f"  last {last}" if last else "")
+        sizing = watchdog.sizing
+        if sizing is not None:
+            row("maxsize≈", (f"{sizing.suggested_maxsize:,}", "bold"),
+                f" (Little's law; now {sizing.current_maxsize or 'unbounded'})"
+                if sizing.current_maxsize else " (Little's law)")
+            row("", (f"{sizing.arrival_rate:.0f}/s x {seconds(sizing.time_in_system)}"
+                     f" in system x {sizing.headroom:g}", "dim"))
         memory = watchdog.memory
         if memory is not None:
-            row("memory", f"{memory.bytes_per_item:.0f} B/item"
-                f" +{memory.payload_bytes_per_item:.0f} payload")
+            row("memory", f"{memory.bytes_per_item:.0f} B/item",
+                (f" +{memory.payload_bytes_per_item:.0f} B payload", "dim"),
+                f"  ≈{size(memory.bytes_per_item * memory.depth)} at depth {memory.depth:,}")
+            for site in memory.top_sites[:2]:
+                row("", (f"{site.where} {size(site.size)}", "dim"))
+        else:
+            row("memory", ("not measured yet (m)", "dim"))
+        # Lines come and go (the sizing advice, a memory profile): a new count needs a layout.
+        height = len(lines.plain.splitlines())
+        if height != self._lines:
+            self._lines = height
+            self.call_after_refresh(self.refresh, layout=True)
         return lines
