@@ -28,6 +28,7 @@ from typing import Any
 from engine.pool import RateMeter, WorkerPool
 from engine.queue import Overflow, PriorityQueue, QueueShutDown
 from engine.scenario import HandlerSettings, Producer
+from engine.snapshots import BurstResult
 
 __all__ = [
     "HandlerFailure",
@@ -187,6 +188,11 @@ class LoadGenerator:
     Producer `name` makes items `'name-1'`, `'name-2'`, ...; a full 'block' queue makes it
     wait in `submit()` (a blocked putter the watchdog sees); 'reject' and 'evict-lowest'
     never wait (the pool counts what the queue drops).
+
+    Args:
+        on_burst: `on_burst(producer_name, result)` after each scheduled burst's first pass
+            (the engine turns it into an event). Key bursts return their result instead.
+        on_error: `on_error(message)` when a producer or a burst task fails (it is logged too).
     """
 
     def __init__(
@@ -197,8 +203,12 @@ class LoadGenerator:
         *,
         seed: int = 0,
         clock: Callable[[], float] = time.monotonic,
+        on_burst: Callable[[str, BurstResult], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.producers = tuple(producers)
+        self.on_burst = on_burst
+        self.on_error = on_error
         self.pool = pool
         self.queue = queue
         self.seed = seed
@@ -208,6 +218,9 @@ class LoadGenerator:
         self.submitted_by_priority: dict[float, int] = {}
         self.meter = RateMeter(clock())
         self._tasks: list[asyncio.Task[None]] = []
+        """One per producer (kept when finished: `done` reads them)."""
+        self._bursts: set[asyncio.Task[None]] = set()
+        """Key bursts still waiting for room; each leaves the set when it finishes."""
         self._paused = False
         self._resumed: asyncio.Event | None = None
         self._stopped = False
@@ -236,7 +249,8 @@ class LoadGenerator:
     async def stop(self) -> None:
         """Stop every producer (a producer waiting for room gives its item up: never counted)."""
         self._stopped = True
-        tasks, self._tasks = self._tasks, []
+        tasks, self._tasks = [*self._tasks, *self._bursts], []
+        self._bursts.clear()
         for task in tasks:
             task.cancel()
         if tasks:
@@ -270,7 +284,6 @@ class LoadGenerator:
         pick_burst = PriorityPicker(
             producer.priorities, random.Random(f"{self.seed}:{producer.name}:burst")
         )
-        pending = 0  # burst items due and not yet submitted
         rate = producer.rate
         burst = producer.burst
         begin = loop.time() + producer.start
@@ -293,33 +306,41 @@ class LoadGenerator:
                         next_burst = max(next_burst, now + burst.every)
                     continue
                 now = loop.time()
-                if not pending:
-                    due = min(next_arrival, next_burst)
-                    if due >= stop_at:
-                        return
-                    if due > now:
-                        await asyncio.sleep(due - now)
-                        continue
+                due = min(next_arrival, next_burst)
+                if due >= stop_at:
+                    return
+                if due > now:
+                    await asyncio.sleep(due - now)
+                    continue
                 batch: list[float] = []
                 while next_arrival <= now and next_arrival < stop_at and len(batch) < STEP:
                     batch.append(pick())
                     next_arrival += rng.expovariate(rate)
-                while next_burst <= now and next_burst < stop_at:
-                    pending += burst.size  # type: ignore[union-attr]
-                    next_burst += burst.every  # type: ignore[union-attr]
-                take = min(pending, max(STEP - len(batch), 0))
-                batch.extend(pick_burst() for _ in range(take))
-                pending -= take
                 for priority in batch:
                     sequence += 1
                     if not await self._submit(f"{name}-{sequence}", priority):
                         return
+                while next_burst <= now and next_burst < stop_at:
+                    assert burst is not None
+                    numbers = range(sequence + 1, sequence + burst.size + 1)
+                    items = [(f"{name}-{number}", pick_burst()) for number in numbers]
+                    sequence += burst.size
+                    next_burst += burst.every
+                    if not await self._scheduled_burst(name, items):
+                        return
                 # A step is at most STEP items: a fast or late producer must not hold the loop.
                 await asyncio.sleep(0)
+        except QueueShutDown:
+            return
         except asyncio.CancelledError:
             raise
-        except Exception:
-            _log.exception("producer %s failed", name)
+        except Exception as error:
+            self._report_failure(f"producer {name} failed", error)
+
+    def _report_failure(self, what: str, error: Exception) -> None:
+        _log.error("%s", what, exc_info=error)
+        if self.on_error is not None:
+            self.on_error(f"{what}: {type(error).__name__}: {error}")
 
     async def _submit(self, item: str, priority: float) -> bool:
         """Submit one item, waiting for room under 'block'; False once the pool shut down.
@@ -351,43 +372,87 @@ class LoadGenerator:
 
     # ------------------------------------------------------------------ bursts on demand
 
-    def burst(self, size: int, *, priorities: Sequence[tuple[float, float]] | None = None) -> int:
-        """Submit `size` items now (mixed priorities by default); return how many the queue took.
+    def burst(
+        self, size: int, *, priorities: Sequence[tuple[float, float]] | None = None
+    ) -> BurstResult:
+        """Submit `size` items now (mixed priorities by default); what became of them.
 
         Under 'block' the items that do not fit wait in a background task, as a client would;
         under 'reject' they are refused (the pool counts them as rejected, and so does
-        `submitted`, but they are not in the result); under 'evict-lowest' each one is taken,
-        and the worst item (maybe the newcomer itself) is evicted.
+        `submitted`); under 'evict-lowest' each one is taken, and the worst item (maybe the
+        newcomer itself) is evicted.
         """
         if isinstance(size, bool) or not isinstance(size, int) or size < 0:
             raise ValueError(f"burst size must be an integer >= 0, not {size!r}")
         if self._stopped:
             raise QueueShutDown("the engine is shutting down: no burst")
         pick = PriorityPicker(priorities or self.mix, self._burst_rng)
-        accepted = 0
-        waiting: list[tuple[str, float]] = []
+        items = []
         for _ in range(size):
             self._burst_count += 1
-            item, priority = f"key-{self._burst_count}", pick()
-            if waiting:
-                waiting.append((item, priority))
-                continue
+            items.append((f"key-{self._burst_count}", pick()))
+        evicted = self.pool.accounting().evicted
+        first_waiting, accepted, rejected = self._offer_all(items, 0, size)
+        if first_waiting < size:
+            task = asyncio.get_running_loop().create_task(
+                self._submit_all(items[first_waiting:]), name="producer-burst"
+            )
+            self._bursts.add(task)
+            task.add_done_callback(self._bursts.discard)
+        return BurstResult(
+            requested=size,
+            accepted=accepted,
+            waiting=size - first_waiting,
+            rejected=rejected,
+            evicted=self.pool.accounting().evicted - evicted,
+            priority=priorities[0][0] if priorities and len(priorities) == 1 else None,
+        )
+
+    async def _scheduled_burst(self, producer: str, items: list[tuple[str, float]]) -> bool:
+        """One scheduled burst: a pass without waiting (STEP items between yields), reported
+        through `on_burst`, then the items with no room waited for in this producer's task.
+        False once the pool has shut down."""
+        evicted = self.pool.accounting().evicted
+        index = accepted = rejected = 0
+        while index < len(items):
+            stop = min(index + STEP, len(items))
+            index, taken, refused = self._offer_all(items, index, stop)
+            accepted, rejected = accepted + taken, rejected + refused
+            if index < stop:
+                break  # no room under 'block': this item and the rest wait
+            if index < len(items):
+                await asyncio.sleep(0)  # a big burst must not hold the loop
+        if self.on_burst is not None:
+            self.on_burst(producer, BurstResult(
+                requested=len(items),
+                accepted=accepted,
+                waiting=len(items) - index,
+                rejected=rejected,
+                evicted=self.pool.accounting().evicted - evicted,
+            ))
+        for item, priority in items[index:]:
+            if not await self._submit(item, priority):
+                return False
+        return True
+
+    def _offer_all(
+        self, items: Sequence[tuple[str, float]], start: int, stop: int
+    ) -> tuple[int, int, int]:
+        """Offer `items[start:stop]` without waiting: (index of the first that found no room
+        under 'block', or `stop`; how many were taken; how many refused)."""
+        accepted = rejected = 0
+        for index in range(start, stop):
+            item, priority = items[index]
             try:
                 self.pool.submit_nowait(item, priority=priority)
             except asyncio.QueueFull:
                 if self.queue.overflow is Overflow.BLOCK:
-                    waiting.append((item, priority))
-                    continue
-                self._count(priority)  # refused: handed over, not taken
-                continue
+                    return index, accepted, rejected
+                rejected += 1  # handed over and refused: counted, not taken
+            else:
+                accepted += 1
             self._count(priority)
-            accepted += 1
-        if waiting:
-            task = asyncio.get_running_loop().create_task(
-                self._submit_all(waiting), name="producer-burst"
-            )
-            self._tasks.append(task)
-        return accepted
+        return stop, accepted, rejected
 
     async def _submit_all(self, items: list[tuple[str, float]]) -> None:
         try:
@@ -396,6 +461,6 @@ class LoadGenerator:
                     return
         except asyncio.CancelledError:
             raise
-        except Exception:
-            # Logged here: nobody awaits this task before `stop()`.
-            _log.exception("burst producer failed")
+        except Exception as error:
+            # Reported here: nobody awaits this task before `stop()`.
+            self._report_failure("burst producer failed", error)

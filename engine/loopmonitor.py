@@ -10,13 +10,12 @@ back to the loop with `call_soon_threadsafe`, once per block.
 from __future__ import annotations
 
 import asyncio
-import math
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from engine.latency import LatencyWindow
 from engine.stacks import culprit_frame, current_thread_stack, format_frame
 
 DEFAULT_THRESHOLD = 0.1
@@ -40,17 +39,12 @@ class LoopBlock:
     """The loop thread's stack when caught, innermost last."""
 
 
-def percentile(sorted_values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of an already sorted list (not empty)."""
-    rank = max(1, math.ceil(fraction * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
 class LoopMonitor:
     """Heartbeat on the loop plus a watcher thread off it.
 
     `on_block(block)` runs on the loop thread as soon as the loop is free again, once per block;
     `on_unblock(lag)` runs when the late heartbeat finally fires, with the full lateness.
+    Lag percentiles are the queue's (`engine.latency`: interpolated, as numpy's default).
     """
 
     def __init__(
@@ -79,7 +73,7 @@ class LoopMonitor:
         self._on_block = on_block
         self._on_unblock = on_unblock
         self._clock = clock
-        self._lags: deque[float] = deque(maxlen=lag_window)
+        self._lags = LatencyWindow(lag_window)
         self._lag_max = 0.0
         self._seq = 0
         self._due = 0.0
@@ -113,23 +107,37 @@ class LoopMonitor:
         self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Stop the thread (joined) and the heartbeat. Safe to call twice."""
+        """Stop the thread (joined) and the heartbeat. Safe to call twice, from any thread.
+
+        The heartbeat's handle belongs to the loop: off the loop thread (the watchdog joins
+        from a worker thread, so as not to block the loop) its cancellation is handed to the
+        loop with `call_soon_threadsafe`; the heartbeat does not reschedule itself once
+        stopping is set, whichever comes first.
+        """
         self._stopping.set()
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        loop = self._loop
+        if threading.get_ident() == self._loop_thread_id:
+            self._cancel_heartbeat()
+        elif loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._cancel_heartbeat)
+            except RuntimeError:  # closed meanwhile: nothing is left to cancel
+                pass
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
+
+    def _cancel_heartbeat(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
     # ------------------------------------------------------------------ figures
 
     def lag_stats(self) -> tuple[float | None, float | None, float]:
         """(p50, p99, max) of heartbeat lateness in seconds; percentiles None before a sample."""
-        if not self._lags:
-            return None, None, self._lag_max
-        ordered = sorted(self._lags)
-        return percentile(ordered, 0.50), percentile(ordered, 0.99), self._lag_max
+        p50, p99 = self._lags.percentiles(50, 99)
+        return p50, p99, self._lag_max
 
     @property
     def lag_samples(self) -> int:
@@ -140,7 +148,7 @@ class LoopMonitor:
     def _heartbeat(self) -> None:
         now = self._clock()
         lag = max(0.0, now - self._due)
-        self._lags.append(lag)
+        self._lags.record(lag)
         if lag > self._lag_max:
             self._lag_max = lag
         # The due time first, then the sequence: the thread reads them in the other order.

@@ -36,6 +36,7 @@ from engine.snapshots import (
     WatchdogSnapshot,
     WorkerState,
 )
+from engine.watchdog import Watchdog
 
 __all__ = ["HeapwatchCollector", "MetricsServer", "MetricsView", "serve_metrics"]
 
@@ -54,6 +55,14 @@ class MetricsView:
 
 def _value(seconds: float | None) -> float:
     return NAN if seconds is None else float(seconds)
+
+
+def capacity(maxsize: float) -> int:
+    """The depth at which a queue of this maxsize is full, as a finite gauge: the ceiling of a
+    float bound (2.5: 3 items), 0 for unbounded (0, negative, math.inf) or not a number."""
+    if not 0 < maxsize < math.inf:  # NaN fails this too
+        return 0
+    return math.ceil(maxsize)
 
 
 def _label(priority: float) -> str:
@@ -110,10 +119,18 @@ class HeapwatchCollector:
         if self._engine is not None:
             snapshot = self._engine.snapshot()
             return MetricsView(snapshot.queue, snapshot.pool, snapshot.watchdog)
+        stats = self._queue.stats() if self._queue is not None else None
+        watchdog = self._watchdog
+        if watchdog is None:
+            watched = None
+        elif isinstance(watchdog, Watchdog) and stats is not None and watchdog.queue is self._queue:
+            watched = watchdog.snapshot(stats)  # one stats() per reading: it sorts every window
+        else:
+            watched = watchdog.snapshot()
         return MetricsView(
-            queue=self._queue.stats() if self._queue is not None else None,
+            queue=stats,
             pool=self._pool.snapshot() if self._pool is not None else None,
-            watchdog=self._watchdog.snapshot() if self._watchdog is not None else None,
+            watchdog=watched,
         )
 
     def _read_on_loop(self) -> MetricsView:
@@ -176,9 +193,13 @@ class HeapwatchCollector:
 
     def _queue_metrics(self, stats: QueueStats) -> Iterator[Metric]:
         ns = NAMESPACE
+        # A stats record from another queue may carry a float or math.inf maxsize as given.
+        maxsize = capacity(stats.maxsize)
         yield GaugeMetricFamily(f"{ns}_queue_length", "Items waiting in the queue.", stats.depth)
         yield GaugeMetricFamily(
-            f"{ns}_queue_maxsize", "The queue's maxsize (0: unbounded).", stats.maxsize
+            f"{ns}_queue_maxsize",
+            "Items at which the queue is full: a float bound's ceiling; 0: unbounded.",
+            maxsize,
         )
         yield GaugeMetricFamily(
             f"{ns}_queue_peak_depth", "The deepest the queue has been.", stats.peak_depth
@@ -206,9 +227,11 @@ class HeapwatchCollector:
         yield oldest
         yield wait_p99
         yield GaugeMetricFamily(
-            f"{ns}_depth_ratio", "queue_length / maxsize (0 when unbounded).", stats.depth_ratio
+            f"{ns}_depth_ratio",
+            "queue_length / queue_maxsize (0 when unbounded).",
+            stats.depth / maxsize if maxsize else 0.0,
         )
-        over = stats.maxsize > 0 and stats.depth > self.depth_ratio * stats.maxsize
+        over = maxsize > 0 and stats.depth > self.depth_ratio * maxsize
         yield GaugeMetricFamily(
             f"{ns}_depth_alert",
             f"1 while heap depth > {self.depth_ratio:g} x maxsize.",

@@ -17,9 +17,14 @@ items the same way for every `now`, and inside a level keys still increase with 
 the head heap stays valid without any periodic re-heapify. Changing the rate re-keys the
 head heap once (O(P)).
 
-Eviction. The worst item is always some level's tail (its newest item), so `evict-lowest`
-keeps a lazily validated max-heap over level tails: O(log P) amortised, never a scan of the
-items.
+Requeues. An item got with `get_delivery()` carries an arrival token, (first arrival, seq,
+level). Given back to `requeue_nowait(..., arrival=token)` (or `nack`), the item goes to its
+level's `back`, a small heap of returned items merged with the FIFO by (time, seq): it is
+served at its original place and keeps its first arrival for waits and aging. O(log R) with R
+items out and back, never an insertion into the middle of a deque.
+
+Eviction. The worst item is always some level's newest item, so `evict-lowest` keeps a lazily
+validated max-heap over level tails: O(log P) amortised, never a scan of the items.
 
 Blocking behaviour is CPython 3.11's `asyncio.Queue` (futures in `_getters`/`_putters`,
 `_wakeup_next`, the same cancellation handling, `join()`/`task_done()`), plus the
@@ -31,15 +36,19 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
+from functools import partial
 from heapq import heapify, heappop, heappush, heapreplace, merge
-from itertools import islice
+from itertools import count, islice, repeat
 from typing import Any
 
-from engine.checks import check_choice, check_priority, check_rate
+from engine.checks import check_choice, check_priority, check_rate, check_seconds
 from engine.latency import LatencyWindow, SparseLatencyWindow
+from engine.protocol import Delivery
+from engine.reprs import ItemRepr, describe
 from engine.snapshots import HeapEntry, PriorityStats, QueueStats
 
 __all__ = ["DropCallback", "Overflow", "PriorityQueue", "QueueShutDown"]
@@ -71,27 +80,89 @@ _log = logging.getLogger(__name__)
 
 
 class _Level:
-    """The FIFO of one distinct priority: enqueue times and items, in two parallel deques."""
+    """The items of one distinct priority: a FIFO of arrivals plus a heap of returned items.
 
-    __slots__ = ("priority", "times", "items", "head", "served", "record_wait")
+    Arrivals go to two parallel deques (enqueue times and items); a FIFO item's seq is `served`
+    plus its index. An item put back with its arrival token goes to `back`, a min-heap of
+    (first arrival, seq, tie, item): the level serves the earlier, by (time, seq), of the
+    FIFO's head and `back`'s top.
+    """
+
+    __slots__ = ("priority", "times", "items", "back", "head", "served", "record_wait")
 
     def __init__(self, priority: float, record_wait: Callable[[float], None]) -> None:
         self.priority = priority
         self.times: deque[float] = deque()
         self.items: deque[Any] = deque()
+        self.back: list[tuple[float, int, int, Any]] = []
         self.head: tuple[float, float, _Level] | None = None
         """This level's live entry in the head heap (entries that are not it are stale)."""
         self.served = 0
-        """Items that left from the front: the sequence number of the current head."""
+        """Items that left the FIFO from the front: the seq of the FIFO's current head."""
         self.record_wait = record_wait
 
     def __lt__(self, other: _Level) -> bool:
-        # Heap entries tie-break on unique times first; this only keeps a freak tie from
-        # raising TypeError.
+        # Heap entries tie-break on times first; this only keeps a freak tie from raising.
         return id(self) < id(other)
 
+    def __len__(self) -> int:
+        return len(self.items) + len(self.back)
+
     def __repr__(self) -> str:
-        return f"<level {self.priority!r} depth={len(self.items)}>"
+        return f"<level {self.priority!r} depth={len(self)}>"
+
+    def back_first(self) -> bool:
+        """True when the next item to serve is a returned one."""
+        back = self.back
+        if not back:
+            return False
+        if not self.times:
+            return True
+        t = self.times[0]
+        return back[0][0] < t or (back[0][0] == t and back[0][1] < self.served)
+
+    def front(self) -> tuple[float, int, Any]:
+        """(first arrival, seq, item) of the next item to serve; the level is not empty."""
+        if self.back_first():
+            t, seq, _, item = self.back[0]
+            return t, seq, item
+        return self.times[0], self.served, self.items[0]
+
+    def _newest_back(self) -> int | None:
+        """Index in `back` of the level's newest item, None when the FIFO's tail is newer."""
+        back = self.back
+        if not back:
+            return None
+        index = max(range(len(back)), key=back.__getitem__)
+        t, seq = back[index][:2]
+        if self.times and (t, seq) < (self.times[-1], self.served + len(self.times) - 1):
+            return None
+        return index
+
+    def newest(self) -> float | None:
+        """First arrival of the item served last (the eviction candidate); None when empty."""
+        index = self._newest_back()
+        if index is not None:
+            return self.back[index][0]
+        return self.times[-1] if self.times else None
+
+    def pop_newest(self) -> Any:
+        """Remove and return the item served last; the level is not empty."""
+        index = self._newest_back()
+        if index is None:
+            self.times.pop()
+            return self.items.pop()
+        back = self.back
+        item = back[index][3]
+        back[index] = back[-1]
+        back.pop()
+        heapify(back)
+        return item
+
+    def entries(self) -> Iterator[tuple[float, int, int, Any]]:
+        """Every item in serving order, as (first arrival, seq, tie, item); lazy over the FIFO."""
+        fifo = zip(self.times, count(self.served), repeat(0), self.items)
+        return merge(fifo, sorted(self.back)) if self.back else fifo
 
 
 def _ignore_sample(_: float) -> None:
@@ -104,14 +175,16 @@ class PriorityQueue(asyncio.Queue):
     `put(item, priority=5)` / `get()` behave like `asyncio.Queue` (maxsize backpressure,
     `QueueFull`/`QueueEmpty`, `join()`/`task_done()`, cancellation) and `get()` returns the
     item itself. Equal priorities come out FIFO; items are never compared, so any object can be
-    queued.
+    queued. It is also an `engine.protocol.WorkQueue` (`get_delivery`, `ack`, `nack`).
 
     Args:
-        maxsize: 0 (or less) for unbounded, as in asyncio.
+        maxsize: as in asyncio: 0 (or less) for unbounded; a float bound (2.5, math.inf) is
+            full once the depth reaches it (2.5: at 3 items; inf: never).
         overflow: what a full queue does: 'block' (default), 'reject' or 'evict-lowest'.
         aging_rate: priority points an item gains per second of waiting (0.0: off).
         on_drop: `on_drop(item, priority, reason)` for every item evicted ('evicted') or refused
             by the 'reject' policy ('rejected'); exceptions it raises are logged, not raised.
+        item_repr: how a payload is shown in `peek()`/`top()`/repr (default: `repr`).
         clock: seconds; must never go backwards. Leave as default unless testing.
         log_every: log depth, root and operation count every N operations (0: off, and free).
         logger: where that diagnostic goes (default: this module's logger).
@@ -121,54 +194,66 @@ class PriorityQueue(asyncio.Queue):
     # Slots keep attribute access on the hot path fast: asyncio.Queue's own attributes
     # plus ours would overflow CPython's shared-key instance dict (30 keys).
     __slots__ = (
-        "_aging_rate", "_clock", "_dirty_tails", "_discarded", "_epoch", "_evicted",
-        "_get_waited", "_heads", "_is_shutdown", "_levels", "_log_every", "_logged_ops",
-        "_logger", "_overflow", "_peak", "_prune_at", "_put_blocked", "_puts", "_record_wait",
-        "_rejected", "_size", "_stale_heads", "_tails", "_track_tails", "_victims", "_wait_all",
-        "_wait_series", "_window", "on_drop",
+        "_aging_rate", "_clock", "_dirty_tails", "_discarded", "_drop_listeners", "_epoch",
+        "_evicted", "_get_waited", "_heads", "_is_shutdown", "_levels", "_log_every",
+        "_logged_ops", "_logger", "_overflow", "_peak", "_prune_at", "_put_blocked", "_puts",
+        "_record_wait", "_rejected", "_requeues", "_size", "_stale_heads", "_tails",
+        "_track_tails", "_victims", "_wait_all", "_wait_series", "_window", "item_repr",
+        "on_drop",
     )  # fmt: skip
 
     DEFAULT_PRIORITY = 5
     """The priority of a `put` that does not give one."""
     MAX_PRIORITY_SERIES = 256
     """Distinct priorities that get their own wait-time series (beyond: overall only)."""
+    REPR_LIMIT = 80
+    """Characters of a payload's repr kept in heap entries and the queue's repr."""
+    acks_on_get = True
+    """A got item is forgotten at once: `ack` is free; `nack`/`requeue_nowait` put it back."""
     _LEVEL_PRUNE_AT = 1024
 
     def __init__(
         self,
-        maxsize: int = 0,
+        maxsize: float = 0,
         *,
         overflow: Overflow | str = Overflow.BLOCK,
         aging_rate: float = 0.0,
         on_drop: DropCallback | None = None,
+        item_repr: ItemRepr | None = None,
         clock: Callable[[], float] = time.monotonic,
         log_every: int = 0,
         logger: logging.Logger | None = None,
         window: int = 1024,
     ) -> None:
-        if isinstance(maxsize, bool) or not isinstance(maxsize, int):
-            raise TypeError(f"maxsize must be an int, not {maxsize!r}")
+        if isinstance(maxsize, bool) or not isinstance(maxsize, int | float):
+            raise TypeError(f"maxsize must be an int or a float, not {maxsize!r}")
+        if maxsize != maxsize:
+            raise ValueError(f"maxsize must be a number, not {maxsize!r}")
         if isinstance(log_every, bool) or not isinstance(log_every, int) or log_every < 0:
             raise ValueError(f"log_every must be an int >= 0, not {log_every!r}")
         self._overflow = check_choice("overflow", overflow, Overflow)
         self._aging_rate = check_rate("aging_rate", aging_rate)
         self._window = LatencyWindow(window).size
         self.on_drop = on_drop
+        self.item_repr = item_repr
+        self._drop_listeners: list[DropCallback] = []
         self._clock = clock
         self._epoch = clock()
-        super().__init__(maxsize)
+        super().__init__(maxsize)  # type: ignore[arg-type]
         self._log_every = log_every
         self._logger = logger if logger is not None else _log
         self._logged_ops = 0
         if log_every:
             # Instance attributes shadow the methods only when logging is on, so the
             # unlogged hot path pays nothing for the feature.
-            for name in ("put_nowait", "get_nowait", "get_with_priority_nowait"):
+            for name in (
+                "put_nowait", "get_nowait", "get_with_priority_nowait", "get_delivery_nowait"
+            ):  # fmt: skip
                 setattr(self, name, self._with_log(getattr(self, name)))
 
     # ------------------------------------------------------------------ asyncio.Queue hooks
 
-    def _init(self, maxsize: int) -> None:
+    def _init(self, maxsize: float) -> None:
         self._levels: dict[float, _Level] = {}
         self._prune_at = self._LEVEL_PRUNE_AT
         self._heads: list[tuple[float, float, _Level]] = []
@@ -181,6 +266,7 @@ class PriorityQueue(asyncio.Queue):
         self._size = 0
         self._peak = 0
         self._puts = 0
+        self._requeues = 0
         self._victims = 0
         """Evicted items that had been queued (not newcomers refused on arrival)."""
         self._discarded = 0
@@ -255,6 +341,20 @@ class PriorityQueue(asyncio.Queue):
         """True once `shutdown()` was called."""
         return self._is_shutdown
 
+    def add_drop_listener(self, listener: DropCallback) -> Callable[[], None]:
+        """Also call `listener(item, priority, reason)` for every drop; returns its remover.
+
+        For the engine's own consumers (the pool): `on_drop` stays the user's. Both are called,
+        `on_drop` first; exceptions are logged, not raised.
+        """
+        self._drop_listeners.append(listener)
+
+        def remove() -> None:
+            if listener in self._drop_listeners:
+                self._drop_listeners.remove(listener)
+
+        return remove
+
     # ------------------------------------------------------------------ put
 
     async def put(self, item: Any, *, priority: float = DEFAULT_PRIORITY) -> None:
@@ -312,40 +412,71 @@ class PriorityQueue(asyncio.Queue):
         if self._size >= self._maxsize > 0:
             self._put_full(item, level, t)
             return
-        times = level.times
-        if not times:
+        self._puts += 1
+        self._append(level, item, t)
+
+    def requeue_nowait(self, item: Any, *, priority: float, arrival: Any = None) -> None:
+        """Put a got item back, ignoring maxsize, overflow and shutdown: it is never dropped.
+
+        With `arrival` (the token of its `Delivery`) the item goes back at its original place:
+        its first-arrival order among `priority`'s items, its wait still counting (waits, aging
+        and starvation see the first arrival). A token from another priority places it by its
+        first-arrival time. Without a token it goes to the tail of `priority`, arriving now.
+
+        Counted in `requeues`, not in `puts`. Like a put it adds one unfinished task:
+        `task_done()` the get it replaces. O(log R), R the items put back and not yet got.
+        """
+        level = self._level_for(priority)
+        self._requeues += 1
+        if arrival is None:
+            self._append(level, item, self._clock())
+            return
+        if not (type(arrival) is tuple and len(arrival) == 3 and isinstance(arrival[2], _Level)):
+            raise TypeError(f"arrival must be a Delivery's arrival token, not {arrival!r}")
+        t, seq, origin = arrival
+        if origin is not level:
+            seq = -1  # not this level's numbering: first among the items of the same time
+        before = level.front()[:2] if len(level) else None
+        heappush(level.back, (t, seq, self._requeues, item))
+        if before is None or (t, seq) < before:
+            # Its own first arrival makes it the level's head: a new head entry (the old one,
+            # if any, goes stale where it sits).
+            entry = (self._key(level.priority, t), t, level)
+            if level.head is not None:
+                self._stale_heads += 1
+            level.head = entry
+            heappush(self._heads, entry)
+        self._added(level)
+
+    def _append(self, level: _Level, item: Any, t: float) -> None:
+        """The one insertion path: `item` joins the tail of `level`, arriving at `t`."""
+        if level.head is None:
             rate = self._aging_rate
+            # Inlined `_key` (with aging off the key is the priority): this runs once per put
+            # into an empty level, on every item of a hand-off.
             entry = (
-                (level.priority + rate * (t - self._epoch) if rate else level.priority),
+                level.priority + rate * (t - self._epoch) if rate else level.priority,
                 t,
                 level,
             )
             level.head = entry
             heappush(self._heads, entry)
-        times.append(t)
+        level.times.append(t)
         level.items.append(item)
+        self._added(level)
+
+    def _added(self, level: _Level) -> None:
         if self._track_tails:
             self._dirty_tails.add(level)
         size = self._size + 1
         self._size = size
         if size > self._peak:
             self._peak = size
-        self._puts += 1
         if not self._unfinished_tasks:
             self._finished.clear()
         self._unfinished_tasks += 1
         if self._getters:
             self._wakeup_next(self._getters)
-
-    def requeue_nowait(self, item: Any, *, priority: float) -> None:
-        """Put `item` back at the tail of its priority, ignoring maxsize, overflow and shutdown.
-
-        For an item that was got but could not be processed (a cancelled worker): it is never
-        dropped. Like any put it adds one unfinished task; `task_done()` the get it replaces.
-        """
-        level = self._level_for(priority)
-        t = self._clock()
-        self._insert(level, item, t)
 
     def _put_full(self, item: Any, level: _Level, t: float) -> None:
         """put_nowait on a full queue: apply the overflow policy."""
@@ -357,57 +488,39 @@ class PriorityQueue(asyncio.Queue):
             self._notify_drop(item, level.priority, "rejected")
             raise asyncio.QueueFull
         worst = self._worst_tail()
-        new_key = self._key(level.priority, t)
-        if worst is None or new_key >= -worst[0]:
+        if worst is None or self._key(level.priority, t) >= -worst[0]:
             # The newcomer is the worst (ties: it is the newest), so it is the one dropped.
             self._evicted += 1
             self._notify_drop(item, level.priority, "evicted")
             return
         victim_level = worst[2]
         heappop(self._tails)
-        victim = victim_level.items.pop()
-        victim_level.times.pop()
+        victim = victim_level.pop_newest()
         self._size -= 1
         self._victims += 1
         if self._unfinished_tasks > 0:  # it will never be got, so never task_done()
             self._unfinished_tasks -= 1
-        if victim_level.items:
+        if len(victim_level):
             self._dirty_tails.add(victim_level)
         else:
             self._retire_head(victim_level)
         self._evicted += 1
-        self._insert(level, item, t)
+        self._puts += 1
+        self._append(level, item, t)
         self._notify_drop(victim, victim_level.priority, "evicted")
 
-    def _insert(self, level: _Level, item: Any, t: float) -> None:
-        times = level.times
-        if not times:
-            entry = (self._key(level.priority, t), t, level)
-            level.head = entry
-            heappush(self._heads, entry)
-        times.append(t)
-        level.items.append(item)
-        if self._track_tails:
-            self._dirty_tails.add(level)
-        self._size += 1
-        if self._size > self._peak:
-            self._peak = self._size
-        self._puts += 1
-        if not self._unfinished_tasks:
-            self._finished.clear()
-        self._unfinished_tasks += 1
-        if self._getters:
-            self._wakeup_next(self._getters)
-
     def _notify_drop(self, item: Any, priority: float, reason: str) -> None:
-        if self.on_drop is None:
-            return
-        try:
-            self.on_drop(item, priority, reason)
-        except Exception:
-            # The queue's state is already consistent; a failing callback must not undo a
-            # put or lose the item the caller is holding.
-            self._logger.exception("on_drop callback failed for %s item %r", reason, item)
+        for callback in (self.on_drop, *self._drop_listeners):
+            if callback is None:
+                continue
+            try:
+                callback(item, priority, reason)
+            except Exception:
+                # The queue's state is already consistent; a failing callback must not undo a
+                # put or lose the item the caller is holding.
+                self._logger.exception(
+                    "on_drop callback failed for %s item %s", reason, self._describe(item)
+                )
 
     # ------------------------------------------------------------------ get
 
@@ -426,6 +539,12 @@ class PriorityQueue(asyncio.Queue):
         if not self._size:
             await self._wait_for_item()
         return self.get_with_priority_nowait()
+
+    async def get_delivery(self) -> Delivery:
+        """Like `get()`, but return a `Delivery` (item, priority, arrival token, first arrival)."""
+        if not self._size:
+            await self._wait_for_item()
+        return self.get_delivery_nowait()
 
     async def _wait_for_item(self) -> None:
         started = self._clock()
@@ -461,14 +580,17 @@ class PriorityQueue(asyncio.Queue):
         heads = self._heads
         level = heads[0][2]
         times = level.times
-        item = level.items.popleft()
-        t = times.popleft()
-        level.served += 1
-        if times:
+        back = level.back
+        if back and level.back_first():
+            t, _, _, item = heappop(back)
+        else:
+            item = level.items.popleft()
+            t = times.popleft()
+            level.served += 1
+        if times or back:
             if self._aging_rate:
-                rate = self._aging_rate
-                head_t = times[0]
-                entry = (level.priority + rate * (head_t - self._epoch), head_t, level)
+                head_t = level.front()[0]
+                entry = (self._key(level.priority, head_t), head_t, level)
                 level.head = entry
                 heapreplace(heads, entry)
                 if self._stale_heads:
@@ -495,13 +617,42 @@ class PriorityQueue(asyncio.Queue):
         item = self._take_item()
         return item, level.priority  # type: ignore[union-attr]
 
+    def get_delivery_nowait(self) -> Delivery:
+        """Like `get_nowait()`, but return a `Delivery`; its `arrival` goes to `nack`/requeue."""
+        if not self._size:
+            return self._take_item()  # raises QueueEmpty or QueueShutDown
+        level = self._heads[0][2]
+        t, seq, _ = level.front()
+        return Delivery(self._take_item(), level.priority, (t, seq, level), t)
+
+    async def ack(self, delivery: Delivery) -> None:
+        """Nothing to do: this queue forgot the item when it was got (`acks_on_get`)."""
+
+    async def nack(self, delivery: Delivery, delay: float = 0.0) -> None:
+        """Put a delivery back at its original place, now or after `delay` seconds.
+
+        The item is back in the queue (and counts as an unfinished task again) when it lands:
+        `task_done()` its get as for any get.
+        """
+        delay = check_seconds("delay", delay)
+        if not math.isfinite(delay):
+            raise ValueError(f"delay must be finite, not {delay!r}")
+        requeue = partial(
+            self.requeue_nowait, delivery.item, priority=delivery.priority,
+            arrival=delivery.arrival,
+        )  # fmt: skip
+        if delay > 0:
+            self._get_loop().call_later(delay, requeue)
+        else:
+            requeue()
+
     def drain_nowait(self) -> list[tuple[Any, float]]:
         """Remove every item at once, best first, as `(item, priority)` pairs.
 
         Counts as that many gets (call `task_done()` for each if you use `join()`), frees
         that many slots for blocked putters, and works after `shutdown()` too.
         """
-        drained = [(item, priority) for _, _, _, priority, item in self._merged()]
+        drained = [(item, priority) for *_, priority, item in self._merged()]
         self._clear()
         for _ in range(len(drained)):
             if not self._putters:
@@ -514,6 +665,7 @@ class PriorityQueue(asyncio.Queue):
             level.served += len(level.items)
             level.items.clear()
             level.times.clear()
+            level.back.clear()
             level.head = None
         self._heads = []
         self._stale_heads = 0
@@ -534,7 +686,7 @@ class PriorityQueue(asyncio.Queue):
         self._is_shutdown = True
         discarded: list[tuple[Any, float]] = []
         if immediate:
-            discarded = [(item, priority) for _, _, _, priority, item in self._merged()]
+            discarded = [(item, priority) for *_, priority, item in self._merged()]
             self._clear()
             self._discarded += len(discarded)
             self._unfinished_tasks = max(0, self._unfinished_tasks - len(discarded))
@@ -555,16 +707,22 @@ class PriorityQueue(asyncio.Queue):
 
     @property
     def puts(self) -> int:
-        """Items that entered the queue (puts and requeues) since start; refused ones do not count.
+        """Items that entered the queue by a put since start; refused ones and requeues do not.
 
         `stats().puts` without the rest of `stats()`: O(1), for samplers that only need the count.
         """
         return self._puts
 
     @property
+    def requeues(self) -> int:
+        """Items put back by `requeue_nowait`/`nack` since start (not counted in `puts`)."""
+        return self._requeues
+
+    @property
     def gets(self) -> int:
-        """Items removed by gets and drains (every put ends as a get, a victim or a discard)."""
-        return self._puts - self._size - self._victims - self._discarded
+        """Items removed by gets and drains (every put or requeue ends as a get, a victim or a
+        discard)."""
+        return self._puts + self._requeues - self._size - self._victims - self._discarded
 
     @property
     def blocked_putters(self) -> int:
@@ -581,39 +739,49 @@ class PriorityQueue(asyncio.Queue):
         if not self._size:
             return None
         level = self._heads[0][2]
-        now = self._clock()
-        return self._entry(level.priority, level.times[0], level.served, level.items[0], now)
+        t, seq, item = level.front()
+        return self._entry(level.priority, t, seq, item, self._clock())
 
-    def top(self, k: int) -> tuple[HeapEntry, ...]:
-        """The best `k` entries in serving order, without removing them. O(P + k log P)."""
+    def top(self, k: int, priority: float | None = None) -> tuple[HeapEntry, ...]:
+        """The best `k` entries in serving order, without removing them.
+
+        Over the whole queue: O(P + k log P). With `priority`: the best `k` of that priority
+        alone, O(k + R log R), R its items put back; the queue is not scanned.
+        """
         if isinstance(k, bool) or not isinstance(k, int) or k < 0:
             raise ValueError(f"k must be an int >= 0, not {k!r}")
         now = self._clock()
+        if priority is None:
+            entries = islice(self._merged(), k)
+        else:
+            check_priority(priority)
+            level = self._levels.get(priority)
+            entries = islice(self._level_entries(level), k) if level is not None else iter(())
         return tuple(
-            self._entry(priority, t, seq, item, now)
-            for _, t, seq, priority, item in islice(self._merged(), k)
+            self._entry(priority, t, seq, item, now) for _, t, seq, _, priority, item in entries
         )
 
     def depth_by_priority(self) -> dict[float, int]:
         """Items waiting at each priority that has any, sorted by priority. O(P)."""
         levels = sorted(self._live_levels(), key=lambda level: level.priority)
-        return {level.priority: len(level.items) for level in levels}
+        return {level.priority: len(level) for level in levels}
 
     def oldest_wait(self, priority: float | None = None) -> float:
         """Seconds the oldest waiting item (overall or at `priority`) has waited; 0.0 if none.
 
-        A level's oldest item is its head, so this reads P heads at most, whatever the depth.
+        Waits count from an item's first arrival. A level's oldest item is its head, so this
+        reads P heads at most, whatever the depth.
         """
         if priority is None:
-            heads = [level.times[0] for level in self._live_levels()]
+            heads = [level.front()[0] for level in self._live_levels()]
             if not heads:
                 return 0.0
             return max(0.0, self._clock() - min(heads))
         check_priority(priority)
         level = self._levels.get(priority)
-        if level is None or not level.times:
+        if level is None or not len(level):
             return 0.0
-        return max(0.0, self._clock() - level.times[0])
+        return max(0.0, self._clock() - level.front()[0])
 
     def stats(self) -> QueueStats:
         """A frozen snapshot of the queue: counts, waits and latency percentiles.
@@ -622,7 +790,7 @@ class PriorityQueue(asyncio.Queue):
         """
         now = self._clock()
         live = {level.priority: level for level in self._live_levels()}
-        oldest = min((level.times[0] for level in live.values()), default=None)
+        firsts = {priority: level.front()[0] for priority, level in live.items()}
         per_priority = []
         for priority in sorted(live.keys() | self._sampled_priorities()):
             level = live.get(priority)
@@ -631,18 +799,19 @@ class PriorityQueue(asyncio.Queue):
             per_priority.append(
                 PriorityStats(
                     priority=priority,
-                    depth=len(level.items) if level is not None else 0,
-                    oldest_wait=max(0.0, now - level.times[0]) if level is not None else 0.0,
+                    depth=len(level) if level is not None else 0,
+                    oldest_wait=max(0.0, now - firsts[priority]) if level is not None else 0.0,
                     wait_p50=p50,
                     wait_p99=p99,
                 )
             )
+        oldest = min(firsts.values(), default=None)
         wait_p50, wait_p99 = self._wait_all.percentiles(50, 99)
         put_p50, put_p99 = self._put_blocked.percentiles(self._puts, 50, 99)
         get_p50, get_p99 = self._get_waited.percentiles(self.gets, 50, 99)
         return QueueStats(
             depth=self._size,
-            maxsize=max(self._maxsize, 0),
+            maxsize=self._capacity(),
             peak_depth=self._peak,
             puts=self._puts,
             gets=self.gets,
@@ -661,10 +830,24 @@ class PriorityQueue(asyncio.Queue):
             get_wait_p50=get_p50,
             get_wait_p99=get_p99,
             is_shutdown=self._is_shutdown,
+            requeues=self._requeues,
         )
+
+    def _capacity(self) -> int:
+        """`stats().maxsize`: the depth at which the queue is full, 0 for unbounded.
+
+        A float bound is full at its ceiling (2.5: 3 items); math.inf is never full, so 0.
+        """
+        maxsize = self._maxsize
+        if not 0 < maxsize < math.inf:
+            return 0
+        return math.ceil(maxsize)
 
     def _sampled_priorities(self) -> set[float]:
         return {priority for priority, window in self._wait_series.items() if len(window)}
+
+    def _describe(self, item: Any) -> str:
+        return describe(item, self.REPR_LIMIT, self.item_repr)
 
     def _entry(self, priority: float, t: float, seq: int, item: Any, now: float) -> HeapEntry:
         waited = max(0.0, now - t)
@@ -674,31 +857,32 @@ class PriorityQueue(asyncio.Queue):
             effective_priority=priority - self._aging_rate * waited,
             seq=seq,
             waited=waited,
+            item_repr=self._describe(item),
+            first_arrival=t,
         )
 
-    def _merged(self) -> Iterator[tuple[float, float, int, float, Any]]:
+    def _merged(self) -> Iterator[tuple[float, float, int, int, float, Any]]:
         """Every queued item in serving order: a k-way merge of the levels (lazy)."""
         return merge(*(self._level_entries(level) for level in self._live_levels()))
 
-    def _level_entries(self, level: _Level) -> Iterator[tuple[float, float, int, float, Any]]:
+    def _level_entries(self, level: _Level) -> Iterator[tuple[float, float, int, int, float, Any]]:
+        """(key, first arrival, seq, tie, priority, item) of a level's items in serving order."""
         priority = level.priority
-        rate = self._aging_rate
-        epoch = self._epoch
-        seq = level.served
-        for t, item in zip(level.times, level.items, strict=True):
-            yield (priority + rate * (t - epoch) if rate else priority), t, seq, priority, item
-            seq += 1
+        for t, seq, tie, item in level.entries():
+            yield self._key(priority, t), t, seq, tie, priority, item
 
     def _format(self) -> str:
         parts = [f"maxsize={self._maxsize!r}", f"depth={self._size}"]
         if self._size:
-            root = self._heads[0][2]
-            parts.append(f"root={root.items[0]!r}@{root.priority!r}")
+            root = self.peek()
+            parts.append(f"root={root.item_repr}@{root.priority!r}")  # type: ignore[union-attr]
             parts.append(f"levels={len(self._heads) - self._stale_heads}")
         parts.append(f"overflow={self._overflow.value}")
         if self._aging_rate:
             parts.append(f"aging_rate={self._aging_rate!r}")
         parts.append(f"puts={self._puts} gets={self.gets}")
+        if self._requeues:
+            parts.append(f"requeues={self._requeues}")
         if self._evicted or self._rejected:
             parts.append(f"evicted={self._evicted} rejected={self._rejected}")
         if self._getters:
@@ -714,6 +898,7 @@ class PriorityQueue(asyncio.Queue):
     # ------------------------------------------------------------------ internals
 
     def _key(self, priority: float, t: float) -> float:
+        """The static aging key: `priority - rate * waited` plus `rate * now`, the same for all."""
         rate = self._aging_rate
         return priority + rate * (t - self._epoch) if rate else priority
 
@@ -731,7 +916,7 @@ class PriorityQueue(asyncio.Queue):
             # Many distinct priorities came and went: forget the empty levels (their stale
             # heap entries are skipped lazily). The threshold doubles with the live levels
             # so that pruning stays amortised O(1) per new level.
-            self._levels = {p: level for p, level in self._levels.items() if level.items}
+            self._levels = {p: level for p, level in self._levels.items() if len(level)}
             self._prune_at = max(self._LEVEL_PRUNE_AT, 2 * len(self._levels))
         level = _Level(priority, self._wait_recorder(priority))  # type: ignore[arg-type]
         self._levels[priority] = level  # type: ignore[index]
@@ -765,7 +950,7 @@ class PriorityQueue(asyncio.Queue):
     def _rebuild_heads(self) -> None:
         heads = []
         for level in self._live_levels():
-            t = level.times[0]
+            t = level.front()[0]
             entry = (self._key(level.priority, t), t, level)
             level.head = entry
             heads.append(entry)
@@ -777,18 +962,19 @@ class PriorityQueue(asyncio.Queue):
         """The live tail entry with the largest (key, time), lazily validated."""
         tails = self._tails
         for level in self._dirty_tails:
-            if level.times:
-                t = level.times[-1]
+            t = level.newest()
+            if t is not None:
                 heappush(tails, (-self._key(level.priority, t), -t, level))
         self._dirty_tails.clear()
         if len(tails) > 64 + 2 * len(self._heads):
-            live = self._live_levels()
-            tails[:] = [(-self._key(lv.priority, lv.times[-1]), -lv.times[-1], lv) for lv in live]
+            tails[:] = []
+            for level in self._live_levels():
+                t = level.newest()
+                tails.append((-self._key(level.priority, t), -t, level))  # type: ignore[arg-type]
             heapify(tails)
         while tails:
             entry = tails[0]
-            level = entry[2]
-            if level.times and level.times[-1] == -entry[1]:
+            if entry[2].newest() == -entry[1]:
                 return entry
             heappop(tails)
         return None
@@ -804,7 +990,7 @@ class PriorityQueue(asyncio.Queue):
                 self._logger.info(
                     "queue depth=%d root=%s ops=%d puts=%d gets=%d evicted=%d rejected=%d",
                     self._size,
-                    "-" if root is None else f"{root.item!r}@{root.priority!r}",
+                    "-" if root is None else f"{root.item_repr}@{root.priority!r}",
                     self._logged_ops,
                     self._puts,
                     self.gets,

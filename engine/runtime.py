@@ -9,27 +9,35 @@ app and on `asyncio.run`'s headless.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import inspect
 import logging
 import os
 import random
 import time
-from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 
+from engine.events import EventLog
 from engine.load import LoadGenerator, SimulatedHandler
 from engine.pool import WorkerPool
 from engine.queue import Overflow, PriorityQueue
+from engine.reprs import ItemRepr
 from engine.scenario import Scenario
 from engine.snapshots import (
     Alert,
+    BurstResult,
+    Capability,
     EngineSnapshot,
+    Event,
+    EventKind,
     MemoryProfile,
     ProcessStats,
     ShutdownReport,
     StackGroup,
+    Stamped,
     TaskRole,
 )
 from engine.watchdog import Watchdog
@@ -45,9 +53,29 @@ TOP_ENTRIES = 20
 """Heap entries a snapshot carries (the dashboard's heap view)."""
 ALERTS_KEPT = 1000
 """Alerts the report lists (the oldest fall out of a very long run)."""
+EVENTS_IN_SNAPSHOT = 50
+"""Recent events a snapshot carries; a reader that polls slower sees a gap in `seq`."""
+WHILE_SHUTTING_DOWN = frozenset({Capability.STACKS, Capability.MEMORY})
+"""A shutdown under way can still be looked at, not steered."""
+
+_S = TypeVar("_S", bound=Stamped)
 
 
 ENGINE_TASK_PREFIXES = ("producer-", "heapwatch-")
+
+
+def _accepted(cls: type, **options: Any) -> dict[str, Any]:
+    """The keyword options `cls` takes: the queue and the pool grow them on their own schedule
+    (`item_repr`, `events`), and an engine built against an older one still runs."""
+    parameters = inspect.signature(cls).parameters
+    return {name: value for name, value in options.items() if name in parameters}
+
+
+def _stamped(record: _S, taken_at: float, wall_time: float) -> _S:
+    """`record` with the reading's time, unless its builder already stamped it."""
+    if record.taken_at or record.wall_time:
+        return record
+    return dataclasses.replace(record, taken_at=taken_at, wall_time=wall_time)
 
 
 def _is_engine_task(task: asyncio.Task[Any], role: TaskRole) -> bool:
@@ -64,6 +92,12 @@ class Engine:
         scenario: what to run (already validated: see `engine.scenario.load_scenario`).
         clock: seconds, monotonic; shared by every part. Leave as default unless testing.
         metrics_port: serve Prometheus metrics on this port (None: no server).
+        item_repr: `item_repr(payload) -> str`, how every payload is shown in snapshots
+            (through `engine.reprs.describe`); passed to the queue and the pool when they take
+            it. None: `repr`.
+
+    `events` is the engine's `EventLog`: every part emits there, and `snapshot().events` carries
+    the recent ones.
     """
 
     def __init__(
@@ -72,12 +106,23 @@ class Engine:
         *,
         clock: Callable[[], float] = time.monotonic,
         metrics_port: int | None = None,
+        item_repr: ItemRepr | None = None,
     ) -> None:
         self.scenario = scenario
         self.clock = clock
         self.metrics_port = metrics_port
+        self.item_repr = item_repr
+        self.events = EventLog(clock=clock)
+        """Every event of the run, in order (created first: the parts emit from the start)."""
         q, p, w = scenario.queue, scenario.pool, scenario.watchdog
-        self.queue = PriorityQueue(q.maxsize, overflow=q.overflow, aging_rate=q.aging, clock=clock)
+        hook = {} if item_repr is None else {"item_repr": item_repr}
+        self.queue = PriorityQueue(
+            q.maxsize,
+            overflow=q.overflow,
+            aging_rate=q.aging,
+            clock=clock,
+            **_accepted(PriorityQueue, **hook),
+        )
         self.handler = SimulatedHandler(
             scenario.handler, seed=scenario.seed, max_attempts=p.max_attempts
         )
@@ -93,7 +138,11 @@ class Engine:
             on_crash=self._on_crash,
             clock=clock,
             rng=random.Random(f"{scenario.seed}:backoff"),
+            **_accepted(WorkerPool, events=self.events, **hook),
         )
+        for part in (PriorityQueue, WorkerPool):
+            if hook and not _accepted(part, **hook):
+                _log.warning("%s takes no item_repr yet: its reprs use repr()", part.__name__)
         self.watchdog = Watchdog(
             self.queue,
             self.pool,
@@ -104,12 +153,18 @@ class Engine:
             clock=clock,
             on_alert=self._on_alert,
             keep_task=_is_engine_task,
+            events=self.events,
         )
         self.load = LoadGenerator(
-            scenario.producers, self.pool, self.queue, seed=scenario.seed, clock=clock
+            scenario.producers,
+            self.pool,
+            self.queue,
+            seed=scenario.seed,
+            clock=clock,
+            on_burst=self._on_scheduled_burst,
+            on_error=self._error,
         )
         self._aging_rate_on = q.aging or DEFAULT_AGING_RATE
-        self._events: deque[str] = deque(maxlen=50)
         self._alerts: dict[int, Alert] = {}
         self._process = psutil.Process(os.getpid())
         self._started_at: float | None = None
@@ -213,8 +268,9 @@ class Engine:
         if server is not None:
             try:
                 await asyncio.to_thread(server.close)
-            except Exception:  # closing is best effort at exit
+            except Exception as error:  # closing is best effort at exit
                 _log.exception("metrics server did not close")
+                self._error(f"metrics server did not close: {type(error).__name__}: {error}")
 
     # ------------------------------------------------------------------ reading
 
@@ -226,9 +282,22 @@ class Engine:
         end = self._stopped_at if self._stopped_at is not None else self.clock()
         return end - self._started_at
 
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """What the engine can do now: everything while it runs, only RESTART once it has
+        stopped, nothing but STACKS and MEMORY while it shuts down (nothing before start)."""
+        if self.running:
+            return frozenset(Capability)
+        if self.shutting_down:
+            return WHILE_SHUTTING_DOWN
+        if self._stopped_at is not None:
+            return frozenset({Capability.RESTART})
+        return frozenset()
+
     def snapshot(self) -> EngineSnapshot:
-        """Everything the dashboard shows, frozen, now."""
+        """Everything the dashboard shows, frozen, now: one `queue.stats()` for all of it."""
         now = self.clock()
+        wall = time.time()
         try:
             with self._process.oneshot():
                 process = ProcessStats(
@@ -237,24 +306,42 @@ class Engine:
                 )
         except psutil.Error:
             process = ProcessStats(cpu_percent=0.0, rss_bytes=0)
+        stats = self.queue.stats()
         return EngineSnapshot(
             at=self.elapsed,
             scenario=self.scenario.name,
             seed=self.scenario.seed,
-            queue=self.queue.stats(),
+            queue=_stamped(stats, now, wall),
             top=self.queue.top(TOP_ENTRIES),
-            pool=self.pool.snapshot(),
-            watchdog=self.watchdog.snapshot(),
+            pool=_stamped(self.pool.snapshot(), now, wall),
+            watchdog=self.watchdog.snapshot(stats),
             process=process,
             producers_paused=self.load.paused,
             submitted_rate=self.load.meter.rate(now),
-            events=tuple(self._events),
+            events=self.events.recent(EVENTS_IN_SNAPSHOT),
             started_at=self._started_at if self._started_at is not None else now,
+            last_event_seq=self.events.last_seq,
+            capabilities=self.capabilities,
+            taken_at=now,
+            wall_time=wall,
         )
 
-    def _note(self, event: str) -> None:
-        self._events.append(f"{self.elapsed:7.1f}s  {event}")
-        _log.info("%s", event)
+    def _emit(self, kind: EventKind, message: str, **fields: Any) -> Event:
+        _log.log(logging.ERROR if kind is EventKind.ERROR else logging.INFO, "%s", message)
+        return self.events.emit(kind, message, **fields)
+
+    def _note(self, message: str, **fields: Any) -> Event:
+        return self._emit(EventKind.NOTE, message, **fields)
+
+    def _error(self, message: str) -> None:
+        self._emit(EventKind.ERROR, message)
+
+    def _on_scheduled_burst(self, producer: str, result: BurstResult) -> None:
+        self._emit(
+            EventKind.BURST,
+            f"scheduled burst of {result.requested} ({producer}): {result.text}",
+            burst=result,
+        )
 
     def _on_alert(self, alert: Alert) -> None:
         self._alerts[alert.id] = alert
@@ -263,39 +350,29 @@ class Engine:
 
     def _on_crash(self, worker_id: int, error: BaseException) -> None:
         self.watchdog.report_crash(worker_id, error)
-        self._note(f"worker-{worker_id} crashed: {type(error).__name__}: {error}")
+        self._emit(
+            EventKind.ERROR,
+            f"worker-{worker_id} crashed: {type(error).__name__}: {error}",
+            worker_id=worker_id,
+        )
 
     # ------------------------------------------------------------------ live controls
 
-    def burst(self, size: int) -> int:
-        """Submit `size` items of mixed priorities now; return how many the queue took at once
-        (under 'block' the rest wait for room, as clients would; under 'reject' the rest are
-        rejected)."""
-        return self._burst(f"burst of {size}", size, None)
+    def burst(self, size: int) -> BurstResult:
+        """Submit `size` items of mixed priorities now; what became of them (under 'block' the
+        ones with no room wait for it, as clients would; under 'reject' they are refused)."""
+        result = self.load.burst(size)
+        self._emit(EventKind.BURST, f"burst of {size}: {result.text}", burst=result)
+        return result
 
-    def flood_low(self, size: int) -> int:
-        """Submit `size` items at the lowest priority the producers use; how many were taken."""
+    def flood_low(self, size: int) -> BurstResult:
+        """Submit `size` items at the lowest priority the producers use; what became of them."""
         lowest = self.load.lowest
-        return self._burst(f"flood of {size} at priority {lowest:g}", size, ((lowest, 1.0),))
-
-    def _burst(
-        self, what: str, size: int, priorities: tuple[tuple[float, float], ...] | None
-    ) -> int:
-        before = self.pool.accounting()
-        accepted = self.load.burst(size, priorities=priorities)
-        after = self.pool.accounting()
-        rejected = after.rejected - before.rejected
-        evicted = after.evicted - before.evicted
-        waiting = size - accepted - rejected
-        parts = [f"{accepted} submitted now"]
-        if waiting:
-            parts.append(f"{waiting} waiting for room")
-        if rejected:
-            parts.append(f"{rejected} rejected")
-        if evicted:
-            parts.append(f"{evicted} evicted")
-        self._note(f"{what}: {', '.join(parts)}")
-        return accepted
+        result = self.load.burst(size, priorities=((lowest, 1.0),))
+        self._emit(
+            EventKind.BURST, f"flood of {size} at priority {lowest:g}: {result.text}", burst=result
+        )
+        return result
 
     def cancel_worker(self, worker_id: int | None = None) -> int | None:
         """Cancel a worker (None: the busiest); its item goes back to the queue. Its id, or None."""
@@ -306,20 +383,21 @@ class Engine:
         if not self.pool.cancel_worker(worker_id):
             return None
         self.cancelled_workers += 1
-        self._note(f"worker-{worker_id} cancelled: its item goes back to the queue")
+        self._note(f"worker-{worker_id} cancelled: its item goes back to the queue",
+                   worker_id=worker_id)
         return worker_id
 
     def add_worker(self) -> int:
         """Start one more worker; its id."""
         worker_id = self.pool.add_worker()
-        self._note(f"worker-{worker_id} added")
+        self._note(f"worker-{worker_id} added", worker_id=worker_id)
         return worker_id
 
     def remove_worker(self) -> int | None:
         """Stop a worker gracefully (an idle one if any); its id, or None."""
         worker_id = self.pool.remove_worker()
         if worker_id is not None:
-            self._note(f"worker-{worker_id} stopping after its current item")
+            self._note(f"worker-{worker_id} stopping after its current item", worker_id=worker_id)
         return worker_id
 
     def toggle_producers(self) -> bool:
@@ -328,14 +406,18 @@ class Engine:
             self.load.resume()
         else:
             self.load.pause()
-        self._note("producers paused" if self.load.paused else "producers resumed")
+        self._emit(
+            EventKind.POLICY_CHANGED, "producers paused" if self.load.paused else "producers resumed"
+        )
         return self.load.paused
 
     def toggle_aging(self) -> float:
         """Turn aging off, or on at the scenario's rate (1.0/s if it has none); the new rate."""
         rate = 0.0 if self.queue.aging_rate else self._aging_rate_on
         self.queue.aging_rate = rate
-        self._note(f"aging on: {rate:g} priority points/s" if rate else "aging off")
+        self._emit(
+            EventKind.POLICY_CHANGED, f"aging on: {rate:g} priority points/s" if rate else "aging off"
+        )
         return rate
 
     def cycle_overflow(self) -> str:
@@ -343,7 +425,7 @@ class Engine:
         index = _OVERFLOW_CYCLE.index(Overflow(self.queue.overflow))
         policy = _OVERFLOW_CYCLE[(index + 1) % len(_OVERFLOW_CYCLE)]
         self.queue.overflow = policy
-        self._note(f"overflow policy: {policy.value}")
+        self._emit(EventKind.POLICY_CHANGED, f"overflow policy: {policy.value}")
         return policy.value
 
     def block_loop_once(self, seconds: float = 0.5) -> None:
@@ -361,7 +443,12 @@ class Engine:
 
     async def memory_profile(self) -> MemoryProfile:
         """Bytes per queued item and the top allocation sites (holds the loop briefly)."""
-        return await self.watchdog.memory_profile()
+        profile = await self.watchdog.memory_profile()
+        self._note(
+            f"memory profile: {profile.bytes_per_item:.0f} B/item of queue overhead,"
+            f" {profile.payload_bytes_per_item:.0f} B/item of payload at depth {profile.depth}"
+        )
+        return profile
 
     # ------------------------------------------------------------------ the report
 

@@ -2,14 +2,59 @@
 
 Every snapshot is a frozen dataclass built from plain values, so a reader can keep it,
 compare it or render it without touching the live queue, pool or tasks.
-Times are seconds (floats) on the engine's clock unless a field says otherwise.
+Units: times and durations are seconds (floats); a time (`*_at`, `since`, `first_arrival`) is on
+the engine's monotonic clock unless it says otherwise (`wall_time` is time.time()); counts are
+items since start; rates are per second. Every top-level snapshot carries `taken_at` (engine
+clock) and `wall_time` (epoch seconds) of the instant it was taken, so a reader needs no clock
+beside it and a remote reader can show its age.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+# The watchdog's measurements live in their own module; they are part of this contract.
+from engine.evidence import AllocationSite as AllocationSite
+from engine.evidence import MemoryProfile, SizingAdvice
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stamped:
+    """When a snapshot was taken (keyword-only, after a subclass's own fields)."""
+
+    taken_at: float = 0.0
+    """Seconds on the engine's (the queue's) clock (0.0: its builder did not say)."""
+    wall_time: float = 0.0
+    """Seconds since the epoch, time.time() (0.0: its builder did not say)."""
+
+
+_T = TypeVar("_T")
+
+
+def without_payloads(value: _T) -> _T:
+    """A copy of a snapshot (or a tuple of them) with every `item` field, at any depth, None.
+
+    The reprs (`item_repr`, made by the `item_repr` hook) stay: a reader keeps what it shows
+    and no payload object crosses a wire or a process. What holds no payload is shared, not
+    copied.
+    """
+    if isinstance(value, tuple):
+        stripped = tuple(without_payloads(member) for member in value)
+        changed = any(new is not old for new, old in zip(stripped, value, strict=True))
+        return stripped if changed else value  # type: ignore[return-value]
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return value
+    changes = {}
+    for spec in dataclasses.fields(value):
+        current = getattr(value, spec.name)
+        new = None if spec.name == "item" else without_payloads(current)
+        if new is not current:
+            changes[spec.name] = new
+    return dataclasses.replace(value, **changes) if changes else value
+
 
 # --------------------------------------------------------------------------- queue
 
@@ -42,42 +87,61 @@ class PriorityStats:
     """What one priority level looks like right now."""
 
     priority: float
+    """The level (lower is served first)."""
     depth: int
+    """Items queued at this level."""
     oldest_wait: float
-    """Age of the oldest item waiting at this priority (0.0 when empty)."""
+    """Seconds the oldest item at this level has waited (0.0 when empty)."""
     wait_p50: float | None
-    """Sliding-window percentiles of time waited by items got at this priority (None: no sample)."""
+    """Seconds waited by the items got at this level: the p50/p99 of a sliding window (None: no
+    sample); so for every `*_p50`/`*_p99` pair below."""
     wait_p99: float | None
 
 
 @dataclass(frozen=True, slots=True)
-class QueueStats:
+class QueueStats(Stamped):
     """`PriorityQueue.stats()`: a frozen record, cheap at any depth."""
 
     depth: int
+    """Items queued now."""
     maxsize: int
-    """0 means unbounded, as in asyncio.Queue."""
+    """Items at which the queue is full; 0 means unbounded (maxsize <= 0 or math.inf, as in
+    asyncio.Queue). A float bound reports its ceiling: 2.5 is full at 3 items, so 3."""
     peak_depth: int
+    """The deepest the queue has been since start, in items."""
     puts: int
+    """Items put since start."""
     gets: int
+    """Items got since start."""
     evicted: int
+    """Items the 'evict-lowest' policy pushed out since start."""
     rejected: int
+    """Items the 'reject' policy refused since start."""
     blocked_putters: int
+    """Tasks waiting in put() for room now."""
     blocked_getters: int
+    """Tasks waiting in get() for an item now."""
     overflow: str
     """'block', 'reject' or 'evict-lowest'."""
     aging_rate: float
     """Priority points per second of waiting (0.0: aging off)."""
     oldest_wait: float
+    """Seconds the oldest queued item has waited (0.0 when empty)."""
     per_priority: tuple[PriorityStats, ...]
     """Sorted by priority, only the levels that have items or samples."""
     wait_p50: float | None
+    """Seconds from put to get over recent gets (None: no sample)."""
     wait_p99: float | None
     put_block_p50: float | None
+    """Seconds a put() waited for room over recent puts."""
     put_block_p99: float | None
     get_wait_p50: float | None
+    """Seconds a get() waited for an item over recent gets."""
     get_wait_p99: float | None
     is_shutdown: bool = False
+    """`shutdown()` was called: no more puts."""
+    requeues: int = 0
+    """Items put back by `requeue_nowait`/`nack` since start (items; not counted in `puts`)."""
 
     @property
     def depth_ratio(self) -> float:
@@ -122,6 +186,7 @@ class RetrySnapshot:
     """A failed item waiting out its backoff before going back to the queue."""
 
     item_repr: str
+    """The payload through the `item_repr` hook."""
     priority: float
     attempt: int
     """The attempt that will run next (2 for the first retry)."""
@@ -130,22 +195,30 @@ class RetrySnapshot:
     worker_id: int
     """The worker whose attempt failed."""
     last_error: str
+    """The repr of the failed attempt's exception."""
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerSnapshot:
     id: int
+    """1, 2, 3...: never reused within a pool."""
     name: str
     """The asyncio task name: 'worker-1', 'worker-2', ..."""
     state: WorkerState
     item_repr: str | None
+    """The current item through the `item_repr` hook (None when not busy)."""
     priority: float | None
+    """The current item's priority (None when not busy)."""
     busy_for: float
     """Seconds on the current item (0.0 when not busy)."""
     attempt: int
+    """The current item's attempt number (1: first try; 0 when not busy)."""
     done: int
+    """Items this worker completed."""
     failed: int
+    """Attempts of this worker that raised or timed out."""
     retried: int
+    """Of those, attempts that were scheduled for a retry."""
     throughput: float
     """Completions per second over the recent window."""
     backoff: tuple[RetrySnapshot, ...] = ()
@@ -160,13 +233,16 @@ class WorkerSnapshot:
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     item_repr: str
+    """The payload through the `item_repr` hook."""
     priority: float
     attempts: int
+    """Attempts made, all failed."""
     error: str
     """The repr of the last attempt's exception."""
     at: float
+    """Seconds on the engine's clock when it was dead-lettered."""
     item: Any = None
-    """The item itself, so a dead-letter sink can keep or replay it."""
+    """The item itself, so a dead-letter sink can keep or replay it (None on the wire)."""
     job_id: int = 0
 
 
@@ -175,8 +251,10 @@ class ReturnedItem:
     """An item still queued or in flight when a shutdown's deadline passed: returned, not lost."""
 
     item: Any
+    """The payload itself (None on the wire)."""
     priority: float
     attempts: int
+    """Attempts made on it so far."""
     where: str
     """'queued', 'in-flight' or 'retry'."""
 
@@ -185,13 +263,14 @@ class ReturnedItem:
 class PhaseTiming:
     phase: ShutdownPhase
     started_at: float
+    """Seconds on the engine's clock."""
     duration: float | None
     """None while the phase is still running."""
 
 
 @dataclass(frozen=True, slots=True)
 class Accounting:
-    """Every submitted item has exactly one of these fates at every moment."""
+    """Every submitted item has exactly one of these fates at every moment (counts of items)."""
 
     submitted: int = 0
     completed: int = 0
@@ -225,25 +304,30 @@ class ShutdownReport:
     phases: tuple[PhaseTiming, ...]
     accounting: Accounting
     returned: tuple[ReturnedItem, ...]
+    """What the deadline cut off: handed back, not lost."""
     drain_time: float
     """Seconds from the start of the shutdown to STOPPED."""
     deadline_hit: bool
+    """The drain timeout passed before everything finished."""
 
 
 @dataclass(frozen=True, slots=True)
-class PoolSnapshot:
+class PoolSnapshot(Stamped):
     workers: tuple[WorkerSnapshot, ...]
     phase: ShutdownPhase
     phases: tuple[PhaseTiming, ...]
     """The phases of the shutdown under way or last run (empty before any)."""
     paused: bool
+    """Consumption paused (`pool.pause()`)."""
     accounting: Accounting
     completion_rate: float
     """Completions per second over the recent window."""
     retries: tuple[RetrySnapshot, ...]
+    """Failed items waiting out their backoff, soonest first (bounded)."""
     dead_letters: tuple[DeadLetter, ...]
     """The most recent dead letters (bounded)."""
     last_drain_time: float | None
+    """Seconds the last shutdown's drain took (None before any)."""
     report: ShutdownReport | None = None
     """Set once a shutdown has finished."""
 
@@ -301,22 +385,30 @@ class StackGroup:
 @dataclass(frozen=True, slots=True)
 class Alert:
     id: int
+    """1, 2, 3...: per watchdog; `Event.alert_id` refers to it."""
     kind: AlertKind
     started_at: float
+    """Seconds on the engine's clock (LOOP_BLOCKED: the late heartbeat's due time)."""
     message: str
     """One line a person reads: what, where, how bad."""
     priority: float | None = None
+    """STARVATION: the starving level."""
     wait: float | None = None
+    """Seconds: the oldest wait (STARVATION, DEPTH) or the lateness when caught (LOOP_BLOCKED)."""
     depth: int | None = None
+    """Items queued (at the level, for STARVATION) when raised."""
     threshold: float | None = None
+    """What was crossed: the SLA in seconds, the depth in items, or the block in seconds."""
     culprit: str | None = None
     """For LOOP_BLOCKED: the function that held the loop, 'function (file:line)'."""
     stacks: tuple[StackGroup, ...] = ()
+    """The grouped task stacks of the moment it was raised (LOOP_BLOCKED: right after)."""
     loop_stack: tuple[str, ...] = ()
     """For LOOP_BLOCKED: the loop thread's Python stack when it was caught, innermost last."""
     resolved_at: float | None = None
+    """Seconds on the engine's clock (None while active)."""
     peak_wait: float | None = None
-    """The worst wait (or, for LOOP_BLOCKED, the full block length) seen while it was active."""
+    """Seconds: the worst wait (LOOP_BLOCKED: the full block) while active; DEPTH: peak items."""
 
     @property
     def active(self) -> bool:
@@ -324,74 +416,28 @@ class Alert:
 
 
 @dataclass(frozen=True, slots=True)
-class AllocationSite:
-    where: str
-    size: int
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class MemoryProfile:
-    at: float
-    depth: int
-    bytes_per_item: float
-    """Queue overhead per queued item, payload excluded."""
-    payload_bytes_per_item: float
-    top_sites: tuple[AllocationSite, ...]
-    sample_items: int = 0
-    """Items put into a scratch queue of the live queue's class to measure the figures."""
-    estimated_queue_bytes: int = 0
-    """bytes_per_item x depth: the live queue's own overhead, payloads excluded."""
-    duration: float = 0.0
-    """Seconds the measurement held the loop."""
-
-
-@dataclass(frozen=True, slots=True)
-class SizingAdvice:
-    """Little's law: items in the system = arrival rate x time in system."""
-
-    arrival_rate: float
-    time_in_system: float
-    suggested_maxsize: int
-    window: float = 0.0
-    """Seconds of history the rates were measured over."""
-    wait_p50: float | None = None
-    """Median time an item waited in the queue (part of time_in_system)."""
-    service_time: float | None = None
-    """Handler time per item: mean busy workers / completion rate (None without a pool)."""
-    completion_rate: float | None = None
-    headroom: float = 1.0
-    """Multiplier on arrival_rate x time_in_system, so that bursts above the mean fit."""
-    current_maxsize: int = 0
-
-    @property
-    def explanation(self) -> str:
-        """The arithmetic, e.g. 'arrival 120.0/s x time in system 0.250 s x headroom 2 = 60'."""
-        return (
-            f"arrival {self.arrival_rate:.1f}/s x time in system {self.time_in_system:.3f} s"
-            f" x headroom {self.headroom:g} = {self.suggested_maxsize}"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class WatchdogSnapshot:
+class WatchdogSnapshot(Stamped):
     alerts: tuple[Alert, ...]
     """Active alerts first, then the recent resolved ones (bounded)."""
     stacks: tuple[StackGroup, ...]
     """The last capture of blocked tasks."""
     loop_lag_p50: float | None
+    """Seconds a loop heartbeat ran late, p50/p99 of the recent window (None: no monitor)."""
     loop_lag_p99: float | None
     loop_lag_max: float
+    """Seconds: the latest a heartbeat has run since start."""
     sample_cost: float
     """Seconds the last sample took on the loop."""
     sizing: SizingAdvice | None
+    """None until there is traffic."""
     memory: MemoryProfile | None = None
+    """The last memory profile taken (None before any)."""
     sla: float | None = None
     """The default wait SLA in seconds (the watchdog's `sla`); None when unknown."""
     sla_by_priority: tuple[tuple[float, float], ...] = ()
+    """(priority, SLA seconds) pairs for the levels with their own SLA."""
     alerts_raised: tuple[tuple[AlertKind, int], ...] = ()
     """(kind, alerts raised since start) for every kind: a counter, unlike the bounded list."""
-    """(priority, SLA seconds) pairs for the levels with their own SLA."""
 
 
 # --------------------------------------------------------------------------- capabilities
@@ -508,26 +554,39 @@ class Event:
 @dataclass(frozen=True, slots=True)
 class ProcessStats:
     cpu_percent: float
+    """Percent of one core since the previous reading (psutil)."""
     rss_bytes: int
+    """Resident set size in bytes."""
 
 
 @dataclass(frozen=True, slots=True)
-class EngineSnapshot:
+class EngineSnapshot(Stamped):
     """Everything the dashboard shows at one instant."""
 
     at: float
     """Seconds since the engine started (it stops counting when the engine has stopped)."""
     scenario: str
+    """The scenario's name."""
     seed: int
     queue: QueueStats
     top: tuple[HeapEntry, ...]
+    """The entries served next, best first (bounded)."""
     pool: PoolSnapshot
     watchdog: WatchdogSnapshot
     process: ProcessStats
     producers_paused: bool
     submitted_rate: float = 0.0
     """Items submitted per second over the recent window."""
-    events: tuple[str, ...] = field(default=())
-    """Recent one-line notices (key actions, engine errors), newest last."""
+    events: tuple[Event, ...] = ()
+    """The recent events (bounded), newest last: a reader shows those with a seq above the
+    last one it saw (`last_event_seq` says whether any fell out of the window)."""
     started_at: float = 0.0
     """The engine's clock when it started: alert times minus this are times into the run."""
+    last_event_seq: int = 0
+    """The seq of the newest event (0 before any)."""
+    capabilities: frozenset[Capability] = frozenset()
+    """What the engine can do now: the actions a reader may offer."""
+
+    def wire_safe(self) -> EngineSnapshot:
+        """This snapshot with no payload object in it (see `without_payloads`)."""
+        return without_payloads(self)

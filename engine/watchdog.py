@@ -14,32 +14,29 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import gc
-import inspect
 import logging
 import math
-import os
-import sys
 import time
-import tracemalloc
-import types
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from engine.events import EventLog
 from engine.loopmonitor import LoopBlock, LoopMonitor
+from engine.memory import measure_memory
 from engine.snapshots import (
     Alert,
     AlertKind,
-    AllocationSite,
+    EventKind,
     MemoryProfile,
+    QueueStats,
     SizingAdvice,
     StackGroup,
     TaskRole,
     WatchdogSnapshot,
     WorkerState,
 )
-from engine.stacks import capture_task_stacks, short_path
+from engine.stacks import capture_task_stacks
 
 __all__ = ["Watchdog"]
 
@@ -87,6 +84,8 @@ class Watchdog:
         sizing_window: seconds of samples the sizing advice is measured over.
         sizing_headroom: multiplier on Little's law's mean occupancy for the suggested maxsize.
         keep_task: `keep_task(task, role)` narrows every stack capture (default: all tasks).
+        events: where ALERT_RAISED, ALERT_RESOLVED (with `alert_id`) and the watchdog's own
+            errors (ERROR) are emitted (None: nowhere).
     """
 
     def __init__(
@@ -105,6 +104,7 @@ class Watchdog:
         sizing_window: float = 10.0,
         sizing_headroom: float = 2.0,
         keep_task: Callable[[asyncio.Task[Any], TaskRole], bool] | None = None,
+        events: EventLog | None = None,
     ) -> None:
         self.interval = _positive("interval", interval)
         self.sla = _positive("sla", sla)
@@ -132,6 +132,7 @@ class Watchdog:
         self.pool = pool
         self.on_alert = on_alert
         self.keep_task = keep_task
+        self.events = events
         self._clock = clock
         self._active: dict[AlertKey, Alert] = {}
         self._resolved: deque[Alert] = deque(maxlen=history)
@@ -196,8 +197,12 @@ class Watchdog:
             await asyncio.sleep(self.interval)
             try:
                 self.sample()
-            except Exception:  # a watchdog that dies silently is worse than a noisy one
+            except Exception as error:  # a watchdog that dies silently is worse than a noisy one
                 _log.exception("watchdog sample failed")
+                if self.events is not None:
+                    self.events.emit(
+                        EventKind.ERROR, f"watchdog sample failed: {type(error).__name__}: {error}"
+                    )
 
     # ------------------------------------------------------------------ sampling
 
@@ -224,65 +229,64 @@ class Watchdog:
         self._samples += 1
         self._sample_cost = time.perf_counter() - started
 
+    def _crossed(self, key: AlertKey, now: float, measure: float, limit: float) -> bool:
+        """True when `measure` has just crossed `limit` (the caller raises the alert). An active
+        alert resolves below the hysteresis line, and meanwhile its `peak_wait` keeps the worst
+        measure seen."""
+        alert = self._active.get(key)
+        if alert is None:
+            return measure > limit
+        if measure < limit * HYSTERESIS:
+            self._resolve(key, now)
+        elif measure > (alert.peak_wait or 0.0):
+            self._active[key] = dataclasses.replace(alert, peak_wait=float(measure))
+        return False
+
     def _check_starvation(self, now: float, depths: dict[float, int], total: int) -> None:
         for priority, depth in depths.items():
             key = (AlertKind.STARVATION, priority)
             wait = self.queue.oldest_wait(priority)
             threshold = self.threshold_for(priority)
-            alert = self._active.get(key)
-            if alert is None:
-                if wait > threshold:
-                    self._raise(
-                        key,
-                        kind=AlertKind.STARVATION,
-                        started_at=now,
-                        message=(
-                            f"priority {_fmt_priority(priority)} starving: oldest item waited "
-                            f"{_fmt_seconds(wait)} (SLA {_fmt_seconds(threshold)}), "
-                            f"{depth} queued at this priority, {total} in all"
-                        ),
-                        priority=priority,
-                        wait=wait,
-                        depth=depth,
-                        threshold=threshold,
-                        stacks=self.capture_stacks(),
-                    )
-            elif wait < threshold * HYSTERESIS:
-                self._resolve(key, now)
-            elif wait > (alert.peak_wait or 0.0):
-                self._active[key] = dataclasses.replace(alert, peak_wait=wait)
+            if self._crossed(key, now, wait, threshold):
+                self._raise(
+                    key,
+                    kind=AlertKind.STARVATION,
+                    started_at=now,
+                    message=(
+                        f"priority {_fmt_priority(priority)} starving: oldest item waited "
+                        f"{_fmt_seconds(wait)} (SLA {_fmt_seconds(threshold)}), "
+                        f"{depth} queued at this priority, {total} in all"
+                    ),
+                    priority=priority,
+                    wait=wait,
+                    depth=depth,
+                    threshold=threshold,
+                    stacks=self.capture_stacks(),
+                )
         # A level that emptied is no longer starving.
         for key in [k for k in self._active if k[0] is AlertKind.STARVATION]:
             if key[1] not in depths:
                 self._resolve(key, now)
 
-    def _check_depth(self, now: float, depth: int, maxsize: int) -> None:
+    def _check_depth(self, now: float, depth: int, maxsize: float) -> None:
         key = (AlertKind.DEPTH, None)
-        if maxsize <= 0:
+        if not 0 < maxsize < math.inf:
             if key in self._active:
                 self._resolve(key, now)
             return
         limit = self.depth_ratio * maxsize
-        alert = self._active.get(key)
-        if alert is None:
-            if depth > limit:
-                self._raise(
-                    key,
-                    kind=AlertKind.DEPTH,
-                    started_at=now,
-                    message=(
-                        f"queue depth {depth} is over {self.depth_ratio:.0%} of maxsize {maxsize}"
-                    ),
-                    depth=depth,
-                    threshold=limit,
-                    wait=self.queue.oldest_wait(),
-                    stacks=self.capture_stacks(),  # the producers it blocks, the workers behind
-                )
-        elif depth < limit * HYSTERESIS:
-            self._resolve(key, now)
-        elif depth > (alert.peak_wait or 0):
-            # For DEPTH the peak records the deepest the queue got while the alert lasted.
-            self._active[key] = dataclasses.replace(alert, peak_wait=float(depth))
+        # For DEPTH the peak (`peak_wait`) records the deepest the queue got while it lasted.
+        if self._crossed(key, now, depth, limit):
+            self._raise(
+                key,
+                kind=AlertKind.DEPTH,
+                started_at=now,
+                message=f"queue depth {depth} is over {self.depth_ratio:.0%} of maxsize {maxsize:g}",
+                depth=depth,
+                threshold=limit,
+                wait=self.queue.oldest_wait(),
+                stacks=self.capture_stacks(),  # the producers it blocks, the workers behind
+            )
 
     def _check_workers(self, now: float, pool_snapshot: Any) -> None:
         crashed = {
@@ -342,6 +346,8 @@ class Watchdog:
         self._active[key] = alert
         self._raised[alert.kind] += 1
         _log.warning("alert %d %s: %s", alert.id, alert.kind, alert.message)
+        if self.events is not None:
+            self.events.emit(EventKind.ALERT_RAISED, alert.message, alert_id=alert.id)
         self._notify(alert)
         return alert
 
@@ -351,6 +357,12 @@ class Watchdog:
             return None
         alert = dataclasses.replace(alert, resolved_at=now, **fields)
         self._resolved.appendleft(alert)
+        if self.events is not None:
+            self.events.emit(
+                EventKind.ALERT_RESOLVED,
+                f"resolved after {_fmt_seconds(now - alert.started_at)}: {alert.message}",
+                alert_id=alert.id,
+            )
         self._notify(alert)
         return alert
 
@@ -428,80 +440,24 @@ class Watchdog:
         self._stacks = capture_task_stacks(loop, keep=self.keep_task)
         return self._stacks
 
-    async def memory_profile(self, *, sample_items: int = 1000) -> MemoryProfile:
-        """Bytes per queued item (queue overhead and payload apart) and the top allocation sites.
-
-        Allocations made before tracemalloc started cannot be attributed, so the queue overhead
-        is measured on a scratch queue of the live queue's class: `sample_items` of the live
-        queue's own items are put in to warm it up (levels, deque blocks), then as many again,
-        and the second batch's allocations in the queue's source files, divided by the batch,
-        are the marginal cost of one more queued item. Payload bytes are the deep size of the
-        live items (sampled from the front of the queue). The fill is one short synchronous
-        stretch (so nothing else allocates through the queue code meanwhile); the workers are
-        not stopped. tracemalloc is stopped again if this call started it.
-        """
-        if isinstance(sample_items, bool) or not isinstance(sample_items, int) or sample_items < 1:
-            raise ValueError(f"sample_items must be an int >= 1, not {sample_items!r}")
-        queue = self.queue
-        live_depth = queue.qsize()
-        originals = [entry.item for entry in queue.top(min(64, live_depth))]
-        payload_bytes = sum(map(deep_sizeof, originals)) / len(originals) if originals else 0.0
-        originals = originals or [None]
-        priorities = list(queue.depth_by_priority()) or [queue.DEFAULT_PRIORITY]
-        queue_files = _class_files(type(queue))
-        await asyncio.sleep(0)  # let pending callbacks run before the stretch that holds the loop
-        started = time.perf_counter()
-        started_tracing = not tracemalloc.is_tracing()
-        if started_tracing:
-            tracemalloc.start(1)
-        try:
-            scratch = type(queue)(clock=queue.clock)
-            before = tracemalloc.take_snapshot()
-            for index in range(sample_items):
-                item = originals[index % len(originals)]
-                scratch.put_nowait(item, priority=priorities[index % len(priorities)])
-            warmed = tracemalloc.take_snapshot()
-            for index in range(sample_items):
-                item = originals[index % len(originals)]
-                scratch.put_nowait(item, priority=priorities[index % len(priorities)])
-            after = tracemalloc.take_snapshot()
-        finally:
-            if started_tracing:
-                tracemalloc.stop()
-        duration = time.perf_counter() - started
-        queue_bytes = sum(
-            max(0, stat.size_diff)
-            for stat in after.compare_to(warmed, "filename")
-            if stat.traceback[0].filename in queue_files
+    async def memory_profile(
+        self, *, sample_items: int = 1000, stats: QueueStats | None = None
+    ) -> MemoryProfile:
+        """Bytes per queued item (queue overhead and payload apart) and the top allocation
+        sites, kept for `snapshot()`: see `engine.memory.measure_memory`. `stats`: the queue's
+        stats already taken (None: read the depth and levels from the queue)."""
+        self._memory = await measure_memory(
+            self.queue, sample_items=sample_items, clock=self._clock, stats=stats
         )
-        sites = [
-            AllocationSite(
-                where=f"{short_path(stat.traceback[0].filename)}:{stat.traceback[0].lineno}",
-                size=stat.size_diff,
-                count=stat.count_diff,
-            )
-            for stat in after.compare_to(before, "lineno")
-            if stat.size_diff > 0
-        ][:10]
-        del scratch
-        bytes_per_item = queue_bytes / sample_items
-        profile = MemoryProfile(
-            at=self._clock(),
-            depth=live_depth,
-            bytes_per_item=bytes_per_item,
-            payload_bytes_per_item=payload_bytes,
-            top_sites=tuple(sites),
-            sample_items=sample_items,
-            estimated_queue_bytes=round(bytes_per_item * live_depth),
-            duration=duration,
-        )
-        self._memory = profile
-        return profile
+        return self._memory
 
     # ------------------------------------------------------------------ sizing
 
-    def sizing_advice(self) -> SizingAdvice | None:
-        """Little's law over the last `sizing_window` seconds; None until there is traffic."""
+    def sizing_advice(self, stats: QueueStats | None = None) -> SizingAdvice | None:
+        """Little's law over the last `sizing_window` seconds; None until there is traffic.
+
+        `stats`: the queue's stats already taken for this reading (None: take them now).
+        """
         if len(self._rates) < 2:
             return None
         first, last = self._rates[0], self._rates[-1]
@@ -511,7 +467,8 @@ class Watchdog:
         arrival_rate = (last[1] - first[1]) / window
         if arrival_rate <= 0:
             return None
-        stats = self.queue.stats()
+        if stats is None:
+            stats = self.queue.stats()
         wait_p50 = stats.wait_p50 if stats.wait_p50 is not None else stats.oldest_wait
         service_time = None
         completion_rate = None
@@ -538,8 +495,12 @@ class Watchdog:
 
     # ------------------------------------------------------------------ reading
 
-    def snapshot(self) -> WatchdogSnapshot:
-        """Alerts, the last stacks, loop lag, sample cost, sizing and memory, frozen."""
+    def snapshot(self, stats: QueueStats | None = None) -> WatchdogSnapshot:
+        """Alerts, the last stacks, loop lag, sample cost, sizing and memory, frozen.
+
+        `stats`: the queue's stats the caller already took for the same reading, so that one
+        reading costs one `queue.stats()` (None: the sizing advice takes them if it needs them).
+        """
         if self._monitor is not None:
             lag_p50, lag_p99, lag_max = self._monitor.lag_stats()
         else:
@@ -551,45 +512,11 @@ class Watchdog:
             loop_lag_p99=lag_p99,
             loop_lag_max=lag_max,
             sample_cost=self._sample_cost,
-            sizing=self.sizing_advice(),
+            sizing=self.sizing_advice(stats),
             memory=self._memory,
             sla=self.sla,
             sla_by_priority=tuple(sorted(self.sla_by_priority.items())),
             alerts_raised=tuple(self._raised.items()),
+            taken_at=self._clock(),
+            wall_time=time.time(),
         )
-
-
-def _class_files(cls: type) -> set[str]:
-    """Source files of a class and its bases: where the queue's own allocations come from."""
-    files = set()
-    for klass in cls.__mro__:
-        module = sys.modules.get(klass.__module__)
-        try:
-            path = inspect.getsourcefile(module) if module is not None else None
-        except TypeError:
-            path = None
-        if path:
-            files.add(os.path.abspath(path))
-            files.add(path)
-    return files
-
-
-_SHARED_TYPES = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType)
-
-
-def deep_sizeof(obj: Any, *, limit: int = 10_000) -> int:
-    """Bytes of an object and everything it references (each object once), up to `limit` objects.
-
-    Classes, modules and functions are shared by every item, so they are not its payload.
-    """
-    seen: set[int] = set()
-    pending = [obj]
-    total = 0
-    while pending and len(seen) < limit:
-        current = pending.pop()
-        if id(current) in seen or isinstance(current, _SHARED_TYPES):
-            continue
-        seen.add(id(current))
-        total += sys.getsizeof(current)
-        pending.extend(gc.get_referents(current))
-    return total

@@ -16,7 +16,11 @@ from engine.snapshots import (
     Alert,
     AlertKind,
     AllocationSite,
+    BurstResult,
+    Capability,
     EngineSnapshot,
+    Event,
+    EventKind,
     HeapEntry,
     MemoryProfile,
     PhaseTiming,
@@ -117,6 +121,13 @@ class ScriptedEngine:
         self.events: list[str] = ["scenario demo started (seed 7)"]
 
     @property
+    def capabilities(self) -> frozenset[Capability]:
+        """As the real Engine's: everything while running, nothing once stopped."""
+        if self.running:
+            return frozenset(Capability) - {Capability.RESTART}
+        return frozenset({Capability.RESTART}) if self.report is not None else frozenset()
+
+    @property
     def actions(self) -> list[tuple[str, tuple[Any, ...]]]:
         """The recorded calls other than snapshot()."""
         return [call for call in self.calls if call[0] != "snapshot"]
@@ -136,17 +147,18 @@ class ScriptedEngine:
         self._record("snapshot")
         return build_snapshot(self)
 
-    def burst(self, size: int) -> int:
+    def burst(self, size: int) -> BurstResult:
         self._record("burst", size)
         self.depth += size
         self.events.append(f"burst of {size}")
-        return size
+        return BurstResult(requested=size, accepted=size, waiting=0, rejected=0, evicted=0)
 
-    def flood_low(self, size: int) -> int:
+    def flood_low(self, size: int) -> BurstResult:
         self._record("flood_low", size)
         self.depth += size
         self.events.append(f"flood of {size} at priority 9")
-        return size
+        return BurstResult(requested=size, accepted=size, waiting=0, rejected=0, evicted=0,
+                           priority=9)
 
     def cancel_worker(self, worker_id: int | None) -> int | None:
         self._record("cancel_worker", worker_id)
@@ -256,6 +268,15 @@ def scripted_workers(engine: ScriptedEngine) -> tuple[WorkerSnapshot, ...]:
     return tuple(workers)
 
 
+def scripted_events(engine: ScriptedEngine) -> tuple[Event, ...]:
+    """The last 50 of the engine's notes as events, seq counting from 1."""
+    first = max(0, len(engine.events) - 50)
+    return tuple(
+        Event(seq=seq, kind=EventKind.NOTE, at=CLOCK_NOW, wall_time=0.0, message=message)
+        for seq, message in enumerate(engine.events[first:], start=first + 1)
+    )
+
+
 def build_snapshot(engine: ScriptedEngine) -> EngineSnapshot:
     """The snapshot of the scripted engine's current state (same state: equal snapshot)."""
     depth = min(engine.depth, engine.maxsize) if engine.overflow != "block" else engine.depth
@@ -301,6 +322,7 @@ def build_snapshot(engine: ScriptedEngine) -> EngineSnapshot:
         at=engine.frozen_at, scenario="demo", seed=7, queue=queue, top=top, pool=pool,
         watchdog=watchdog, process=ProcessStats(cpu_percent=37.0, rss_bytes=84 * 1024 * 1024),
         producers_paused=engine.paused, submitted_rate=0.0 if report else 520.0,
-        events=tuple(engine.events[-50:]), started_at=CLOCK_NOW - AT,
+        events=scripted_events(engine), started_at=CLOCK_NOW - AT,
+        last_event_seq=len(engine.events),
     )
     return replace(snapshot)

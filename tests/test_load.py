@@ -31,7 +31,7 @@ async def test_blocked_producers_go_on_when_the_policy_stops_blocking(policy: st
     load = LoadGenerator([Producer(name="p", rate=2000.0)], pool, queue, seed=1)
     await load.start()
     await until(lambda: queue.blocked_putters == 1)
-    assert load.burst(6) == 0  # all six wait for room in the background
+    assert load.burst(6).waiting == 6  # all six wait for room in the background
     await until(lambda: queue.blocked_putters == 2)
     tasks = load_tasks()
     assert set(tasks) == {"producer-p", "producer-burst"}
@@ -56,7 +56,8 @@ async def test_burst_returns_only_what_the_queue_took() -> None:
     pool = WorkerPool(queue, SimulatedHandler(HandlerSettings()), workers=0)
     await pool.start()
     load = LoadGenerator([], pool, queue, seed=1)
-    assert load.burst(20) == 5
+    result = load.burst(20)
+    assert (result.accepted, result.rejected, result.waiting, result.evicted) == (5, 15, 0, 0)
     a = pool.accounting()
     assert (a.queued, a.rejected, a.submitted) == (5, 15, 20)
     assert load.submitted == a.submitted  # handed over, taken or not
@@ -105,4 +106,21 @@ async def test_a_timed_out_attempt_counts_and_a_cancelled_one_does_not() -> None
     await until(lambda: pool.accounting().completed == 1)
     # Attempt 1 hangs again and times out (an attempt), attempt 2 succeeds.
     assert (handler.calls, handler.hangs) == (3, 2)
+    await pool.shutdown(drain_timeout=0)
+
+
+async def test_finished_burst_tasks_are_not_kept() -> None:
+    queue = PriorityQueue(3)
+    pool = WorkerPool(queue, SimulatedHandler(HandlerSettings()), workers=2)
+    await pool.start()
+    load = LoadGenerator([Producer(name="p", rate=0.0, stop=0.0)], pool, queue, seed=1)
+    await load.start()
+    for _ in range(50):  # each burst overflows the 'block' queue: a task waits for room
+        assert load.burst(5).waiting > 0
+    assert len(load._bursts) == 50
+    await until(lambda: pool.accounting().completed == 250, "every burst item served")
+    await until(lambda: not load._bursts, "the finished burst tasks dropped")
+    assert all(task.get_name() == "producer-p" for task in load._tasks)
+    assert load.done  # the producers' own tasks are kept: `done` reads them
+    await load.stop()
     await pool.shutdown(drain_timeout=0)

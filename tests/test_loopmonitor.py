@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from engine.latency import LatencyWindow, percentile_of_sorted
 from engine.loopmonitor import LoopMonitor
 from engine.pool import WorkerPool
 from engine.queue import PriorityQueue
@@ -137,3 +138,68 @@ async def test_stop_joins_the_thread_and_is_idempotent():
 def test_bad_settings_are_refused_by_name(kwargs, named):
     with pytest.raises(ValueError, match=named):
         LoopMonitor(**kwargs)
+
+
+class CancelRecordingLoop(asyncio.SelectorEventLoop):
+    """A real selector loop that notes on which thread each timer handle was cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cancelled_on: list[int] = []
+
+    def _timer_handle_cancelled(self, handle: asyncio.TimerHandle) -> None:
+        self.cancelled_on.append(threading.get_ident())
+        super()._timer_handle_cancelled(handle)
+
+
+def test_stop_from_another_thread_cancels_the_heartbeat_on_the_loop_thread():
+    async def main() -> tuple[list[int], int, int, int]:
+        monitor = LoopMonitor(threshold=0.05)
+        monitor.start()
+        await wait_for(lambda: monitor.lag_samples >= 2)
+        await asyncio.to_thread(monitor.stop)  # as Watchdog.stop() does
+        samples = monitor.lag_samples
+        await asyncio.sleep(0.1)  # four heartbeat periods
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, CancelRecordingLoop)
+        return loop.cancelled_on, threading.get_ident(), samples, monitor.lag_samples
+
+    with asyncio.Runner(loop_factory=CancelRecordingLoop) as runner:
+        cancelled_on, loop_thread, samples, later = runner.run(main())
+    assert cancelled_on and set(cancelled_on) == {loop_thread}
+    assert later == samples  # no heartbeat after stop
+
+
+def test_lag_percentiles_are_interpolated_like_the_queues():
+    lags = [0.010, 0.020, 0.030, 0.040]
+    period = 0.001
+    script = iter(lags)
+    last = [0.0]
+
+    def clock() -> float:
+        # Each heartbeat is due a period after the previous reading; it runs `lag` after that.
+        last[0] += period + next(script, 0.0) if last[0] else 1.0
+        return last[0]
+
+    async def main() -> tuple[tuple[float | None, float | None, float], int]:
+        # A threshold this high keeps the watcher thread asleep: only heartbeats read the clock.
+        monitor = LoopMonitor(threshold=100.0, period=period, clock=clock)
+        monitor.start()
+        await wait_for(lambda: monitor.lag_samples >= len(lags))
+        stats, samples = monitor.lag_stats(), monitor.lag_samples
+        monitor.stop()
+        return stats, samples
+
+    (p50, p99, high), samples = asyncio.run(main())
+    window = LatencyWindow()
+    window.extend(lags + [0.0] * (samples - len(lags)))
+    assert (p50, p99) == pytest.approx(window.percentiles(50, 99))
+    if samples == len(lags):  # the usual case: interpolated, not nearest rank (0.020, 0.040)
+        assert (p50, p99) == pytest.approx((0.025, 0.0397))
+    assert high == pytest.approx(0.040)
+
+
+def test_percentile_definition_is_linear_interpolation():
+    assert percentile_of_sorted([1.0, 2.0, 3.0, 4.0], 50) == 2.5
+    assert percentile_of_sorted([float(n) for n in range(1, 101)], 99) == pytest.approx(99.01)
+    assert percentile_of_sorted([7.0], 99) == 7.0

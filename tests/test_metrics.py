@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import time
 import urllib.request
@@ -162,3 +163,76 @@ async def test_engine_style_source_and_bad_arguments():
     finally:
         await asyncio.to_thread(busy.close)
     assert AlertKind.DEPTH in dict(watchdog.snapshot().alerts_raised)
+
+
+class CountingQueue(PriorityQueue):
+    """The real queue, counting its `stats()` calls."""
+
+    stats_calls = 0
+
+    def stats(self):  # type: ignore[no-untyped-def]
+        CountingQueue.stats_calls += 1
+        return super().stats()
+
+
+async def test_a_scrape_of_queue_and_watchdog_takes_the_stats_once():
+    now = [100.0]
+    queue = CountingQueue(clock=lambda: now[0])
+    watchdog = Watchdog(queue, loop_block_ms=None, clock=lambda: now[0])
+    for step in range(3):  # traffic over two seconds, so that there is sizing advice
+        for n in range(10):
+            queue.put_nowait(f"{step}-{n}")
+        watchdog.sample()
+        now[0] += 1.0
+    collector = HeapwatchCollector(queue=queue, watchdog=watchdog)
+    CountingQueue.stats_calls = 0
+    view = collector.read()
+    assert view.watchdog is not None and view.watchdog.sizing is not None
+    assert view.watchdog.sizing.current_maxsize == view.queue.maxsize
+    assert CountingQueue.stats_calls == 1
+
+
+def exposition(queue: PriorityQueue, stats_of=None) -> dict[str, float]:
+    """The queue's gauges as a scrape shows them, through the real collector and registry."""
+    registry = CollectorRegistry()
+    watchdog = Watchdog(queue, loop_block_ms=None)
+
+    class Source:  # a reader handing over a stats record as another queue might build it
+        def snapshot(self):
+            from types import SimpleNamespace
+
+            stats = queue.stats() if stats_of is None else stats_of(queue.stats())
+            return SimpleNamespace(queue=stats, pool=None, watchdog=watchdog.snapshot())
+
+    registry.register(HeapwatchCollector(engine=Source()))
+    text = generate_latest(registry).decode()
+    assert "inf" not in text.lower()  # no gauge here may be infinite
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if not sample.labels
+    }
+
+
+@pytest.mark.parametrize(
+    ("maxsize", "items", "shown", "alert"),
+    [(2.5, 3, 3, 1.0), (math.inf, 5, 0, 0.0), (0, 5, 0, 0.0), (4, 3, 4, 0.0)],
+)
+def test_float_and_infinite_maxsize_give_finite_gauges(maxsize, items, shown, alert):
+    queue = PriorityQueue(maxsize)
+    for index in range(items):
+        queue.put_nowait(index)
+    samples = exposition(queue)
+    assert samples["heapwatch_queue_maxsize"] == shown
+    assert samples["heapwatch_depth_alert"] == alert
+    assert samples["heapwatch_depth_ratio"] == (items / shown if shown else 0.0)
+
+
+@pytest.mark.parametrize(("given", "shown"), [(math.inf, 0), (2.5, 3), (math.nan, 0), (-1, 0)])
+def test_a_stats_record_with_a_raw_float_maxsize_is_shown_finite(given, shown):
+    queue = PriorityQueue()
+    queue.put_nowait("one")
+    samples = exposition(queue, lambda stats: dataclasses.replace(stats, maxsize=given))
+    assert samples["heapwatch_queue_maxsize"] == shown
+    assert samples["heapwatch_depth_ratio"] == (1 / shown if shown else 0.0)

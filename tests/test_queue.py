@@ -12,8 +12,10 @@ import pytest
 
 from engine import PriorityQueue as ExportedPriorityQueue
 from engine.latency import LatencyWindow, SparseLatencyWindow
+from engine.protocol import WorkQueue
 from engine.queue import Overflow, PriorityQueue, QueueShutDown
 from engine.snapshots import HeapEntry, QueueStats
+from tests.waiting import until
 
 
 class FakeClock:
@@ -531,8 +533,9 @@ async def test_peek_and_top_show_entries_without_removing_them():
     queue.put_nowait("b2", priority=2)
     clock.advance(2)
     assert queue.peek() == HeapEntry(
-        item="a1", priority=1, effective_priority=1.0, seq=0, waited=2.0
-    )
+        item="a1", priority=1, effective_priority=1.0, seq=0, waited=2.0, item_repr="'a1'",
+        first_arrival=101.0,
+    )  # fmt: skip
     top = queue.top(10)
     assert [(e.item, e.priority, e.seq, e.waited) for e in top] == [
         ("a1", 1, 0, 2.0), ("b1", 2, 0, 3.0), ("b2", 2, 1, 2.0)
@@ -679,3 +682,157 @@ def test_sparse_window_counts_unrecorded_events_as_zero():
     assert window.percentiles(6, 100) == (0.0,)  # event 1 slid out of the last four
     assert window.percentiles(1, 50) == (8.0,)
     assert not math.isnan(window.percentiles(100, 99)[0])
+
+
+# ------------------------------------------------------------------ the WorkQueue protocol
+
+
+async def test_is_a_work_queue_whose_deliveries_tell_their_arrival():
+    clock = FakeClock()
+    queue = PriorityQueue(clock=clock)
+    assert isinstance(queue, WorkQueue) and queue.acks_on_get
+    queue.put_nowait("a", priority=3)
+    clock.advance(2)
+    delivery = await queue.get_delivery()
+    assert (delivery.item, delivery.priority, delivery.first_arrival) == ("a", 3, 100.0)
+    assert queue.empty()
+    await queue.ack(delivery)  # nothing to do, nothing changes
+    assert queue.qsize() == 0 and queue.stats().gets == 1
+    with pytest.raises(asyncio.QueueEmpty):
+        queue.get_delivery_nowait()
+
+
+async def test_requeue_with_its_token_goes_back_at_its_original_place():
+    clock = FakeClock()
+    queue = PriorityQueue(clock=clock)
+    for name in ("a", "b", "c", "d"):
+        queue.put_nowait(name, priority=2)
+        clock.advance(1)
+    first, second = queue.get_delivery_nowait(), queue.get_delivery_nowait()
+    queue.put_nowait("late", priority=2)
+    clock.advance(10)
+    # Back in the opposite order: each still lands at its own first-arrival place.
+    queue.requeue_nowait("b", priority=2, arrival=second.arrival)
+    queue.requeue_nowait("a", priority=2, arrival=first.arrival)
+    top = queue.top(5)
+    assert [e.item for e in top] == ["a", "b", "c", "d", "late"]
+    assert [e.seq for e in top] == [0, 1, 2, 3, 4]
+    assert [e.first_arrival for e in top] == [100.0, 101.0, 102.0, 103.0, 104.0]
+    assert top[0].waited == 14.0 and queue.oldest_wait() == queue.oldest_wait(2) == 14.0
+    assert queue.stats().per_priority[0].oldest_wait == 14.0
+    assert [queue.get_nowait() for _ in range(5)] == ["a", "b", "c", "d", "late"]
+    # The waits recorded count from the first arrival too.
+    assert max(queue._wait_all.samples()) == 14.0
+
+
+async def test_requeue_without_token_goes_to_the_tail_now():
+    clock = FakeClock()
+    queue = PriorityQueue(clock=clock)
+    queue.put_nowait("a", priority=1)
+    queue.put_nowait("b", priority=1)
+    got = queue.get_nowait()
+    clock.advance(5)
+    queue.requeue_nowait(got, priority=1)
+    assert [(e.item, e.waited) for e in queue.top(2)] == [("b", 5.0), ("a", 0.0)]
+
+
+async def test_requeued_item_keeps_its_aging_and_outranks_newer_better_ones():
+    clock = FakeClock()
+    queue = PriorityQueue(aging_rate=1.0, clock=clock)
+    queue.put_nowait("old", priority=5)
+    delivery = queue.get_delivery_nowait()
+    clock.advance(4)
+    queue.put_nowait("new", priority=2)
+    queue.requeue_nowait("old", priority=5, arrival=delivery.arrival)
+    # old: 5 - 4 s = 1.0 effective, ahead of new at 2.0.
+    assert [(e.item, e.effective_priority) for e in queue.top(2)] == [("old", 1.0), ("new", 2.0)]
+    assert queue.get_nowait() == "old"
+
+
+async def test_a_token_from_another_priority_places_by_first_arrival():
+    clock = FakeClock()
+    queue = PriorityQueue(clock=clock)
+    queue.put_nowait("moved", priority=1)
+    clock.advance(1)
+    queue.put_nowait("later", priority=4)
+    delivery = queue.get_delivery_nowait()
+    queue.requeue_nowait("moved", priority=4, arrival=delivery.arrival)
+    assert [(e.item, e.priority) for e in queue.top(2)] == [("moved", 4), ("later", 4)]
+    with pytest.raises(TypeError, match="arrival"):
+        queue.requeue_nowait("x", priority=4, arrival=(1.0, 2))
+
+
+async def test_requeues_are_counted_apart_from_puts():
+    queue = PriorityQueue(2)
+    queue.put_nowait("a", priority=1)
+    queue.put_nowait("b", priority=1)
+    delivery = queue.get_delivery_nowait()
+    queue.requeue_nowait("a", priority=1, arrival=delivery.arrival)
+    queue.requeue_nowait("extra", priority=1)  # overfills: requeues ignore maxsize
+    stats = queue.stats()
+    assert (queue.puts, stats.puts, queue.requeues, stats.requeues) == (2, 2, 2, 2)
+    assert (stats.depth, stats.gets) == (3, 1)
+    assert "requeues=2" in repr(queue)
+
+
+async def test_nack_puts_back_now_or_after_the_delay():
+    clock = FakeClock()
+    queue = PriorityQueue(clock=clock)
+    queue.put_nowait("x", priority=1)
+    queue.put_nowait("y", priority=1)
+    delivery = await queue.get_delivery()
+    await queue.nack(delivery)
+    assert queue.get_nowait() == "x"
+    await queue.nack(delivery, delay=0.01)
+    assert [e.item for e in queue.top(5)] == ["y"]
+    await until(lambda: queue.qsize() == 2, "the delayed nack")
+    assert [e.item for e in queue.top(5)] == ["x", "y"]
+    with pytest.raises(ValueError, match="delay"):
+        await queue.nack(delivery, delay=-1)
+
+
+async def test_drop_listeners_hear_every_drop_beside_on_drop():
+    heard, users = [], []
+    queue = PriorityQueue(1, overflow="evict-lowest", on_drop=lambda *d: users.append(d))
+    remove = queue.add_drop_listener(lambda *d: heard.append(d))
+    queue.put_nowait("low", priority=9)
+    queue.put_nowait("high", priority=0)  # evicts low
+    queue.overflow = "reject"
+    with pytest.raises(asyncio.QueueFull):
+        queue.put_nowait("refused", priority=0)
+    assert heard == users == [("low", 9, "evicted"), ("refused", 0, "rejected")]
+    remove()
+    remove()  # twice is harmless
+    with pytest.raises(asyncio.QueueFull):
+        queue.put_nowait("again", priority=0)
+    assert len(heard) == 2 and len(users) == 3
+
+
+async def test_item_repr_hook_and_top_of_one_priority():
+    queue = PriorityQueue(item_repr=lambda item: f"<job {item['id']}>")
+    for index in range(6):
+        queue.put_nowait({"id": index, "secret": "s3cret"}, priority=index % 2)
+    entries = queue.top(2, priority=1)
+    assert [e.item_repr for e in entries] == ["<job 1>", "<job 3>"]
+    assert [e.seq for e in entries] == [0, 1]
+    assert queue.top(5, priority=7) == ()
+    assert "s3cret" not in repr(queue) and "<job 0>" in repr(queue)
+    assert queue.peek().item_repr == "<job 0>"
+
+
+async def test_float_maxsize_is_asyncios():
+    for maxsize, capacity, reported in ((2.5, 3, 3), (math.inf, None, 0), (-0.5, None, 0)):
+        queue, reference = PriorityQueue(maxsize), asyncio.Queue(maxsize)
+        for index in range(5):
+            assert queue.full() == reference.full()
+            try:
+                reference.put_nowait(index)
+            except asyncio.QueueFull:
+                with pytest.raises(asyncio.QueueFull):
+                    queue.put_nowait(index)
+            else:
+                queue.put_nowait(index)
+        assert queue.qsize() == reference.qsize() == (capacity or 5)
+        assert queue.maxsize == maxsize and queue.stats().maxsize == reported
+    with pytest.raises(ValueError, match="nan"):
+        PriorityQueue(float("nan"))

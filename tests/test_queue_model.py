@@ -1,7 +1,8 @@
 """Model-based test: random operation sequences against a plain reference model.
 
 Hypothesis draws sequences of puts, gets (plain and async), clock ticks, aging-rate and
-overflow changes, requeues, drains, and cancelled or woken-then-cancelled putters and getters.
+overflow changes, requeues (at the tail, and with the arrival token of a delivery held out, in
+any order), drains, and cancelled or woken-then-cancelled putters and getters.
 The reference model is a list scanned in full for every decision, the obviously correct and
 slow way: the best item is the minimum of (priority + rate * enqueue time, enqueue time,
 arrival), the one evict-lowest drops is the maximum. After every step the queue must agree
@@ -44,6 +45,7 @@ class Model:
     entries: list[tuple[float, float, int, int]] = field(default_factory=list)
     arrivals: int = 0
     puts: int = 0
+    requeues: int = 0
     gets: int = 0
     evicted: list[tuple[int, float, str]] = field(default_factory=list)
     rejected: list[tuple[int, float, str]] = field(default_factory=list)
@@ -58,10 +60,13 @@ class Model:
     def ordered(self) -> list[tuple[float, float, int, int]]:
         return sorted(self.entries, key=self.order_key)
 
-    def insert(self, item: int, priority: float, now: float) -> None:
+    def insert(self, item: int, priority: float, now: float, *, requeue: bool = False) -> None:
         self.entries.append((priority, now, self.arrivals, item))
         self.arrivals += 1
-        self.puts += 1
+        if requeue:
+            self.requeues += 1
+        else:
+            self.puts += 1
 
     def put(self, item: int, priority: float, now: float) -> str:
         """What put_nowait must do: 'put', 'full' (QueueFull, not a drop) or 'rejected'."""
@@ -84,10 +89,19 @@ class Model:
         return "put"
 
     def get(self) -> tuple[int, float]:
+        best = self.take()
+        return best[3], best[0]
+
+    def take(self) -> tuple[float, float, int, int]:
         best = min(self.entries, key=self.order_key)
         self.entries.remove(best)
         self.gets += 1
-        return best[3], best[0]
+        return best
+
+    def put_back(self, entry: tuple[float, float, int, int]) -> None:
+        """A requeue with the arrival token: the original entry, its place and its time."""
+        self.entries.append(entry)
+        self.requeues += 1
 
 
 put_op = st.tuples(st.just("put"), st.sampled_from(PRIORITIES), st.booleans())
@@ -99,6 +113,9 @@ operation = st.one_of(
     st.tuples(st.just("rate"), st.sampled_from(RATES)),
     st.tuples(st.just("overflow"), st.sampled_from(list(Overflow))),
     st.tuples(st.just("requeue"), st.sampled_from(PRIORITIES)),
+    st.tuples(st.just("out")),
+    st.tuples(st.just("out")),
+    st.tuples(st.just("back"), st.integers(0, 3)),
     st.tuples(st.just("drain")),
     st.tuples(st.just("cancel_put"), st.sampled_from(PRIORITIES)),
     st.tuples(st.just("woken_cancel_put"), st.sampled_from(PRIORITIES)),
@@ -123,6 +140,7 @@ async def run(maxsize: int, rate: float, ops: list[tuple[Any, ...]]) -> None:
     offered: list[int] = []  # every item id handed to the queue in any way
     got: list[int] = []
     never_landed: list[int] = []
+    out: list[tuple[Any, tuple[float, float, int, int]]] = []  # deliveries held, model entries
 
     def new_item() -> int:
         offered.append(len(offered))
@@ -139,6 +157,7 @@ async def run(maxsize: int, rate: float, ops: list[tuple[Any, ...]]) -> None:
         assert (best.item if best else None) == (ordered[0][3] if ordered else None)
         stats = queue.stats()
         assert (stats.puts, stats.gets, stats.depth) == (model.puts, model.gets, len(ordered))
+        assert stats.requeues == queue.requeues == model.requeues
         assert stats.evicted == len(model.evicted) and stats.rejected == len(model.rejected)
         assert sorted(drops) == sorted(model.evicted + model.rejected)
         assert queue.blocked_putters == 0 and queue.blocked_getters == 0
@@ -188,8 +207,26 @@ async def run(maxsize: int, rate: float, ops: list[tuple[Any, ...]]) -> None:
             queue.overflow = model.overflow = op[1]
         elif kind == "requeue":
             item = new_item()
-            model.insert(item, op[1], clock.now)
+            model.insert(item, op[1], clock.now, requeue=True)
             queue.requeue_nowait(item, priority=op[1])
+        elif kind == "out":
+            if not model.entries:
+                continue
+            entry = model.take()
+            delivery = queue.get_delivery_nowait()
+            assert (delivery.item, delivery.priority) == (entry[3], entry[0])
+            assert delivery.first_arrival == entry[1]
+            out.append((delivery, entry))
+            got.append(entry[3])
+        elif kind == "back":
+            if not out:
+                continue
+            delivery, entry = out.pop(op[1] % len(out))
+            model.put_back(entry)
+            got.remove(entry[3])
+            queue.requeue_nowait(
+                delivery.item, priority=delivery.priority, arrival=delivery.arrival
+            )
         elif kind == "drain":
             expected = [(entry[3], entry[0]) for entry in model.ordered()]
             model.entries.clear()

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import time
 
+import msgspec
 import pytest
 from waiting import until
 
@@ -13,7 +16,7 @@ from engine.pool import WorkerPool
 from engine.queue import PriorityQueue
 from engine.runtime import Engine
 from engine.scenario import HandlerSettings, Latency, load_scenario, parse_scenario
-from engine.snapshots import AlertKind, EngineSnapshot, ShutdownPhase
+from engine.snapshots import AlertKind, Capability, EngineSnapshot, EventKind, ShutdownPhase
 
 REPORT_FIELDS = {
     "scenario", "seed", "duration", "submitted", "completed", "dead_lettered", "evicted",
@@ -102,8 +105,8 @@ async def test_live_controls_change_the_running_engine() -> None:
 
     engine.toggle_producers()  # quiet, so the burst's figures are its own
     before = engine.pool.accounting().submitted
-    assert engine.burst(50) == 50
-    assert engine.flood_low(30) == 30
+    assert engine.burst(50).accepted == 50
+    assert engine.flood_low(30).accepted == 30
     assert engine.pool.accounting().submitted == before + 80
     assert engine.load.submitted_by_priority[9] >= 30
 
@@ -111,7 +114,7 @@ async def test_live_controls_change_the_running_engine() -> None:
     cancelled = engine.cancel_worker(None)
     assert cancelled is not None
     assert engine.cancel_worker(cancelled) is None  # already stopping
-    assert any("cancelled" in event for event in engine.snapshot().events)
+    assert any("cancelled" in event.message for event in engine.snapshot().events)
 
     report = await engine.shutdown()
     assert report.accounting.lost == 0 and report.accounting.duplicated == 0
@@ -128,13 +131,16 @@ async def test_burst_under_reject_counts_and_notes_the_refused() -> None:
     engine = Engine(scenario)
     await engine.start()
     # Synchronous: no worker takes an item until the test awaits.
-    assert engine.burst(25) == 10
-    assert engine.flood_low(5) == 0
+    burst = engine.burst(25)
+    assert (burst.requested, burst.accepted, burst.rejected, burst.waiting) == (25, 10, 15, 0)
+    flood = engine.flood_low(5)
+    assert (flood.accepted, flood.rejected, flood.priority) == (0, 5, 9)
     a = engine.pool.accounting()
     assert (a.queued, a.rejected) == (10, 20)
-    notes = [event for event in engine.snapshot().events if "burst" in event or "flood" in event]
-    assert "burst of 25: 10 submitted now, 15 rejected" in notes[0]
-    assert "0 submitted now, 5 rejected" in notes[1]
+    notes = [event for event in engine.snapshot().events if event.kind is EventKind.BURST]
+    assert [event.burst for event in notes] == [burst, flood]
+    assert notes[0].message == "burst of 25: 10 submitted now, 15 rejected"
+    assert notes[1].message == "flood of 5 at priority 9: 0 submitted now, 5 rejected"
     await engine.shutdown(drain_timeout=0)
 
 
@@ -238,3 +244,123 @@ async def test_paused_producers_submit_nothing() -> None:
     await load.stop()
     await pool.shutdown(drain_timeout=0)
     assert pool.accounting().lost == 0
+
+
+async def test_events_carry_bursts_policies_and_notes_with_increasing_seq() -> None:
+    text = QUICK.replace("stop = 0.35", "stop = 0.15")  # one scheduled burst of 40, at 0.1 s
+    engine = Engine(parse_scenario(text, name="events"))
+    assert engine.events.last_seq == 0
+    await engine.start()
+    await until(lambda: engine.load.done)
+    engine.toggle_producers()
+    engine.toggle_aging()
+    engine.cycle_overflow()
+    engine.burst(5)
+    snapshot = engine.snapshot()
+    events = snapshot.events
+    assert [event.seq for event in events] == list(range(events[0].seq, events[-1].seq + 1))
+    assert snapshot.last_event_seq == events[-1].seq == engine.events.last_seq
+    assert events[0].kind is EventKind.NOTE and "started scenario 'events'" in events[0].message
+    scheduled = [e for e in events if e.kind is EventKind.BURST and "scheduled" in e.message]
+    assert len(scheduled) == 1 and scheduled[0].burst is not None
+    assert scheduled[0].burst.requested == 40 and scheduled[0].burst.accepted == 40
+    assert scheduled[0].message == "scheduled burst of 40 (b): 40 submitted now"
+    policies = [e.message for e in events if e.kind is EventKind.POLICY_CHANGED]
+    assert policies == ["producers paused", "aging on: 1 priority points/s", "overflow policy: reject"]
+    assert events[-1].kind is EventKind.BURST and events[-1].burst.requested == 5
+    await engine.shutdown(drain_timeout=5)
+
+
+async def test_snapshot_stamps_and_capabilities_follow_the_lifecycle() -> None:
+    ticks = iter(range(1, 1_000_000))
+    clock = lambda: 100.0 + next(ticks) / 1000  # noqa: E731  (always moving, never the same)
+    text = QUICK.replace("stop = 0.35", "start = 100").replace("loop_block_ms = 80", "")
+    engine = Engine(parse_scenario(text + "loop_block_ms = 0\n", name="life"), clock=clock)
+    assert engine.capabilities == frozenset()
+    await engine.start()
+    before = time.time()
+    snapshot = engine.snapshot()
+    assert snapshot.capabilities == frozenset(Capability) == engine.capabilities
+    for part in (snapshot, snapshot.queue, snapshot.pool, snapshot.watchdog):
+        assert 100.0 < part.taken_at < 101.0, part
+        assert before <= part.wall_time <= time.time()
+    assert snapshot.queue.taken_at <= snapshot.taken_at
+    shutting = asyncio.ensure_future(engine.shutdown(drain_timeout=5))
+    await asyncio.sleep(0)
+    assert engine.shutting_down
+    assert engine.snapshot().capabilities == {Capability.STACKS, Capability.MEMORY}
+    await shutting
+    assert engine.snapshot().capabilities == {Capability.RESTART}
+
+
+class Payload:
+    """A payload object no wire can carry."""
+
+    def __repr__(self) -> str:
+        return "Payload(card=4111-1111)"
+
+
+def payloads(value: object) -> list[Payload]:
+    """Every Payload reachable from a snapshot's dataclasses and tuples."""
+    if isinstance(value, Payload):
+        return [value]
+    if isinstance(value, tuple):
+        return [found for member in value for found in payloads(member)]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [found for f in dataclasses.fields(value) for found in payloads(getattr(value, f.name))]
+    return []
+
+
+async def test_wire_safe_snapshot_carries_no_payload_and_keeps_the_reprs() -> None:
+    text = (QUICK.replace("failure_rate = 0.2", "failure_rate = 1.0")
+            .replace("max_attempts = 2", "max_attempts = 1").replace("stop = 0.35", "start = 100"))
+    engine = Engine(parse_scenario(text, name="wire"), item_repr=lambda item: "<redacted>")
+    await engine.start()
+    for n in range(300):
+        engine.pool.submit_nowait(Payload(), priority=n % 3)
+    await until(lambda: engine.pool.accounting().dead_lettered >= 3)
+    live = engine.snapshot()
+    await engine.shutdown(drain_timeout=0)
+    stopped = engine.snapshot()
+    assert stopped.pool.report is not None and stopped.pool.report.returned
+    for snapshot in (live, stopped):
+        assert payloads(snapshot)  # the payloads are there...
+        with pytest.raises(TypeError):
+            msgspec.json.encode(snapshot)
+        wire = snapshot.wire_safe()
+        assert payloads(wire) == []  # ...and not on the wire
+        decoded = msgspec.json.decode(msgspec.json.encode(wire))
+        assert decoded["taken_at"] == snapshot.taken_at
+        assert wire.queue is snapshot.queue and wire.events is snapshot.events  # shared
+    assert live.top and all(entry.item_repr == "<redacted>" for entry in live.top)
+    wire = live.wire_safe()
+    assert [e.item_repr for e in wire.top] == [e.item_repr for e in live.top]
+    assert [e.item for e in wire.top] == [None] * len(live.top)
+    assert [d.item_repr for d in wire.pool.dead_letters] == [
+        d.item_repr for d in live.pool.dead_letters]
+    assert all(isinstance(d.item, Payload) for d in live.pool.dead_letters)
+    assert all(r.item is None for r in stopped.wire_safe().pool.report.returned)
+
+
+class CountingQueue(PriorityQueue):
+    """The real queue, counting its `stats()` calls."""
+
+    stats_calls = 0
+
+    def stats(self):  # type: ignore[no-untyped-def]
+        CountingQueue.stats_calls += 1
+        return super().stats()
+
+
+async def test_one_snapshot_takes_the_queue_stats_once() -> None:
+    engine = Engine(parse_scenario(QUICK.replace("stop = 0.35", ""), name="count"))
+    # The engine builds its own queue; the parts share it, so its class is swapped in place.
+    engine.queue.__class__ = CountingQueue
+    await engine.start()
+    await until(lambda: engine.watchdog.sizing_advice(engine.queue.stats()) is not None)
+    CountingQueue.stats_calls = 0
+    snapshot = engine.snapshot()
+    assert snapshot.watchdog.sizing is not None  # the advice was built, from those stats
+    assert snapshot.watchdog.sizing.current_maxsize == snapshot.queue.maxsize
+    assert CountingQueue.stats_calls == 1
+    await engine.shutdown(drain_timeout=5)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 import tracemalloc
 
 import pytest
 
+from engine.events import EventLog
 from engine.pool import WorkerPool
 from engine.queue import PriorityQueue
-from engine.snapshots import AlertKind, TaskRole
+from engine.snapshots import AlertKind, EventKind, TaskRole
 from engine.stacks import capture_task_stacks
 from engine.watchdog import HYSTERESIS, Watchdog
 
@@ -388,3 +390,34 @@ async def test_a_reported_crash_raises_one_alert_per_worker():
     watchdog.report_crash(4, KeyboardInterrupt())
     assert [a.message.split(":")[0] for a in alerts] == ["worker-3 crashed", "worker-4 crashed"]
     assert dict(watchdog.snapshot().alerts_raised)[AlertKind.WORKER_CRASHED] == 2
+
+
+async def test_alerts_raised_and_resolved_are_events_with_the_alert_id():
+    clock = FakeClock()
+    queue = PriorityQueue(clock=clock)
+    events = EventLog(clock=clock)
+    watchdog = Watchdog(queue, clock=clock, loop_block_ms=None, sla=1.0, events=events)
+    queue.put_nowait("late", priority=9)
+    clock.advance(1.5)
+    watchdog.sample()
+    (raised,) = events.since(0)
+    alert = watchdog.active_alerts[0]
+    assert (raised.kind, raised.alert_id, raised.message) == (
+        EventKind.ALERT_RAISED, alert.id, alert.message)
+    assert raised.at == clock.now
+    clock.advance(0.5)
+    queue.get_nowait()
+    watchdog.sample()
+    (resolved,) = events.since(raised.seq)
+    assert (resolved.kind, resolved.alert_id, resolved.seq) == (
+        EventKind.ALERT_RESOLVED, alert.id, raised.seq + 1)
+    assert resolved.message.startswith("resolved after 500 ms: priority 9 starving")
+
+
+async def test_snapshot_is_stamped_with_the_watchdog_clock_and_the_wall_clock():
+    clock = FakeClock()
+    watchdog = Watchdog(PriorityQueue(clock=clock), clock=clock, loop_block_ms=None)
+    before = time.time()
+    snapshot = watchdog.snapshot()
+    assert snapshot.taken_at == clock.now
+    assert before <= snapshot.wall_time <= time.time()

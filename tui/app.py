@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -22,6 +22,7 @@ from textual.containers import Grid, Vertical, VerticalScroll
 from textual.events import Resize
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
 from textual.widgets import Tab, Tabs
 
 from engine.snapshots import BurstResult, Capability, EngineSnapshot, EventKind, ShutdownReport
@@ -52,6 +53,7 @@ SLOW_HZ = 1.0
 ERROR_SHOWN_FOR = 10.0
 """Seconds an engine error stays on the hint line."""
 
+_W = TypeVar("_W", bound=Widget)
 PAGES = ("queue", "workers", "alerts", "more", "shutdown")
 EngineLike = SnapshotSource
 """The old name of the source interface (tui/source.py)."""
@@ -144,6 +146,7 @@ class HeapwatchApp(App[int]):
         self._page = "queue"
         self._shape: tuple[int, int, bool] = (0, 0, False)
         self._refreshing = False
+        self._parts: dict[type, Widget] = {}
 
     # ------------------------------------------------------------------ layout
 
@@ -192,7 +195,7 @@ class HeapwatchApp(App[int]):
         }
         for panel_id, title in titles.items():
             self._main.query_one(f"#{panel_id}").border_title = title
-        summary = self._main.query_one(SummaryBar)
+        summary = self.part(SummaryBar)
         summary.source = source_label(self.engine)
         self._apply_layout(self.size.width, self.size.height)
         self._set_page("queue")
@@ -211,9 +214,9 @@ class HeapwatchApp(App[int]):
         compact = layout.compact if self.forced_compact is None else self.forced_compact
         self.set_class(compact, "-compact")
         self.set_class(layout.wide and not compact, "-wide")
-        self._main.query_one(KeyBar).essentials_only = compact
+        self.part(KeyBar).essentials_only = compact
         if not compact:
-            grid = self._main.query_one("#panels", Grid)
+            grid = self.part(Grid)
             rows = " ".join(str(row) for row in layout.rows)
             if force or str(grid.styles.grid_rows) != rows:
                 grid.styles.grid_rows = rows
@@ -225,6 +228,13 @@ class HeapwatchApp(App[int]):
                  self.has_class("-shutdown"))
         if shape != self._shape:
             self._apply_layout(self.size.width, self.size.height)
+
+    def part(self, kind: type[_W]) -> _W:
+        """The dashboard's one widget of this type (found once: it outlives screen changes)."""
+        found = self._parts.get(kind)
+        if found is None:
+            found = self._parts[kind] = self._main.query_one(kind)
+        return found  # type: ignore[return-value]
 
     @property
     def _main(self) -> Screen[Any]:
@@ -247,7 +257,7 @@ class HeapwatchApp(App[int]):
         self._page = page
 
     def _show_page(self, page: str) -> None:
-        self._main.query_one("#pages", Tabs).active = page
+        self.part(Tabs).active = page
 
     def action_page(self, index: int) -> None:
         """Switch to page `index` (the number keys, in the paged layout)."""
@@ -260,7 +270,7 @@ class HeapwatchApp(App[int]):
         if screen.maximized is not None:
             screen.minimize()
             return
-        focused = screen.focused or self._main.query_one(WorkerTable)
+        focused = screen.focused or self.part(WorkerTable)
         focused.focus()
         screen.maximize(focused)
 
@@ -282,7 +292,7 @@ class HeapwatchApp(App[int]):
     def watch_capabilities(self) -> None:
         self.refresh_bindings()
         if self.is_mounted:
-            self._main.query_one(KeyBar).refresh()
+            self.part(KeyBar).refresh()
 
     def _stopped(self) -> bool:
         snapshot = self.snapshot
@@ -295,7 +305,7 @@ class HeapwatchApp(App[int]):
             capabilities |= {Capability.RESTART}
         if capabilities != self.capabilities:
             self.capabilities = capabilities
-            self._main.query_one(SummaryBar).source_flags = self._source_flags()
+            self.part(SummaryBar).source_flags = self._source_flags()
 
     def _source_flags(self) -> tuple[str, ...]:
         """The state words of a source that is not this process: read-only, STALE..."""
@@ -357,14 +367,14 @@ class HeapwatchApp(App[int]):
         self._update_hint()
 
     def _update_hint(self) -> None:
-        hint = self._main.query_one(HintBar)
+        hint = self.part(HintBar)
         hint.hint = hint_for(self.snapshot, self.capabilities, frozen=self.frozen)
         if hint.error and self.clock() >= self._error_until:
             hint.error = ""
 
     def _tick(self) -> None:
         """Once a second: the frozen display's age, the hint line's error expiring."""
-        summary = self._main.query_one(SummaryBar)
+        summary = self.part(SummaryBar)
         if self._frozen_at is not None:
             summary.frozen_for = self.clock() - self._frozen_at
         summary.source_flags = self._source_flags()
@@ -399,8 +409,8 @@ class HeapwatchApp(App[int]):
         text = f"{what} failed: {type(error).__name__}: {error}"
         at = self.snapshot.at if self.snapshot is not None else None
         if self.is_mounted:
-            self._main.query_one(EventLog).note(text, at=at, kind=EventKind.ERROR)
-            self._main.query_one(HintBar).error = text
+            self.part(EventLog).note(text, at=at, kind=EventKind.ERROR)
+            self.part(HintBar).error = text
         self._error_until = self.clock() + ERROR_SHOWN_FOR
 
     def toast(self, message: str, *, severity: str = "information", timeout: float = 4) -> None:
@@ -448,7 +458,7 @@ class HeapwatchApp(App[int]):
 
     def action_cancel_worker(self) -> None:
         """Cancel the selected worker (workers table focused), else the busiest."""
-        table = self._main.query_one(WorkerTable)
+        table = self.part(WorkerTable)
         chosen = table.selected_worker_id if table.has_focus else None
         cancelled = self._call("cancel", self.engine.cancel_worker, chosen)
         if cancelled is _FAILED:
@@ -521,7 +531,7 @@ class HeapwatchApp(App[int]):
         self.frozen = not self.frozen
         self._frozen_at = self.clock() if self.frozen else None
         self.set_class(self.frozen, "-frozen")
-        self._main.query_one(SummaryBar).frozen_for = 0.0 if self.frozen else None
+        self.part(SummaryBar).frozen_for = 0.0 if self.frozen else None
         if not self.frozen:
             self._refresh_slow_next = True
             self.refresh_snapshot()
@@ -561,9 +571,9 @@ class HeapwatchApp(App[int]):
         self.run_number += 1
         self._shutdown_task = None
         self.remove_class("-shutdown")
-        for widget in (self._main.query_one(HistoryPanel), self._main.query_one(EventLog)):
+        for widget in (self.part(HistoryPanel), self.part(EventLog)):
             widget.reset()
-        self._main.query_one(EventLog).note(f"── run {self.run_number}: a fresh engine, same scenario"
+        self.part(EventLog).note(f"── run {self.run_number}: a fresh engine, same scenario"
                                       " and seed ──")
         if self.compact:
             self._show_page("queue")
@@ -596,7 +606,7 @@ class HeapwatchApp(App[int]):
 
     @on(AlertTable.RowSelected, "#alerts")
     def _open_alert(self, event: AlertTable.RowSelected) -> None:
-        alert = self._main.query_one(AlertTable).alert(int(event.key)) if event.key.isdigit() else None
+        alert = self.part(AlertTable).alert(int(event.key)) if event.key.isdigit() else None
         if alert is not None:
             self.clear_notifications()
             self.push_screen(AlertScreen(alert))

@@ -51,9 +51,10 @@ def source_capabilities(source: Any, snapshot: EngineSnapshot | None) -> frozens
     A source that does not say is taken as a local engine: everything while it runs, only
     stacks and memory while it shuts down, nothing once stopped (restarting is the app's).
     """
-    said = getattr(snapshot, "capabilities", None)
+    # The source's word first: a read-only view of a live engine can do less than the engine.
+    said = getattr(source, "capabilities", None)
     if said is None:
-        said = getattr(source, "capabilities", None)
+        said = getattr(snapshot, "capabilities", None)
     if said is not None:
         return frozenset(said) - {Capability.RESTART}
     if getattr(source, "shutting_down", False):

@@ -7,12 +7,10 @@ showed, so each event is written once however often it is read). The app adds it
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual.reactive import reactive
 from textual.widgets import Log
 
-from engine.snapshots import EngineSnapshot, EventKind
+from engine.snapshots import EngineSnapshot, Event, EventKind
 
 MARK = {
     EventKind.ALERT_RAISED: "⚠",
@@ -24,19 +22,12 @@ MARK = {
 """A mark at the start of the lines a person looks for first."""
 
 
-def new_events(before: tuple[str, ...], after: tuple[str, ...]) -> tuple[str, ...]:
-    """The lines in `after` that `before` did not show (for sources that send plain lines).
-
-    Both are bounded windows, newest last, so the new ones follow the longest suffix of
-    `before` that `after` starts with.
-    """
-    for overlap in range(min(len(before), len(after)), 0, -1):
-        if before[-overlap:] == after[:overlap]:
-            return after[overlap:]
-    return after
+def new_events(events: tuple[Event, ...], last_seen: int) -> tuple[Event, ...]:
+    """The events of `events` (oldest first) with a seq above `last_seen`."""
+    return tuple(event for event in events if event.seq > last_seen)
 
 
-def event_line(event: Any, epoch: float) -> str:
+def event_line(event: Event, epoch: float) -> str:
     """One event as a line: its time into the run, a mark for the ones that matter, the text."""
     at = max(event.at - epoch, 0.0)
     return f"{at:7.1f}s {MARK.get(event.kind, ' ')} {event.message}"
@@ -60,31 +51,21 @@ class EventLog(Log):
         super().__init__(max_lines=1000, id=id, classes=classes)
         self.last_seq = 0
         """The seq of the newest engine event written."""
-        self._seen_lines: tuple[str, ...] = ()
 
     def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
-        if snapshot is None or not snapshot.events:
+        if snapshot is None or snapshot.last_event_seq <= self.last_seq:
             return
-        events = snapshot.events
-        if isinstance(events[-1], str):
-            fresh = new_events(self._seen_lines, events)  # type: ignore[arg-type]
-            self._seen_lines = events  # type: ignore[assignment]
-            if fresh:
-                self.write_lines(fresh)
-            return
-        if events[-1].seq <= self.last_seq:
-            return
-        if events[0].seq < self.last_seq:
-            events = tuple(event for event in events if event.seq > self.last_seq)
-        elif events[0].seq > self.last_seq + 1 and self.last_seq:
-            self.write_line(f"… {events[0].seq - self.last_seq - 1} events not shown")
-        self.last_seq = events[-1].seq
-        self.write_lines([event_line(event, snapshot.started_at) for event in events])
+        fresh = new_events(snapshot.events, self.last_seq)
+        if fresh and self.last_seq and fresh[0].seq > self.last_seq + 1:
+            # The source's window moved on faster than we read it: say so, do not pretend.
+            self.write_line(f"… {fresh[0].seq - self.last_seq - 1} events not shown")
+        self.last_seq = snapshot.last_event_seq
+        if fresh:
+            self.write_lines([event_line(event, snapshot.started_at) for event in fresh])
 
     def reset(self) -> None:
         """Start over for a new source (its seqs start again at 1); the lines stay."""
         self.last_seq = 0
-        self._seen_lines = ()
 
     def note(self, text: str, *, at: float | None = None, kind: EventKind = EventKind.NOTE) -> None:
         """Write the viewer's own line (`at`: seconds into the run, when known)."""
