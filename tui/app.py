@@ -21,11 +21,12 @@ from textual.binding import Binding
 from textual.containers import Grid, Vertical, VerticalScroll
 from textual.events import Resize
 from textual.reactive import reactive
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Tab, Tabs
 
-from engine.snapshots import BurstResult, Capability, EngineSnapshot, EventKind, ShutdownReport
+from engine.snapshots import Capability, EngineSnapshot, EventKind, ShutdownReport
+from tui.actions import SourceActions
 from tui.keys import KEYS, PAGE_KEYS, allowed
 from tui.layout import plan
 from tui.screens.alert_detail import AlertScreen
@@ -34,7 +35,7 @@ from tui.source import SnapshotSource, source_capabilities, source_label
 from tui.widgets.alert_table import AlertTable
 from tui.widgets.depth_gauge import DepthGauge
 from tui.widgets.event_log import EventLog
-from tui.widgets.format import seconds, size
+from tui.widgets.format import seconds
 from tui.widgets.heap_table import HeapTable
 from tui.widgets.hint_bar import HintBar, hint_for
 from tui.widgets.history import HistoryPanel
@@ -69,7 +70,7 @@ class ScrollPanel(VerticalScroll):
     ALLOW_MAXIMIZE = True
 
 
-class HeapwatchApp(App[int]):
+class HeapwatchApp(SourceActions, App[int]):
     """The dashboard. `HeapwatchApp(engine).run()` returns 0 after a graceful quit.
 
     `restart` makes a fresh source for `r` once a run has stopped (None: a local Engine gets a
@@ -413,119 +414,6 @@ class HeapwatchApp(App[int]):
             self.part(HintBar).error = text
         self._error_until = self.clock() + ERROR_SHOWN_FOR
 
-    def toast(self, message: str, *, severity: str = "information", timeout: float = 4) -> None:
-        """Tell the user what their key did: one toast at a time, never over a modal."""
-        if isinstance(self.screen, ModalScreen):
-            return
-        self.clear_notifications()
-        self.notify(message, severity=severity, timeout=timeout)  # type: ignore[arg-type]
-
-    def _call(self, what: str, method: Callable[..., Any], *args: Any) -> Any:
-        """Call a source method; an error goes to the event log and the result is _FAILED."""
-        try:
-            result = method(*args)
-        except Exception as error:
-            self._report_error(what, error)
-            return _FAILED
-        # A key's effect shows in every panel at the next refresh, slow ones included.
-        self._refresh_slow_next = True
-        return result
-
-    # ------------------------------------------------------------------ actions
-
-    def action_burst(self) -> None:
-        """Submit a burst of mixed priorities."""
-        self._burst("burst", self.engine.burst, self.burst_size)
-
-    def action_big_burst(self) -> None:
-        """Submit a burst ten times bigger."""
-        self._burst("burst", self.engine.burst, self.burst_size * 10)
-
-    def action_flood_low(self) -> None:
-        """Flood the queue with lowest-priority items (the starvation demo)."""
-        self._burst("flood", self.engine.flood_low, self.flood_size)
-
-    def _burst(self, what: str, method: Callable[[int], Any], size: int) -> None:
-        result = self._call(what, method, size)
-        if result is _FAILED:
-            return
-        if isinstance(result, BurstResult):
-            self.toast(f"{what} of {result.requested:,}: {result.text}")
-        else:  # a source that only says how many the queue took at once
-            waiting = size - result
-            self.toast(f"{what} of {size:,}: {result:,} submitted now"
-                       + (f", {waiting:,} waiting for room or refused" if waiting else ""))
-
-    def action_cancel_worker(self) -> None:
-        """Cancel the selected worker (workers table focused), else the busiest."""
-        table = self.part(WorkerTable)
-        chosen = table.selected_worker_id if table.has_focus else None
-        cancelled = self._call("cancel", self.engine.cancel_worker, chosen)
-        if cancelled is _FAILED:
-            return
-        if cancelled is None:
-            self.toast("no worker to cancel", severity="warning")
-        else:
-            self.toast(f"worker-{cancelled} cancelled; its item goes back to the queue")
-
-    def action_add_worker(self) -> None:
-        """Add a worker to the pool."""
-        added = self._call("add worker", self.engine.add_worker)
-        if added is not _FAILED:
-            self.toast(f"worker-{added} added")
-
-    def action_remove_worker(self) -> None:
-        """Remove a worker from the pool (it finishes its item first)."""
-        removed = self._call("remove worker", self.engine.remove_worker)
-        if removed is _FAILED:
-            return
-        if removed is None:
-            self.toast("no worker left to remove", severity="warning")
-        else:
-            self.toast(f"worker-{removed} removed after its current item")
-
-    def action_toggle_producers(self) -> None:
-        """Pause or resume the load generator."""
-        paused = self._call("pause producers", self.engine.toggle_producers)
-        if paused is not _FAILED:
-            self.toast("producers paused" if paused else "producers resumed")
-
-    def action_toggle_aging(self) -> None:
-        """Turn priority aging on or off."""
-        rate = self._call("aging", self.engine.toggle_aging)
-        if rate is not _FAILED:
-            self.toast(f"aging on: {rate:g} priority points/s" if rate else "aging off")
-
-    def action_cycle_overflow(self) -> None:
-        """Cycle the overflow policy: block, reject, evict-lowest."""
-        policy = self._call("overflow", self.engine.cycle_overflow)
-        if policy is not _FAILED:
-            self.toast(f"overflow policy: {policy}")
-
-    def action_block_loop(self) -> None:
-        """Make the next handler call block the event loop once."""
-        if self._call("block loop", self.engine.block_loop_once, 0.5) is not _FAILED:
-            self.toast("the next handler call blocks the loop for 500ms")
-
-    def action_capture_stacks(self) -> None:
-        """Capture the blocked-task stacks now."""
-        groups = self._call("capture stacks", self.engine.capture_stacks)
-        if groups is not _FAILED:
-            tasks = sum(group.count for group in groups)
-            self.toast(f"stacks: {tasks:,} tasks in {len(groups)} groups")
-
-    @work(group="memory", exclusive=True, exit_on_error=False)
-    async def action_memory_profile(self) -> None:
-        """Take a memory profile of the queue (it shows in the process panel)."""
-        try:
-            profile = await self.engine.memory_profile()
-        except Exception as error:
-            self._report_error("memory profile", error)
-            return
-        self._refresh_slow_next = True
-        self.toast(f"memory: {profile.bytes_per_item:.0f} B/item at depth {profile.depth:,}"
-                   f" (+{size(profile.payload_bytes_per_item)} payload); see the process panel")
-
     def action_toggle_freeze(self) -> None:
         """Freeze or thaw the display; the engine keeps running."""
         self.frozen = not self.frozen
@@ -623,7 +511,3 @@ def _local_restart(source: Any) -> Callable[[], SnapshotSource] | None:
         return Engine(source.scenario, clock=source.clock, metrics_port=source.metrics_port)
 
     return fresh
-
-
-_FAILED = object()
-"""What `_call` returns when the source raised (None is a legitimate result)."""
