@@ -51,6 +51,8 @@ DEFAULT_REFRESH_HZ = 2.0
 """Snapshots per second: the workers, gauge and summary. Faster than a person reads is noise."""
 SLOW_HZ = 1.0
 """Refreshes per second of the slow panels (heap, history, process, priorities, alerts, stacks)."""
+VIEWER_PREFIXES = ("textual", "rich", "tui")
+"""The dashboard's own modules (its reads of the engine's snapshot run inside them too)."""
 ERROR_SHOWN_FOR = 10.0
 """Seconds an engine error stays on the hint line."""
 
@@ -324,6 +326,7 @@ class HeapwatchApp(SourceActions, App[int]):
 
     @work(group="engine", exit_on_error=False)
     async def _start_engine(self) -> None:
+        tell_viewer(self.engine)
         try:
             if not getattr(self.engine, "running", False):
                 await self.engine.start()
@@ -456,6 +459,7 @@ class HeapwatchApp(SourceActions, App[int]):
             self._report_error("restart", error)
             return
         self.engine = source
+        tell_viewer(source)
         self.run_number += 1
         self._shutdown_task = None
         self.remove_class("-shutdown")
@@ -498,6 +502,14 @@ class HeapwatchApp(SourceActions, App[int]):
         if alert is not None:
             self.clear_notifications()
             self.push_screen(AlertScreen(alert))
+
+
+def tell_viewer(source: Any) -> None:
+    """Tell a local source's watchdog which modules are the dashboard's, so that the loop
+    blocks the dashboard itself causes are viewer stalls, not the engine's alerts."""
+    watchdog = getattr(source, "watchdog", None)
+    if watchdog is not None and hasattr(watchdog, "viewer_prefixes"):
+        watchdog.viewer_prefixes = VIEWER_PREFIXES
 
 
 def _local_restart(source: Any) -> Callable[[], SnapshotSource] | None:
