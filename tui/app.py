@@ -140,6 +140,8 @@ class HeapwatchApp(SourceActions, App[int]):
         """1 for the first run, 2 after the first `r`..."""
         self.refreshes = 0
         """Snapshots taken so far."""
+        self.slow_refreshes = 0
+        """Snapshots handed to the slow panels so far."""
         self._slow_every = max(1, round(refresh_hz / SLOW_HZ))
         self._refresh_slow_next = True
         self._shutdown_task: asyncio.Future[ShutdownReport] | None = None
@@ -356,6 +358,7 @@ class HeapwatchApp(SourceActions, App[int]):
         slow = self._refresh_slow_next or self.refreshes % self._slow_every == 0
         if slow:
             self._refresh_slow_next = False
+            self.slow_refreshes += 1
             self.slow_snapshot = snapshot
         self.refresh_cost = self.clock() - started
 

@@ -64,11 +64,13 @@ def ordered(alerts: Sequence[Alert]) -> tuple[list[Alert], list[Alert]]:
 
 def fitted(alerts: Sequence[Alert], rows: int) -> tuple[list[Alert], int, int]:
     """The alerts to show in `rows` rows, and how many active and resolved ones are left out
-    (each left-out group takes one of the rows, to say so)."""
+    (each left-out group takes one of the rows, to say so; resolved ones are not counted
+    while active ones overflow)."""
     active, resolved = ordered(alerts)
     rows = max(rows, 1)
     if len(active) > rows:
-        return active[: rows - 1], len(active) - (rows - 1), len(resolved)
+        # No room for any resolved one, nor for a row saying so: "+N more active" is the news.
+        return active[: rows - 1], len(active) - (rows - 1), 0
     room = rows - len(active)
     if len(resolved) > room:
         keep = max(room - 1, 0)
@@ -118,10 +120,11 @@ class AlertTable(LiveTable):
         rows: list[tuple[Any, Row]] = [
             (alert.id, alert_row(alert, snapshot.started_at, now)) for alert in shown]
         if more_active:
-            rows.append((MORE_ACTIVE, ("", Text(f"+{more_active} more active", "bold red"),
-                                       "", "", "", "")))
+            # In the last column: a long word in `kind` would widen it for every row.
+            rows.append((MORE_ACTIVE, ("", "", "", "", Text("ACTIVE", style="bold red"),
+                                       Text(f"+{more_active} more active", "bold red"))))
         if older:
-            rows.append((OLDER, ("", Text(f"+{older} older resolved", "dim"), "", "", "", "")))
+            rows.append((OLDER, ("", "", "", "", "", Text(f"+{older} older resolved", "dim"))))
         self.hidden_active = more_active
         self.sync(rows)
 

@@ -61,7 +61,11 @@ class EventLog(Log):
             self.write_line(f"… {fresh[0].seq - self.last_seq - 1} events not shown")
         self.last_seq = snapshot.last_event_seq
         if fresh:
+            # Follow the newest line unless the reader has scrolled back to read.
+            follow = not self.has_focus or self.is_vertical_scroll_end
             self.write_lines([event_line(event, snapshot.started_at) for event in fresh])
+            if follow:
+                self._follow()
 
     def reset(self) -> None:
         """Start over for a new source (its seqs start again at 1); the lines stay."""
@@ -71,3 +75,9 @@ class EventLog(Log):
         """Write the viewer's own line (`at`: seconds into the run, when known)."""
         when = f"{at:7.1f}s" if at is not None else " " * 8
         self.write_line(f"{when} {MARK.get(kind, ' ')} {text}")
+        self._follow()
+
+    def _follow(self) -> None:
+        # After the next layout: the new lines' height is not known before it (Log scrolls only
+        # when it was at the end already, and it is not once a layout lags behind a write).
+        self.call_after_refresh(self.scroll_end, animate=False, x_axis=False)

@@ -50,11 +50,14 @@ class ProcessPanel(Widget):
         row("watchdog", f"{micros(watchdog.sample_cost)}/sample")
         if self.refresh_cost is not None:
             row("ui", f"{micros(self.refresh_cost)}/refresh")
-        stalls = getattr(watchdog, "viewer_stalls", 0)
-        if stalls:
-            last = getattr(watchdog, "last_viewer_stall", None) or ""
-            row("viewer", (f"{stalls} stall{'s' if stalls > 1 else ''}", "yellow"),
-                f"  last {last}" if last else "")
+        stalls = watchdog.viewer_stalls
+        last = watchdog.last_viewer_stall
+        # The dashboard's own stalls slow the shared loop too: said here, never as an alert.
+        row("viewer", (f"{stalls} stall{'' if stalls == 1 else 's'}", "yellow" if stalls else ""),
+            f"  last {last}" if last else " (the dashboard held the loop)" if stalls else "")
+        raised = [(kind, n) for kind, n in watchdog.alerts_raised if n]
+        if raised:
+            row("raised", ", ".join(f"{n} {kind}" for kind, n in raised))
         sizing = watchdog.sizing
         if sizing is not None:
             row("maxsize≈", (f"{sizing.suggested_maxsize:,}", "bold"),
