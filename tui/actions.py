@@ -34,6 +34,8 @@ class SourceActions:
     part: Any
     notify: Any
     clear_notifications: Any
+    call_after_refresh: Any
+    refresh_snapshot: Any
     _report_error: Any
 
     def toast(self, message: str, *, severity: str = "information", timeout: float = 4) -> None:
@@ -50,8 +52,9 @@ class SourceActions:
         except Exception as error:
             self._report_error(what, error)
             return _FAILED
-        # A key's effect shows in every panel at the next refresh, slow ones included.
+        # A key's effect shows in every panel at once, slow ones included, not a second later.
         self._refresh_slow_next = True
+        self.call_after_refresh(self.refresh_snapshot)
         return result
 
     def action_burst(self) -> None:

@@ -47,9 +47,10 @@ from tui.widgets.stack_view import StackView
 from tui.widgets.summary_bar import SummaryBar
 from tui.widgets.worker_table import WorkerTable
 
-DEFAULT_REFRESH_HZ = 2.0
-"""Snapshots per second: the workers, gauge and summary. Faster than a person reads is noise."""
-SLOW_HZ = 1.0
+DEFAULT_REFRESH_HZ = 1.0
+"""Snapshots per second: the workers, gauge and summary. Faster than a person reads is noise,
+and every refresh is loop time the engine does not get; a key refreshes at once anyway."""
+SLOW_HZ = 0.5
 """Refreshes per second of the slow panels (heap, history, process, priorities, alerts, stacks)."""
 VIEWER_PREFIXES = ("textual", "rich", "tui")
 """The dashboard's own modules (its reads of the engine's snapshot run inside them too)."""
@@ -151,6 +152,7 @@ class HeapwatchApp(SourceActions, App[int]):
         self._page = "queue"
         self._shape: tuple[int, int, bool] = (0, 0, False)
         self._refreshing = False
+        self._grid_applied: tuple[tuple[int, ...], str] | None = None
         self._parts: dict[type, Widget] = {}
 
     # ------------------------------------------------------------------ layout
@@ -220,12 +222,13 @@ class HeapwatchApp(SourceActions, App[int]):
         self.set_class(compact, "-compact")
         self.set_class(layout.wide and not compact, "-wide")
         self.part(KeyBar).essentials_only = compact
-        if not compact:
+        # Setting the grid's styles lays out the whole screen: only when the plan changes.
+        applied = (layout.rows, layout.columns)
+        if not compact and (force or applied != self._grid_applied):
+            self._grid_applied = applied
             grid = self.part(Grid)
-            rows = " ".join(str(row) for row in layout.rows)
-            if force or str(grid.styles.grid_rows) != rows:
-                grid.styles.grid_rows = rows
-                grid.styles.grid_columns = layout.columns
+            grid.styles.grid_rows = " ".join(str(row) for row in layout.rows)
+            grid.styles.grid_columns = layout.columns
         self._shape = (workers, levels, shutdown)
 
     def _relayout_if_needed(self, snapshot: EngineSnapshot) -> None:
