@@ -170,7 +170,7 @@ def main() -> None:
     p99 = costs[min(len(costs) - 1, int(len(costs) * 0.99))]
     throughput_ratio = statistics.median(live) / statistics.median(headless)
     # Round by round (each round runs both sides back to back): the spread of the ratio.
-    ratios = sorted(live_one / headless_one for live_one, headless_one in zip(live, headless))
+    ratios = sorted(live_one / headless_one for live_one, headless_one in zip(live, headless, strict=True))
     print()
     print(f"{'':28s}{'value':>12s}")
     print(f"{'refresh interval':28s}{interval * 1000:10.1f}ms")

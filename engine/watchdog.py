@@ -406,7 +406,7 @@ class Watchdog:
     def _on_loop_block(self, block: LoopBlock) -> None:
         if block.viewer is not None:
             self._viewer_stalls += 1
-            self._last_viewer_stall = f"{_fmt_seconds(block.late_by)}+ in {block.viewer}"
+            self._last_viewer_stall = f"{_fmt_seconds(block.late_by)}+ in {block.culprit}"
             if self.events is not None:
                 self.events.emit(EventKind.VIEWER_STALL,
                                  f"viewer stall: the dashboard held the loop"

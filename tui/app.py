@@ -50,8 +50,10 @@ from tui.widgets.worker_table import WorkerTable
 DEFAULT_REFRESH_HZ = 1.0
 """Snapshots per second: the workers, gauge and summary. Faster than a person reads is noise,
 and every refresh is loop time the engine does not get; a key refreshes at once anyway."""
-SLOW_HZ = 0.5
-"""Refreshes per second of the slow panels (heap, history, process, priorities, alerts, stacks)."""
+SLOW_HZ = 1 / 3
+"""Refreshes per second of the slow panels (heap, history, process, priorities, stacks, events):
+lists and trends, read over seconds. The alerts follow every refresh, as the summary's count of
+them does, so that the two always agree."""
 VIEWER_PREFIXES = ("textual", "rich", "tui")
 """The dashboard's own modules (its reads of the engine's snapshot run inside them too)."""
 ERROR_SHOWN_FOR = 10.0
@@ -179,8 +181,7 @@ class HeapwatchApp(SourceActions, App[int]):
                 yield ShutdownPanel(id="shutdown", clock=self.clock).data_bind(
                     HeapwatchApp.snapshot)
             with Panel(id="alerts-panel", classes="panel"):
-                yield AlertTable(id="alerts", clock=self.clock).data_bind(
-                    snapshot=HeapwatchApp.slow_snapshot)
+                yield AlertTable(id="alerts", clock=self.clock).data_bind(HeapwatchApp.snapshot)
             with ScrollPanel(id="stacks-panel", classes="panel"):
                 yield StackView(id="stacks").data_bind(snapshot=HeapwatchApp.slow_snapshot)
             with Panel(id="events-panel", classes="panel"):
