@@ -588,7 +588,13 @@ async def test_3_the_layout_grows_with_the_terminal_and_the_footer_fits(size):
             assert app.query_one("#pages").active == "alerts"
         else:
             assert not app.compact
-            assert events.region.width >= size[0] - 2  # lines read without scrolling
+            assert events.region.width >= size[0] - 2
+            app.engine.events.append("a long story " * 20)
+            await settle_slow(pilot)
+            log = app.query_one(EventLogView)
+            assert log.line_count >= 3 and any("a long story" in line for line in log.lines)
+            # Wrapped: every line reads without a sideways scroll.
+            assert max(len(line) for line in log.lines) <= log.scrollable_content_region.width
             workers = app.query_one("#workers-panel")
             assert workers.region.height <= 4 + 3  # as tall as its rows, not more
             assert app.has_class("-wide") == (size == (200, 60))

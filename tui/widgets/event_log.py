@@ -7,6 +7,8 @@ showed, so each event is written once however often it is read). The app adds it
 
 from __future__ import annotations
 
+import textwrap
+
 from textual.reactive import reactive
 from textual.widgets import Log
 
@@ -27,6 +29,18 @@ def new_events(events: tuple[Event, ...], last_seen: int) -> tuple[Event, ...]:
     return tuple(event for event in events if event.seq > last_seen)
 
 
+INDENT = " " * 11
+"""Continuation lines start under the message, past the time and the mark."""
+
+
+def wrapped(line: str, width: int) -> list[str]:
+    """`line` cut at word boundaries to `width` columns, so that nothing needs a sideways
+    scroll (a width under 30 leaves it whole: too narrow to read either way)."""
+    if width < 30 or len(line) <= width:
+        return [line]
+    return textwrap.wrap(line, width, subsequent_indent=INDENT, break_on_hyphens=False) or [line]
+
+
 def event_line(event: Event, epoch: float) -> str:
     """One event as a line: its time into the run, a mark for the ones that matter, the text."""
     at = max(event.at - epoch, 0.0)
@@ -40,7 +54,7 @@ class EventLog(Log):
     EventLog {
         height: 1fr;
         scrollbar-size-vertical: 1;
-        scrollbar-size-horizontal: 1;
+        scrollbar-size-horizontal: 0;
     }
     """
 
@@ -63,7 +77,9 @@ class EventLog(Log):
         if fresh:
             # Follow the newest line unless the reader has scrolled back to read.
             follow = not self.has_focus or self.is_vertical_scroll_end
-            self.write_lines([event_line(event, snapshot.started_at) for event in fresh])
+            width = self.scrollable_content_region.width - 1
+            self.write_lines([part for event in fresh
+                              for part in wrapped(event_line(event, snapshot.started_at), width)])
             if follow:
                 self._follow()
 
@@ -74,7 +90,8 @@ class EventLog(Log):
     def note(self, text: str, *, at: float | None = None, kind: EventKind = EventKind.NOTE) -> None:
         """Write the viewer's own line (`at`: seconds into the run, when known)."""
         when = f"{at:7.1f}s" if at is not None else " " * 8
-        self.write_line(f"{when} {MARK.get(kind, ' ')} {text}")
+        width = self.scrollable_content_region.width - 1
+        self.write_lines(wrapped(f"{when} {MARK.get(kind, ' ')} {text}", width))
         self._follow()
 
     def _follow(self) -> None:
