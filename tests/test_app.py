@@ -649,8 +649,16 @@ async def test_5_per_priority_leads_with_the_oldest_wait_and_says_served():
         assert str(table.get_cell(9, "oldest")) == "3.25s"
         workers = [label for _, label in app.query_one(WorkerTable).COLUMNS]
         assert "retry" not in workers and "gave up" in workers
+        await pilot.press("m")
+        await settle_slow(pilot, 2)
         process = str(app.query_one(ProcessPanel).render())
-        assert "400µs/sample" in process and "Little's law" in process
+        assert "watchdog 400µs" in process and "Little's law" in process
+        assert "72 B/item" in process and "engine/queue.py:201" in process
+        # All of it in view at 120x40: nothing to scroll to, no line cut short.
+        panel = app.query_one("#process-panel")
+        assert panel.max_scroll_y == 0
+        width = app.query_one(ProcessPanel).size.width
+        assert max(len(line) for line in process.splitlines()) <= width
 
 
 @pytest.mark.parametrize("size", SIZES)

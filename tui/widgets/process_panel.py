@@ -18,6 +18,8 @@ class ProcessPanel(Widget):
     DEFAULT_CSS = """
     ProcessPanel {
         height: auto;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     """
 
@@ -47,31 +49,27 @@ class ProcessPanel(Widget):
         row("loop lag", f"p50 {seconds(watchdog.loop_lag_p50)} ",
             (f"p99 {seconds(lag_p99)}", "bold red" if lag_p99 and lag_p99 > 0.1 else ""),
             f" max {seconds(watchdog.loop_lag_max)}")
-        row("watchdog", f"{micros(watchdog.sample_cost)}/sample")
-        if self.refresh_cost is not None:
-            row("ui", f"{micros(self.refresh_cost)}/refresh")
+        ui = f"  ui {micros(self.refresh_cost)}" if self.refresh_cost is not None else ""
+        row("cost", f"watchdog {micros(watchdog.sample_cost)}", (ui, ""))
         stalls = watchdog.viewer_stalls
-        last = watchdog.last_viewer_stall
-        # The dashboard's own stalls slow the shared loop too: said here, never as an alert.
+        # The dashboard's own stalls slow the shared loop too: said here, never as an alert
+        # (the event log names what held the loop each time).
+        last = (watchdog.last_viewer_stall or "").split(" in ")[0]
         row("viewer", (f"{stalls} stall{'' if stalls == 1 else 's'}", "yellow" if stalls else ""),
-            f"  last {last}" if last else " (the dashboard held the loop)" if stalls else "")
-        raised = [(kind, n) for kind, n in watchdog.alerts_raised if n]
-        if raised:
-            row("raised", ", ".join(f"{n} {kind}" for kind, n in raised))
+            f", last {last}" if stalls and last else "")
         sizing = watchdog.sizing
         if sizing is not None:
-            row("maxsize≈", (f"{sizing.suggested_maxsize:,}", "bold"),
-                f" (Little's law; now {sizing.current_maxsize or 'unbounded'})"
-                if sizing.current_maxsize else " (Little's law)")
-            row("", (f"{sizing.arrival_rate:.0f}/s x {seconds(sizing.time_in_system)}"
-                     f" in system x {sizing.headroom:g}", "dim"))
+            # The current maxsize is on the depth gauge, beside this.
+            row("maxsize≈", (f"{sizing.suggested_maxsize:,}", "bold"), " (Little's law)")
+            row("", (f"{sizing.arrival_rate:.0f}/s x {seconds(sizing.time_in_system)} in system"
+                     f" x {sizing.headroom:g}", "dim"))
         memory = watchdog.memory
         if memory is not None:
             row("memory", f"{memory.bytes_per_item:.0f} B/item",
-                (f" +{memory.payload_bytes_per_item:.0f} B payload", "dim"),
-                f"  ≈{size(memory.bytes_per_item * memory.depth)} at depth {memory.depth:,}")
+                (f" +{memory.payload_bytes_per_item:.0f} B payload", "dim"))
+            row("", f"≈{size(memory.bytes_per_item * memory.depth)} at depth {memory.depth:,}")
             for site in memory.top_sites[:2]:
-                row("", (f"{site.where} {size(site.size)}", "dim"))
+                row("", (f"{size(site.size):>9} {site.where}", "dim"))
         else:
             row("memory", ("not measured yet (m)", "dim"))
         # Lines come and go (the sizing advice, a memory profile): a new count needs a layout.
