@@ -207,12 +207,14 @@ class LoadGenerator:
         on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.producers = tuple(producers)
-        self.on_burst = on_burst
-        self.on_error = on_error
         self.pool = pool
         self.queue = queue
         self.seed = seed
         self.clock = clock
+        self.on_burst = on_burst
+        """Told of every scheduled burst (key bursts return their `BurstResult` instead)."""
+        self.on_error = on_error
+        """Told of a producer or burst task that failed (the run goes on)."""
         self.submitted = 0
         """Items the producers and bursts handed to the pool (accepted or not)."""
         self.submitted_by_priority: dict[float, int] = {}

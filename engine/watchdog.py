@@ -133,6 +133,7 @@ class Watchdog:
         self.on_alert = on_alert
         self.keep_task = keep_task
         self.events = events
+        """Where alerts raised and resolved are told as `Event`s (None: nowhere)."""
         self._clock = clock
         self._active: dict[AlertKey, Alert] = {}
         self._resolved: deque[Alert] = deque(maxlen=history)
