@@ -18,7 +18,7 @@ from tui.screens.alert_detail import AlertScreen
 from tui.screens.help import HelpScreen
 from tui.widgets.alert_table import MORE_ACTIVE, OLDER, AlertTable
 from tui.widgets.event_log import EventLog as EventLogView
-from tui.widgets.event_log import new_events
+from tui.widgets.event_log import INDENT, new_events
 from tui.widgets.format import seconds
 from tui.widgets.heap_table import HeapTable
 from tui.widgets.hint_bar import HintBar
@@ -108,8 +108,14 @@ async def test_worker_rows_are_keyed_and_updated_in_place():
 
 
 def event_lines(app: HeapwatchApp) -> list[str]:
-    """What the event log shows, line by line."""
-    return [str(line) for line in app.query_one(EventLogView).lines]
+    """What the event log shows, one entry per event (wrapped lines joined again)."""
+    entries: list[str] = []
+    for line in map(str, app.query_one(EventLogView).lines):
+        if entries and line.startswith(INDENT):
+            entries[-1] += " " + line.strip()
+        else:
+            entries.append(line)
+    return entries
 
 
 async def test_an_engine_error_goes_to_the_event_log_and_the_hint_line_not_a_toast():
@@ -727,7 +733,7 @@ async def test_6_the_viewer_is_never_blamed_and_a_blocking_handler_still_is():
                     if alert.kind == "loop-blocked"]
         await wait_for(pilot, lambda: any("viewer stall" in line and "render_slowly" in line
                                           for line in event_lines(app)),
-                       "the stall, and what held the loop, in the event log", tries=250)
+                       "the stall, and what held the loop, in the event log", tries=500)
         assert re.search(r"viewer +\d+ stalls?", str(app.query_one(ProcessPanel).render()))
         await pilot.press("x", "b")  # the next handler call blocks: a burst makes one
         await wait_for(pilot, lambda: any(
