@@ -17,8 +17,8 @@ from tui.app import PAGES, HeapwatchApp
 from tui.screens.alert_detail import AlertScreen
 from tui.screens.help import HelpScreen
 from tui.widgets.alert_table import MORE_ACTIVE, OLDER, AlertTable
-from tui.widgets.event_log import EventLog as EventLogView
 from tui.widgets.event_log import INDENT, new_events
+from tui.widgets.event_log import EventLog as EventLogView
 from tui.widgets.format import seconds
 from tui.widgets.heap_table import HeapTable
 from tui.widgets.hint_bar import HintBar

@@ -33,8 +33,13 @@ SUMMARY_COUNT = re.compile(r"⚠ (\d+) alerts?")
 MORE_ACTIVE = re.compile(r"\+(\d+) more active")
 
 
-def tmux(*args: str) -> str:
-    return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
+SOCKET = f"heapwatch-test-{uuid.uuid4().hex[:8]}"
+"""A tmux server of the test's own: other tmux users on the machine cannot touch its session."""
+
+
+def tmux(*args: str, check: bool = True, env: dict[str, str] | None = None) -> str:
+    return subprocess.run(["tmux", "-L", SOCKET, *args], check=check, capture_output=True,
+                          text=True, env=env).stdout
 
 
 def active_rows(pane: list[str]) -> int:
@@ -62,8 +67,8 @@ def test_the_demos_first_minute_in_tmux(tmp_path):
     report = tmp_path / "run.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT), TERM="xterm-256color")
     command = f"{sys.executable} -m tui --report {report}"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "40",
-                    "-c", str(ROOT), command], check=True, env=env)
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", "-c", str(ROOT), command,
+         env=env)
     panes: list[list[str]] = []
     try:
         started = time.monotonic()
@@ -86,7 +91,7 @@ def test_the_demos_first_minute_in_tmux(tmp_path):
                 break
             time.sleep(0.2)
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        tmux("kill-server", check=False)
     seen = "\n".join("\n".join(pane) for pane in panes)
     assert "scheduled burst" in seen  # the demo narrates itself
     assert "starving" in seen

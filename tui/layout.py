@@ -2,7 +2,7 @@
 
 The grid has four rows: (heap, depth, process), (workers, per priority), (alerts, stacks),
 (event log, the whole width). The workers row is as tall as its rows need; the rest of the
-height goes to the alerts and the event log (and a line to the heap), and from 160x48 up the
+height goes to the alerts and the event log, and from 160x48 up the
 third column (per priority, stacks) widens too. Below 110x36 the panels go into pages.
 """
 
@@ -45,13 +45,13 @@ def plan(width: int, height: int, *, workers: int, levels: int,
     workers_row = max(6, min(workers_row, room // 3 if wide else room // 4 + 1,
                              room - TOP_MIN - ALERTS_MIN - EVENTS_MIN))
     rest = room - workers_row
-    # The top row grows by a line only: the depth trends stretch to fill it, but the process
+    # The top row does not grow: the depth trends would stretch to fill it, but the process
     # panel's lines do not, and its empty rows would be wasted at any height.
-    top = TOP_MIN + 1 if wide else TOP_MIN
+    top = TOP_MIN
     extra = max(rest - top - ALERTS_MIN - EVENTS_MIN, 0)
     # The event log fills with the run's story; the alerts table, with its rows collapsed,
-    # rarely needs more than a third of what is left.
-    alerts = ALERTS_MIN + (extra // 3 if wide else extra // 2)
+    # rarely needs more than a quarter of what is left.
+    alerts = ALERTS_MIN + (extra // 4 if wide else extra // 2)
     events = rest - top - alerts
     columns = "1fr 1fr 1fr" if wide else "1fr 1fr 42"
     return Layout(False, wide, (top, workers_row, alerts, events), columns)

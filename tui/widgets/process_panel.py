@@ -57,6 +57,9 @@ class ProcessPanel(Widget):
         last = (watchdog.last_viewer_stall or "").split(" in ")[0]
         row("viewer", (f"{stalls} stall{'' if stalls == 1 else 's'}", "yellow" if stalls else ""),
             f", last {last}" if stalls and last else "")
+        raised = [(kind, n) for kind, n in watchdog.alerts_raised if n]
+        if raised:
+            row("raised", ", ".join(f"{n} {kind}" for kind, n in raised))
         sizing = watchdog.sizing
         if sizing is not None:
             # The current maxsize is on the depth gauge, beside this.
@@ -68,10 +71,19 @@ class ProcessPanel(Widget):
             row("memory", f"{memory.bytes_per_item:.0f} B/item",
                 (f" +{memory.payload_bytes_per_item:.0f} B payload", "dim"))
             row("", f"≈{size(memory.bytes_per_item * memory.depth)} at depth {memory.depth:,}")
-            for site in memory.top_sites[:2]:
+            for site in memory.top_sites[:1]:
                 row("", (f"{size(site.size):>9} {site.where}", "dim"))
         else:
             row("memory", ("not measured yet (m)", "dim"))
+        # A tall panel (a big terminal) has room for the queue's own waits as well.
+        room = self.parent.size.height if isinstance(self.parent, Widget) else 0
+        queue = snapshot.queue
+        if len(lines.plain.splitlines()) < room:
+            row("put wait", f"p50 {seconds(queue.put_block_p50)} p99 {seconds(queue.put_block_p99)}",
+                (f"  ({queue.blocked_putters:,} blocked)", "dim"))
+        if len(lines.plain.splitlines()) < room:
+            row("get wait", f"p50 {seconds(queue.get_wait_p50)} p99 {seconds(queue.get_wait_p99)}",
+                (f"  ({queue.blocked_getters:,} idle)", "dim"))
         # Lines come and go (the sizing advice, a memory profile): a new count needs a layout.
         height = len(lines.plain.splitlines())
         if height != self._lines:
