@@ -10,10 +10,12 @@ back to the loop with `call_soon_threadsafe`, once per block.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import FrameType
 
 from engine.latency import LatencyWindow
 from engine.stacks import culprit_frame, current_thread_stack, format_frame
@@ -37,6 +39,36 @@ class LoopBlock:
     """'function (file:line)' of the innermost frame that is not loop machinery."""
     stack: tuple[str, ...]
     """The loop thread's stack when caught, innermost last."""
+    viewer: str | None = None
+    """Set when the viewer held the loop (its own rendering, its snapshot reads, a collection
+    while it rendered): the frame of the viewer's code, 'function (file:line)'."""
+
+
+def _loop_callback_frames(frames: list[FrameType]) -> list[FrameType]:
+    """The frames of the callback the loop is running now (those inside its Handle._run)."""
+    for index in range(len(frames) - 1, -1, -1):
+        code = frames[index].f_code
+        if code.co_name == "_run" and code.co_filename.endswith(f"asyncio{os.sep}events.py"):
+            return frames[index + 1 :]
+    return frames
+
+
+def viewer_frame(frames: list[FrameType], prefixes: tuple[str, ...]) -> FrameType | None:
+    """The innermost frame of the viewer's code in the callback that holds the loop, if any.
+
+    A module is the viewer's when its name is one of `prefixes` or under one ('textual' covers
+    'textual.strip'). Only the current callback counts: the loop itself is run by the viewer
+    (App.run), so every stack has the viewer at its root. A handler that blocks runs in a task
+    step with no viewer frame in it, so it is never taken for the viewer; the engine's snapshot
+    read by the viewer's timer, or a collection triggered while it renders, is.
+    """
+    if not prefixes:
+        return None
+    for frame in reversed(_loop_callback_frames(frames)):
+        module = frame.f_globals.get("__name__", "")
+        if any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes):
+            return frame
+    return None
 
 
 class LoopMonitor:
@@ -82,6 +114,8 @@ class LoopMonitor:
         self._handle: asyncio.TimerHandle | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self.viewer_prefixes: tuple[str, ...] = ()
+        """Module prefixes of the viewer (the dashboard): blocks it causes are `viewer` ones."""
         self.blocks = 0
         """Blocks caught (with a stack) since start."""
         self.last_block: LoopBlock | None = None
@@ -185,6 +219,7 @@ class LoopMonitor:
             if seq != self._seq or not frames:
                 continue  # the loop moved on while we looked: that stack is not the block's
             culprit = culprit_frame(frames)
+            viewer = viewer_frame(frames, self.viewer_prefixes)
             block = LoopBlock(
                 seq=seq,
                 due_at=due,
@@ -192,6 +227,7 @@ class LoopMonitor:
                 late_by=late,
                 culprit=format_frame(culprit) if culprit is not None else "?",
                 stack=tuple(format_frame(frame) for frame in frames[-40:]),
+                viewer=format_frame(viewer) if viewer is not None else None,
             )
             reported = seq
             self.blocks += 1

@@ -446,6 +446,9 @@ class WatchdogSnapshot(Stamped):
     """(priority, SLA seconds) pairs for the levels with their own SLA."""
     alerts_raised: tuple[tuple[AlertKind, int], ...] = ()
     """(kind, alerts raised since start) for every kind: a counter, unlike the bounded list."""
+    viewer_stalls: int = 0
+    """Loop blocks the viewer caused (its rendering, its reads): not raised as alerts."""
+    last_viewer_stall: str | None = None
 
 
 # --------------------------------------------------------------------------- capabilities

@@ -147,6 +147,8 @@ class Watchdog:
         self._sizing: SizingAdvice | None = None
         self._memory: MemoryProfile | None = None
         self._task: asyncio.Task[None] | None = None
+        self._viewer_stalls = 0
+        self._last_viewer_stall: str | None = None
         self._monitor: LoopMonitor | None = None
         if self.loop_block_ms is not None:
             self._monitor = LoopMonitor(
@@ -391,7 +393,26 @@ class Watchdog:
 
     # ------------------------------------------------------------------ loop blocks
 
+    @property
+    def viewer_prefixes(self) -> tuple[str, ...]:
+        """Module prefixes of the viewer (a dashboard on the same loop). A block it causes is a
+        viewer stall: counted and logged as VIEWER_STALL, not raised as LOOP_BLOCKED."""
+        return self._monitor.viewer_prefixes if self._monitor is not None else ()
+
+    @viewer_prefixes.setter
+    def viewer_prefixes(self, prefixes: tuple[str, ...]) -> None:
+        if self._monitor is not None:
+            self._monitor.viewer_prefixes = tuple(prefixes)
+
     def _on_loop_block(self, block: LoopBlock) -> None:
+        if block.viewer is not None:
+            self._viewer_stalls += 1
+            self._last_viewer_stall = f"{_fmt_seconds(block.late_by)}+ in {block.culprit}"
+            if self.events is not None:
+                self.events.emit(EventKind.VIEWER_STALL,
+                                 f"viewer stall: the dashboard held the loop"
+                                 f" {self._last_viewer_stall}")
+            return
         key = (AlertKind.LOOP_BLOCKED, None)
         now = self._clock()
         self._resolve(key, now)  # a new block means the previous one is over
@@ -518,6 +539,8 @@ class Watchdog:
             sla=self.sla,
             sla_by_priority=tuple(sorted(self.sla_by_priority.items())),
             alerts_raised=tuple(self._raised.items()),
+            viewer_stalls=self._viewer_stalls,
+            last_viewer_stall=self._last_viewer_stall,
             taken_at=self._clock(),
             wall_time=time.time(),
         )

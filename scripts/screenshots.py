@@ -3,8 +3,10 @@
     .venv/bin/python scripts/screenshots.py [--seconds 6] [--out screenshots]
 
 Each shot runs a fresh engine for a few seconds (so the sparklines and alerts have something
-to show), presses the keys a person would, and saves the screen as SVG. Live times differ from
-run to run; the layout and the story do not.
+to show), presses the keys a person would, and saves the screen as SVG exactly as it is: nothing
+is cleared first (the dashboard shows at most one toast, only for a key's result, and none over
+a modal screen). Shots at 80x24, 120x40 and 200x60, one with an alert and its stacks. Live times
+differ from run to run; the layout and the story do not.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ async def shutdown_report(pilot: Pilot, engine: Engine) -> None:
 SHOTS: list[tuple[str, tuple[int, int], tuple[str, ...], Steps]] = [
     ("dashboard-120x40", (120, 40), ("B",), nothing),
     ("dashboard-80x24", (80, 24), ("B",), nothing),
+    ("dashboard-200x60", (200, 60), ("B",), nothing),
     ("help-120x40", (120, 40), (), help_screen),
     ("alert-120x40", (120, 40), ("l", "B"), alert_with_stacks),
     ("shutdown-120x40", (120, 40), ("B",), shutdown_report),
@@ -79,8 +82,6 @@ async def shoot(name: str, size: tuple[int, int], keys: tuple[str, ...], steps: 
         await pilot.pause(seconds)
         await steps(pilot, engine)
         await pilot.pause(0.3)
-        app.clear_notifications()  # toasts would hide the panels in a still picture
-        await pilot.pause(0.1)
         path = Path(app.save_screenshot(f"{name}.svg", str(out)))
     return path
 

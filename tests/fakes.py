@@ -17,6 +17,7 @@ from engine.snapshots import (
     AlertKind,
     AllocationSite,
     BurstResult,
+    Capability,
     EngineSnapshot,
     Event,
     EventKind,
@@ -68,6 +69,18 @@ WORKER_STACK = StackGroup(
 )
 
 
+def many_alerts(active: int, resolved: int) -> tuple[Alert, ...]:
+    """`active` starvation alerts and `resolved` depth alerts, one a second, oldest first."""
+    start = CLOCK_NOW - AT
+    alerts = [Alert(id=n + 1, kind=AlertKind.DEPTH, started_at=start + n * 0.01,
+                    message="depth over 90%", resolved_at=start + n * 0.01 + 0.5)
+              for n in range(resolved)]
+    alerts += [Alert(id=resolved + n + 1, kind=AlertKind.STARVATION,
+                     started_at=start + 1 + n * 0.01, message="starving", priority=9, wait=3.0,
+                     threshold=2.0) for n in range(active)]
+    return tuple(alerts)
+
+
 def scripted_alerts() -> tuple[Alert, ...]:
     """An active starvation alert with stacks, an active loop-block, a resolved depth alert."""
     start = CLOCK_NOW - AT
@@ -113,11 +126,24 @@ class ScriptedEngine:
         self.block_next = 0.0
         self.frozen_at = AT
         self.with_alerts = alerts
+        self.read_only = False
+        self.alert_list: tuple[Alert, ...] | None = None
+        """When set, the alerts every snapshot carries (instead of `scripted_alerts()`)."""
         self.fail = fail or set()
         """Method names that raise RuntimeError (to test that errors stay in the UI)."""
         self.memory: MemoryProfile | None = None
         self.report: ShutdownReport | None = None
         self.events: list[str] = ["scenario demo started (seed 7)"]
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """As the real Engine's: everything while running, nothing once stopped; a read-only
+        source (`read_only = True`) only ever reads."""
+        if self.read_only:
+            return frozenset()
+        if self.running:
+            return frozenset(Capability) - {Capability.RESTART}
+        return frozenset({Capability.RESTART}) if self.report is not None else frozenset()
 
     @property
     def actions(self) -> list[tuple[str, tuple[Any, ...]]]:
@@ -303,7 +329,8 @@ def build_snapshot(engine: ScriptedEngine) -> EngineSnapshot:
         completion_rate=0.0 if report else 498.0, retries=(), dead_letters=(),
         last_drain_time=report.drain_time if report else None, report=report,
     )
-    alerts = scripted_alerts() if engine.with_alerts else ()
+    alerts = engine.alert_list if engine.alert_list is not None else (
+        scripted_alerts() if engine.with_alerts else ())
     watchdog = WatchdogSnapshot(
         alerts=alerts, stacks=(PRODUCER_STACK, WORKER_STACK) if engine.with_alerts else (),
         loop_lag_p50=0.0012, loop_lag_p99=0.0085, loop_lag_max=0.52, sample_cost=0.0004,

@@ -3,21 +3,27 @@ then every key on the real Engine with a fixed seed, asserting the engine's stat
 
 from __future__ import annotations
 
+import re
+import time
 from typing import Any
 
 import pytest
-from fakes import ScriptedEngine, fixed_clock
+from fakes import ScriptedEngine, fixed_clock, many_alerts
 from textual.pilot import Pilot
 
 from engine.events import EventLog
 from engine.snapshots import EventKind
-from tui.app import HeapwatchApp
+from tui.app import PAGES, HeapwatchApp
 from tui.screens.alert_detail import AlertScreen
 from tui.screens.help import HelpScreen
-from tui.widgets.alert_table import AlertTable
-from tui.widgets.event_log import new_events
+from tui.widgets.alert_table import MORE_ACTIVE, OLDER, AlertTable
+from tui.widgets.event_log import INDENT, new_events
+from tui.widgets.event_log import EventLog as EventLogView
 from tui.widgets.format import seconds
 from tui.widgets.heap_table import HeapTable
+from tui.widgets.hint_bar import HintBar
+from tui.widgets.key_bar import KeyBar
+from tui.widgets.process_panel import ProcessPanel
 from tui.widgets.shutdown_panel import ShutdownPanel
 from tui.widgets.stack_view import StackView
 from tui.widgets.summary_bar import SummaryBar
@@ -34,6 +40,18 @@ class RecordingApp(HeapwatchApp):
     def notify(self, message: str, *, severity: str = "information", **kwargs: Any) -> None:
         self.notices.append((message, severity))
         super().notify(message, severity=severity, **kwargs)
+
+
+async def settle_slow(pilot: Pilot, refreshes: int = 1) -> None:
+    """Wait for `refreshes` more snapshots to reach the slow panels (alerts, events...)."""
+    app = pilot.app
+    assert isinstance(app, HeapwatchApp)
+    target = app.slow_refreshes + refreshes
+    for _ in range(300):
+        await pilot.pause(0.02)
+        if app.slow_refreshes >= target:
+            break
+    await pilot.pause()
 
 
 async def settle(pilot: Pilot, refreshes: int = 1) -> None:
@@ -89,16 +107,31 @@ async def test_worker_rows_are_keyed_and_updated_in_place():
         assert table.row_count == 3
 
 
-async def test_an_engine_error_is_shown_and_the_app_keeps_running():
+def event_lines(app: HeapwatchApp) -> list[str]:
+    """What the event log shows, one entry per event (wrapped lines joined again)."""
+    entries: list[str] = []
+    for line in map(str, app.query_one(EventLogView).lines):
+        if entries and line.startswith(INDENT):
+            entries[-1] += " " + line.strip()
+        else:
+            entries.append(line)
+    return entries
+
+
+async def test_an_engine_error_goes_to_the_event_log_and_the_hint_line_not_a_toast():
     engine = ScriptedEngine(fail={"burst", "cycle_overflow"})
     app = RecordingApp(engine, clock=fixed_clock)
     async with app.run_test() as pilot:
         await settle(pilot)
         await pilot.press("b", "o", "p")
         await settle(pilot)
-        errors = [message for message, severity in app.notices if severity == "error"]
+        errors = [line for line in event_lines(app) if "failed" in line]
         assert len(errors) == 2
         assert "scripted failure in burst" in errors[0]
+        assert "scripted failure in cycle_overflow" in app.query_one(HintBar).error
+        assert not [notice for notice in app.notices if notice[1] == "error"]
+        # The one toast is the result of the key that worked.
+        assert [message for message, _ in app.notices] == ["producers paused"]
         assert app.is_running
         assert app.snapshot is not None and app.snapshot.producers_paused
 
@@ -112,7 +145,7 @@ async def test_a_failing_snapshot_keeps_the_last_one_on_screen():
         engine.fail.add("snapshot")
         await pilot.pause(0.2)
         assert app.snapshot is shown
-        failures = [message for message, _ in app.notices if "snapshot failed" in message]
+        failures = [line for line in event_lines(app) if "snapshot failed" in line]
         assert len(failures) == 1  # once, not once per tick
         engine.fail.discard("snapshot")
         engine.depth += 1
@@ -166,7 +199,8 @@ async def test_help_lists_every_binding():
         assert isinstance(pilot.app.screen, HelpScreen)
         table = pilot.app.screen.query_one("#help-keys")
         keys = [str(table.get_row_at(row)[0]) for row in range(table.row_count)]
-        assert keys == ["?", "q", "b", "B", "l", "c", "+", "-", "p", "a", "o", "x", "m", "k", "f", "s"]
+        assert keys == ["?", "q", "b", "B", "l", "c", "+", "-", "p", "a", "o", "x", "m", "k", "f",
+                        "z", "s", "r"]
         await pilot.press("escape")
         assert not isinstance(pilot.app.screen, HelpScreen)
 
@@ -336,7 +370,8 @@ async def test_every_control_key_changes_the_real_engine():
                        "a memory profile in the snapshot")
         profile = app.snapshot.watchdog.memory
         assert profile.bytes_per_item > 0 and profile.top_sites
-        assert any(profile.top_sites[0].where in message for message, _ in app.notices)
+        await settle(pilot, 2)
+        assert profile.top_sites[0].where in str(app.query_one(ProcessPanel).render())
 
         await pilot.press("x")
         assert "blocks the loop for 0.5 s" in [  # alerts are events too: the last note
@@ -448,3 +483,259 @@ async def test_s_in_the_compact_layout_turns_to_the_shutdown_page():
         await settle(pilot, 2)
         assert app.query_one("#pages").active == "shutdown"
         assert app.query_one(ShutdownPanel).region.height > 5
+
+
+# --------------------------------------------------------------------------- issue 12, by point
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40"),
+         pytest.param((200, 60), id="200x60")]
+
+
+def toasts(app: HeapwatchApp) -> list[Any]:
+    """The toasts on screen now."""
+    return list(app.screen.query("Toast"))
+
+
+def summary_text(app: HeapwatchApp) -> str:
+    return str(app.query_one(SummaryBar).render())
+
+
+async def show_page(pilot: Pilot, page: str) -> None:
+    app = pilot.app
+    assert isinstance(app, HeapwatchApp)
+    if app.compact:
+        await pilot.press(str(PAGES.index(page) + 1))
+        await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_1_alerts_are_never_toasts_and_a_key_shows_one_toast_at_a_time(size):
+    engine = ScriptedEngine()
+    app = HeapwatchApp(engine, clock=fixed_clock, refresh_hz=20)
+    async with app.run_test(size=size, notifications=True) as pilot:
+        await settle(pilot, 2)
+        engine.alert_list = many_alerts(active=3, resolved=2)  # three alerts appear
+        await settle(pilot, 3)
+        assert not toasts(app)
+        await pilot.press("b", "l", "a")
+        await pilot.pause(0.1)
+        assert len(toasts(app)) == 1  # a newer replaces an older
+        # The shutdown's result arrives while the help is open: no toast over a modal.
+        await pilot.press("s", "question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await wait_for(pilot, lambda: engine.report is not None, "the shutdown")
+        await pilot.pause(0.1)
+        assert not toasts(app)
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_1_active_alerts_come_first_and_the_ones_that_do_not_fit_are_counted(size):
+    engine = ScriptedEngine()
+    engine.alert_list = many_alerts(active=40, resolved=5)
+    app = HeapwatchApp(engine, clock=fixed_clock, refresh_hz=20)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot, 2)
+        await show_page(pilot, "alerts")
+        await settle_slow(pilot, 2)
+        table = app.query_one(AlertTable)
+        keys = table.shown_keys
+        assert keys[-1] == MORE_ACTIVE and len(keys) == table.size.height - 1
+        shown = [int(key) for key in keys[:-1]]
+        assert shown == sorted(shown, reverse=True)  # newest first
+        assert all(table.alert(key).active for key in shown)
+        assert str(table.get_cell(MORE_ACTIVE, "detail")) == f"+{40 - len(shown)} more active"
+        assert "⚠ 40 alerts" in summary_text(app)
+        # Fewer active than rows: all of them, then the resolved ones, the rest collapsed.
+        engine.alert_list = many_alerts(active=2, resolved=60)
+        await settle_slow(pilot, 2)
+        keys = table.shown_keys
+        assert [table.alert(int(key)).active for key in keys[:2]] == [True, True]
+        assert keys[-1] == OLDER and not table.alert(int(keys[2])).active
+        assert "⚠ 2 alerts" in summary_text(app)
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_2_the_summary_leads_with_state_words_at_every_size(size):
+    engine = ScriptedEngine()
+    app = HeapwatchApp(engine, clock=fixed_clock, refresh_hz=20)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        await pilot.press("f")
+        line = summary_text(app)
+        words = ["FROZEN", "PAUSED", "⚠ 2 alerts"]
+        assert all(word in line for word in words), line
+        assert [line.index(word) for word in words] == sorted(line.index(w) for w in words)
+        assert "up 12.5s held" in line or size[0] < 120  # the figures give way first
+        assert app.has_class("-frozen")  # every panel's frame changes
+        await pilot.press("f", "s")
+        await settle(pilot, 3)
+        line = summary_text(app)
+        assert line.index("STOPPED") < line.index("PAUSED") < line.index("⚠")
+        assert len(line) <= size[0]
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_3_the_layout_grows_with_the_terminal_and_the_footer_fits(size):
+    app = HeapwatchApp(ScriptedEngine(), clock=fixed_clock, refresh_hz=20)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot, 2)
+        footer = str(app.query_one(KeyBar).render())
+        assert len(footer) <= size[0] - 2
+        assert all(word in footer for word in ("? Help", "q Quit", "b Burst", "f Freeze",
+                                               "s Stop"))
+        events = app.query_one("#events-panel")
+        if size == (80, 24):
+            assert app.compact
+            await pilot.press("4")
+            assert app.query_one("#pages").active == "more" and events.region.height > 3
+            await pilot.press("3")
+            assert app.query_one("#pages").active == "alerts"
+        else:
+            assert not app.compact
+            assert events.region.width >= size[0] - 2
+            app.engine.events.append("a long story " * 20)
+            await settle_slow(pilot)
+            log = app.query_one(EventLogView)
+            assert log.line_count >= 3 and any("a long story" in line for line in log.lines)
+            # Wrapped: every line reads without a sideways scroll.
+            assert max(len(line) for line in log.lines) <= log.scrollable_content_region.width
+            workers = app.query_one("#workers-panel")
+            assert workers.region.height <= 4 + 3  # as tall as its rows, not more
+            assert app.has_class("-wide") == (size == (200, 60))
+        table = app.query_one(WorkerTable)
+        await show_page(pilot, "workers")
+        table.focus()
+        await pilot.press("z")
+        assert app.screen.maximized is not None and table in (
+            app.screen.maximized, *app.screen.maximized.query(WorkerTable))
+        await pilot.press("question_mark")
+        await pilot.press("escape")  # the modal first
+        assert not isinstance(app.screen, HelpScreen) and app.screen.maximized is not None
+        await pilot.press("escape")  # then the maximised panel
+        assert app.screen.maximized is None
+
+
+async def test_4_the_hint_line_says_what_to_do_only_when_the_source_can():
+    engine = ScriptedEngine()
+    app = HeapwatchApp(engine, clock=fixed_clock, refresh_hz=20)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 2)
+        hint = app.query_one(HintBar)
+        assert hint.hint == "priority 9 is starving: press a to turn on aging"
+        await pilot.press("a")
+        await settle(pilot, 2)
+        assert "press a" not in hint.hint
+    read_only = ScriptedEngine()
+    read_only.read_only = True
+    app = HeapwatchApp(read_only, clock=fixed_clock, refresh_hz=20)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 2)
+        assert "press a" not in app.query_one(HintBar).hint
+        await pilot.press("a", "b")
+        assert not read_only.actions[1:]  # disabled keys never reach the source
+
+
+def test_5_durations_have_no_rounding_edges_and_costs_are_in_microseconds():
+    from tui.widgets.format import micros
+
+    assert [seconds(v) for v in (0.9994, 0.9996, 9.994, 9.996, 59.96, 61.0)] == [
+        "999ms", "1.00s", "9.99s", "10.0s", "1m00s", "1m01s"]
+    assert micros(0.000042) == "42µs" and micros(0.0013) == "1.3ms"
+
+
+async def test_5_per_priority_leads_with_the_oldest_wait_and_says_served():
+    app = HeapwatchApp(ScriptedEngine(), clock=fixed_clock)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, 2)
+        table = app.query_one("#priorities")
+        labels = [label for _, label in table.COLUMNS]
+        assert labels.index("oldest") < labels.index("srv50") < labels.index("srv99")
+        assert str(table.get_cell(9, "oldest")) == "3.25s"
+        workers = [label for _, label in app.query_one(WorkerTable).COLUMNS]
+        assert "retry" not in workers and "gave up" in workers
+        await pilot.press("m")
+        await settle_slow(pilot, 2)
+        process = str(app.query_one(ProcessPanel).render())
+        assert "watchdog 400µs" in process and "Little's law" in process
+        assert "72 B/item" in process and "engine/queue.py:201" in process
+        # All of it in view at 120x40: nothing to scroll to, no line cut short.
+        panel = app.query_one("#process-panel")
+        assert panel.max_scroll_y == 0
+        width = app.query_one(ProcessPanel).size.width
+        assert max(len(line) for line in process.splitlines()) <= width
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_7_after_a_shutdown_the_keys_that_no_longer_apply_are_disabled(size):
+    engine = ScriptedEngine()
+    app = HeapwatchApp(engine, clock=fixed_clock, refresh_hz=20)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        assert app.check_action("burst", ()) is True
+        assert app.check_action("restart", ()) is False  # nothing to restart yet
+        await pilot.press("s")
+        await settle(pilot, 3)
+        assert app.check_action("burst", ()) is None  # disabled, shown so
+        assert app.check_action("help", ()) is True
+        calls = len(engine.actions)
+        await pilot.press("b", "l", "o", "plus")
+        await settle(pilot)
+        assert len(engine.actions) == calls
+        assert "b Burst" in str(app.query_one(KeyBar).render()) or size[0] < 120
+        # A scripted engine cannot restart: `r` stays off.
+        assert app.check_action("restart", ()) is False
+        assert "press q to quit" in app.query_one(HintBar).hint
+
+
+async def test_7_r_runs_a_fresh_engine_and_each_run_is_handed_over_when_it_stops():
+    from engine.runtime import Engine
+
+    stopped: list[tuple[Any, int]] = []
+    first = Engine(pilot_scenario())
+    app = RecordingApp(first, clock=first.clock, refresh_hz=20,
+                       on_run_stopped=lambda source, run: stopped.append((source, run)))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("b", "s")
+        await wait_for(pilot, lambda: stopped, "the first run to stop")
+        await settle(pilot, 2)
+        assert stopped == [(first, 1)] and first.report()["lost"] == 0
+        assert app.check_action("restart", ()) is True
+        assert app.check_action("burst", ()) is None
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.engine is not first and app.engine.running,
+                       "a fresh engine")
+        second = app.engine
+        assert second.scenario == first.scenario and app.run_number == 2
+        await settle(pilot, 2)
+        assert app.check_action("burst", ()) is True and not app.has_class("-shutdown")
+        await pilot.press("b")
+        assert second.pool.accounting().submitted >= 40
+        await pilot.press("q")
+        await wait_for(pilot, lambda: not app.is_running, "the app to exit")
+    assert stopped == [(first, 1), (second, 2)]
+
+
+async def test_6_the_viewer_is_never_blamed_and_a_blocking_handler_still_is():
+    app, engine = real_app()
+
+    def render_slowly() -> None:  # the dashboard's own work holding the loop
+        time.sleep(0.3)
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.set_timer(0.05, render_slowly)
+        await wait_for(pilot, lambda: engine.watchdog.snapshot().viewer_stalls >= 1,
+                       "a viewer stall", tries=250)
+        assert not [alert for alert in engine.watchdog.snapshot().alerts
+                    if alert.kind == "loop-blocked"]
+        await wait_for(pilot, lambda: any("viewer stall" in line and "render_slowly" in line
+                                          for line in event_lines(app)),
+                       "the stall, and what held the loop, in the event log", tries=500)
+        assert re.search(r"viewer +\d+ stalls?", str(app.query_one(ProcessPanel).render()))
+        await pilot.press("x", "b")  # the next handler call blocks: a burst makes one
+        await wait_for(pilot, lambda: any(
+            alert.kind == "loop-blocked" and "load.py" in (alert.culprit or "")
+            for alert in engine.watchdog.snapshot().alerts), "the handler's block", tries=250)

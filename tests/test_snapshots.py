@@ -1,4 +1,5 @@
-"""Snapshot tests of the dashboard at 80x24 and 120x40, on a scripted engine and a fixed clock.
+"""Snapshot tests of the dashboard at 80x24, 120x40 and 200x60, on a scripted engine and a fixed
+clock.
 
 Regenerate after a deliberate change: `.venv/bin/python -m pytest tests/test_snapshots.py
 --snapshot-update`, then look at the SVGs in tests/__snapshots__/ before committing them.
@@ -12,7 +13,8 @@ from textual.pilot import Pilot
 
 from tui.app import HeapwatchApp
 
-SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40"),
+         pytest.param((200, 60), id="200x60")]
 
 
 def scripted_app() -> HeapwatchApp:
@@ -24,8 +26,7 @@ async def open_first_alert(pilot: Pilot) -> None:
     app = pilot.app
     assert isinstance(app, HeapwatchApp)
     if app.compact:
-        app.query_one("#pages").active = "alerts"
-        await pilot.pause()
+        await pilot.press("3")  # the alerts page
     app.query_one("#alerts").focus()
     await pilot.pause()
 

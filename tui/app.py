@@ -1,8 +1,10 @@
-"""HeapwatchApp: the live dashboard of one Engine, on Textual's own event loop.
+"""HeapwatchApp: the live dashboard of one source of snapshots, on Textual's own event loop.
 
-Data flows one way: a timer reads `engine.snapshot()` (one frozen `EngineSnapshot`) into the
-`snapshot` reactive and every panel is data-bound to it. Keys are BINDINGS whose actions call
-Engine methods; an engine error becomes an error notification, never a crash.
+Data flows one way: a timer reads `source.snapshot()` (one frozen `EngineSnapshot`) into the
+`snapshot` reactive and every panel is data-bound to it. Keys come from one table (tui/keys.py)
+whose entries name the Capability they need: a key the source cannot carry out now is greyed
+out, never an error. What the engine says goes to the event log; a toast is only ever the
+result of the user's own key, one at a time, and never over a modal screen.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, TypeVar
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -19,22 +21,25 @@ from textual.binding import Binding
 from textual.containers import Grid, Vertical, VerticalScroll
 from textual.events import Resize
 from textual.reactive import reactive
-from textual.widgets import Footer, Tab, Tabs
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Tab, Tabs
 
-from engine.snapshots import (
-    EngineSnapshot,
-    MemoryProfile,
-    ShutdownReport,
-    StackGroup,
-)
+from engine.snapshots import Capability, EngineSnapshot, EventKind, ShutdownReport
+from tui.actions import SourceActions
+from tui.keys import KEYS, PAGE_KEYS, allowed
+from tui.layout import plan
 from tui.screens.alert_detail import AlertScreen
 from tui.screens.help import HelpScreen
+from tui.source import SnapshotSource, source_capabilities, source_label
 from tui.widgets.alert_table import AlertTable
 from tui.widgets.depth_gauge import DepthGauge
 from tui.widgets.event_log import EventLog
-from tui.widgets.format import seconds, size
+from tui.widgets.format import seconds
 from tui.widgets.heap_table import HeapTable
+from tui.widgets.hint_bar import HintBar, hint_for
 from tui.widgets.history import HistoryPanel
+from tui.widgets.key_bar import KeyBar
 from tui.widgets.priority_table import PriorityTable
 from tui.widgets.process_panel import ProcessPanel
 from tui.widgets.shutdown_panel import ShutdownPanel
@@ -42,61 +47,51 @@ from tui.widgets.stack_view import StackView
 from tui.widgets.summary_bar import SummaryBar
 from tui.widgets.worker_table import WorkerTable
 
-SLOW_HZ = 2.5
-"""Refreshes per second of the slow panels (heap, history, process, priorities, alerts, stacks)."""
+DEFAULT_REFRESH_HZ = 1.0
+"""Snapshots per second: the workers, gauge and summary. Faster than a person reads is noise,
+and every refresh is loop time the engine does not get; a key refreshes at once anyway."""
+SLOW_HZ = 1 / 3
+"""Refreshes per second of the slow panels (heap, history, process, priorities, stacks, events):
+lists and trends, read over seconds. The alerts follow every refresh, as the summary's count of
+them does, so that the two always agree."""
+VIEWER_PREFIXES = ("textual", "rich", "tui")
+"""The dashboard's own modules (its reads of the engine's snapshot run inside them too)."""
+ERROR_SHOWN_FOR = 10.0
+"""Seconds an engine error stays on the hint line."""
 
-COMPACT_BELOW = (110, 32)
-"""Below this many columns or rows the panels go into pages (tabs)."""
-
+_W = TypeVar("_W", bound=Widget)
 PAGES = ("queue", "workers", "alerts", "more", "shutdown")
+EngineLike = SnapshotSource
+"""The old name of the source interface (tui/source.py)."""
 
 
-class EngineLike(Protocol):
-    """The part of `engine.runtime.Engine` the dashboard uses."""
+class Panel(Vertical):
+    """A bordered panel; `z` maximises the one holding the focus."""
 
-    running: bool
-    shutting_down: bool
-
-    async def start(self) -> None: ...
-    def snapshot(self) -> EngineSnapshot: ...
-    def burst(self, size: int) -> int: ...
-    def flood_low(self, size: int) -> int: ...
-    def cancel_worker(self, worker_id: int | None) -> int | None: ...
-    def add_worker(self) -> int: ...
-    def remove_worker(self) -> int | None: ...
-    def toggle_producers(self) -> bool: ...
-    def toggle_aging(self) -> float: ...
-    def cycle_overflow(self) -> str: ...
-    def block_loop_once(self, seconds: float = 0.5) -> None: ...
-    def capture_stacks(self) -> tuple[StackGroup, ...]: ...
-    async def memory_profile(self) -> MemoryProfile: ...
-    async def shutdown(self, drain_timeout: float | None = None) -> ShutdownReport: ...
+    ALLOW_MAXIMIZE = True
 
 
-class HeapwatchApp(App[int]):
-    """The dashboard. `HeapwatchApp(engine).run()` returns 0 after a graceful quit."""
+class ScrollPanel(VerticalScroll):
+    ALLOW_MAXIMIZE = True
+
+
+class HeapwatchApp(SourceActions, App[int]):
+    """The dashboard. `HeapwatchApp(engine).run()` returns 0 after a graceful quit.
+
+    `restart` makes a fresh source for `r` once a run has stopped (None: a local Engine gets a
+    new Engine of the same scenario and seed; other sources cannot restart). `on_run_stopped`
+    is called with each source once its shutdown has finished, and its run number (1, 2...),
+    so the command can write each run's report and spill.
+    """
 
     CSS_PATH = Path(__file__).with_name("app.tcss")
     """Absolute, so that subclasses defined elsewhere find it too."""
     TITLE = "heapwatch"
+    ENABLE_COMMAND_PALETTE = False
 
-    BINDINGS = [
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
-        Binding("b", "burst", "Burst"),
-        Binding("B", "big_burst", "×10", key_display="B"),
-        Binding("l", "flood_low", "Flood"),
-        Binding("c", "cancel_worker", "Cancel"),
-        Binding("plus", "add_worker", "Add", key_display="+"),
-        Binding("minus", "remove_worker", "Drop", key_display="-"),
-        Binding("p", "toggle_producers", "Pause"),
-        Binding("a", "toggle_aging", "Aging"),
-        Binding("o", "cycle_overflow", "Overflow"),
-        Binding("x", "block_loop", "Block"),
-        Binding("m", "memory_profile", "Mem"),
-        Binding("k", "capture_stacks", "Stacks", show=False),
-        Binding("f", "toggle_freeze", "Freeze"),
-        Binding("s", "shutdown", "Shutdown"),
+    BINDINGS = [key.binding() for key in KEYS] + [
+        Binding("escape", "back", "Back", show=False),
+        *(Binding(number, f"page({index})", show=False) for index, number in enumerate(PAGE_KEYS)),
     ]
 
     # The app's reactives never repaint it: a repaint of the App is a repaint of the whole
@@ -110,16 +105,20 @@ class HeapwatchApp(App[int]):
     """True while the display is frozen (`f`): the engine keeps running, the panels hold still."""
     refresh_cost: reactive[float | None] = reactive(None, repaint=False)
     """Seconds the last refresh (snapshot + panel updates) took on the loop."""
+    capabilities: reactive[frozenset[Capability]] = reactive(frozenset(), repaint=False)
+    """What the keys can do now: the source's capabilities, plus RESTART when the app can."""
 
     def __init__(
         self,
-        engine: EngineLike,
+        engine: SnapshotSource,
         *,
-        refresh_hz: float = 5.0,
+        refresh_hz: float = DEFAULT_REFRESH_HZ,
         clock: Callable[[], float] = time.monotonic,
         burst_size: int = 200,
         flood_size: int = 2_000,
         compact: bool | None = None,
+        restart: Callable[[], SnapshotSource] | None = None,
+        on_run_stopped: Callable[[SnapshotSource, int], None] | None = None,
     ) -> None:
         """Show `engine`, reading it `refresh_hz` times a second.
 
@@ -138,73 +137,118 @@ class HeapwatchApp(App[int]):
         self.burst_size = burst_size
         self.flood_size = flood_size
         self.forced_compact = compact
+        self.restart_source = restart if restart is not None else _local_restart(engine)
+        self.on_run_stopped = on_run_stopped
+        self.run_number = 1
+        """1 for the first run, 2 after the first `r`..."""
         self.refreshes = 0
         """Snapshots taken so far."""
+        self.slow_refreshes = 0
+        """Snapshots handed to the slow panels so far."""
         self._slow_every = max(1, round(refresh_hz / SLOW_HZ))
         self._refresh_slow_next = True
         self._shutdown_task: asyncio.Future[ShutdownReport] | None = None
-        self._seen_alerts: set[int] = set()
         self._snapshot_error: str | None = None
+        self._frozen_at: float | None = None
+        self._error_until = 0.0
         self._page = "queue"
+        self._shape: tuple[int, int, bool] = (0, 0, False)
+        self._refreshing = False
+        self._grid_applied: tuple[tuple[int, ...], str] | None = None
+        self._parts: dict[type, Widget] = {}
 
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        yield SummaryBar().data_bind(HeapwatchApp.snapshot, HeapwatchApp.frozen)
-        yield Tabs(*(Tab(page.capitalize(), id=page) for page in PAGES), id="pages")
+        yield SummaryBar().data_bind(HeapwatchApp.snapshot)
+        yield Tabs(*(Tab(f"{n} {page.capitalize()}", id=page)
+                     for n, page in zip(PAGE_KEYS, PAGES, strict=True)), id="pages")
         with Grid(id="panels"):
-            with Vertical(id="heap-panel", classes="panel"):
+            with Panel(id="heap-panel", classes="panel"):
                 yield HeapTable(id="heap").data_bind(snapshot=HeapwatchApp.slow_snapshot)
-            with Vertical(id="depth-panel", classes="panel"):
+            with Panel(id="depth-panel", classes="panel"):
                 yield DepthGauge(id="gauge").data_bind(HeapwatchApp.snapshot)
-                yield HistoryPanel(id="history").data_bind(
-                    snapshot=HeapwatchApp.slow_snapshot)
-            with Vertical(id="side-panel", classes="panel"):
+                yield HistoryPanel(id="history").data_bind(snapshot=HeapwatchApp.slow_snapshot)
+            with ScrollPanel(id="process-panel", classes="panel"):
                 yield ProcessPanel(id="process").data_bind(
                     HeapwatchApp.refresh_cost, snapshot=HeapwatchApp.slow_snapshot)
-                yield EventLog(id="events").data_bind(
-                    snapshot=HeapwatchApp.slow_snapshot)
-            with Vertical(id="workers-panel", classes="panel"):
+            with Panel(id="workers-panel", classes="panel"):
                 yield WorkerTable(id="workers").data_bind(HeapwatchApp.snapshot)
-            with Vertical(id="priority-panel", classes="panel"):
+            with Panel(id="priority-panel", classes="panel"):
                 yield PriorityTable(id="priorities").data_bind(
                     snapshot=HeapwatchApp.slow_snapshot)
-            with VerticalScroll(id="shutdown-panel", classes="panel"):
+            with ScrollPanel(id="shutdown-panel", classes="panel"):
                 yield ShutdownPanel(id="shutdown", clock=self.clock).data_bind(
                     HeapwatchApp.snapshot)
-            with Vertical(id="alerts-panel", classes="panel"):
-                yield AlertTable(id="alerts", clock=self.clock).data_bind(
-                    snapshot=HeapwatchApp.slow_snapshot)
-            with VerticalScroll(id="stacks-panel", classes="panel"):
-                yield StackView(id="stacks").data_bind(
-                    snapshot=HeapwatchApp.slow_snapshot)
-        yield Footer(compact=True, show_command_palette=False)
+            with Panel(id="alerts-panel", classes="panel"):
+                yield AlertTable(id="alerts", clock=self.clock).data_bind(HeapwatchApp.snapshot)
+            with ScrollPanel(id="stacks-panel", classes="panel"):
+                yield StackView(id="stacks").data_bind(snapshot=HeapwatchApp.slow_snapshot)
+            with Panel(id="events-panel", classes="panel"):
+                yield EventLog(id="events").data_bind(snapshot=HeapwatchApp.slow_snapshot)
+        yield HintBar(id="hint")
+        yield KeyBar(id="keys")
 
     def on_mount(self) -> None:
         titles = {
-            "heap-panel": "heap root",
+            "heap-panel": "heap root (next out first)",
             "depth-panel": "depth",
-            "side-panel": "process",
-            "workers-panel": "workers",
+            "process-panel": "process",
+            "workers-panel": "workers (c cancels the selected)",
             "priority-panel": "per priority",
             "shutdown-panel": "shutdown",
-            "alerts-panel": "alerts (enter: stacks)",
+            "alerts-panel": "alerts (active first; enter: stacks)",
             "stacks-panel": "blocked-task stacks",
+            "events-panel": "event log",
         }
         for panel_id, title in titles.items():
-            self.query_one(f"#{panel_id}").border_title = title
+            self._main.query_one(f"#{panel_id}").border_title = title
+        summary = self.part(SummaryBar)
+        summary.source = source_label(self.engine)
         self._apply_layout(self.size.width, self.size.height)
         self._set_page("queue")
+        self.set_interval(1.0, self._tick, name="clock")
         self._start_engine()
 
     def on_resize(self, event: Resize) -> None:
         self._apply_layout(event.size.width, event.size.height)
 
-    def _apply_layout(self, width: int, height: int) -> None:
-        compact = self.forced_compact
-        if compact is None:
-            compact = width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]
+    def _apply_layout(self, width: int, height: int, *, force: bool = False) -> None:
+        snapshot = self.snapshot
+        workers = len(snapshot.pool.workers) if snapshot is not None else 4
+        levels = len(snapshot.queue.per_priority) if snapshot is not None else 4
+        shutdown = self.has_class("-shutdown")
+        layout = plan(width, height, workers=workers, levels=levels, shutdown=shutdown)
+        compact = layout.compact if self.forced_compact is None else self.forced_compact
         self.set_class(compact, "-compact")
+        self.set_class(layout.wide and not compact, "-wide")
+        self.part(KeyBar).essentials_only = compact
+        # Setting the grid's styles lays out the whole screen: only when the plan changes.
+        applied = (layout.rows, layout.columns)
+        if not compact and (force or applied != self._grid_applied):
+            self._grid_applied = applied
+            grid = self.part(Grid)
+            grid.styles.grid_rows = " ".join(str(row) for row in layout.rows)
+            grid.styles.grid_columns = layout.columns
+        self._shape = (workers, levels, shutdown)
+
+    def _relayout_if_needed(self, snapshot: EngineSnapshot) -> None:
+        shape = (len(snapshot.pool.workers), len(snapshot.queue.per_priority),
+                 self.has_class("-shutdown"))
+        if shape != self._shape:
+            self._apply_layout(self.size.width, self.size.height)
+
+    def part(self, kind: type[_W]) -> _W:
+        """The dashboard's one widget of this type (found once: it outlives screen changes)."""
+        found = self._parts.get(kind)
+        if found is None:
+            found = self._parts[kind] = self._main.query_one(kind)
+        return found  # type: ignore[return-value]
+
+    @property
+    def _main(self) -> Screen[Any]:
+        """The dashboard's own screen, under any modal (the app's query_one reads the top one)."""
+        return self.screen_stack[0] if self.screen_stack else self.screen
 
     @property
     def compact(self) -> bool:
@@ -222,19 +266,82 @@ class HeapwatchApp(App[int]):
         self._page = page
 
     def _show_page(self, page: str) -> None:
-        self.query_one("#pages", Tabs).active = page
+        self.part(Tabs).active = page
+
+    def action_page(self, index: int) -> None:
+        """Switch to page `index` (the number keys, in the paged layout)."""
+        if self.compact and 0 <= index < len(PAGES):
+            self._show_page(PAGES[index])
+
+    def action_toggle_maximize(self) -> None:
+        """Maximise the focused panel (again, or escape: back to the grid)."""
+        screen = self.screen
+        if screen.maximized is not None:
+            screen.minimize()
+            return
+        focused = screen.focused or self.part(WorkerTable)
+        focused.focus()
+        screen.maximize(focused)
+
+    def action_back(self) -> None:
+        """Escape: close the topmost thing: a modal closes itself; then a maximised panel."""
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+
+    # ------------------------------------------------------------------ keys and capabilities
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "restart":
+            # Hidden while a run goes on (and for sources that cannot restart).
+            return Capability.RESTART in self.capabilities
+        if action.startswith("page"):
+            return self.compact
+        return True if allowed(action, self.capabilities) else None
+
+    def watch_capabilities(self) -> None:
+        self.refresh_bindings()
+        if self.is_mounted:
+            self.part(KeyBar).refresh()
+
+    def _stopped(self) -> bool:
+        snapshot = self.snapshot
+        return snapshot is not None and snapshot.pool.report is not None
+
+    def _update_capabilities(self, snapshot: EngineSnapshot | None) -> None:
+        capabilities = source_capabilities(self.engine, snapshot)
+        if self.restart_source is not None and self._stopped() and not getattr(
+                self.engine, "running", False):
+            capabilities |= {Capability.RESTART}
+        if capabilities != self.capabilities:
+            self.capabilities = capabilities
+            self.part(SummaryBar).source_flags = self._source_flags()
+
+    def _source_flags(self) -> tuple[str, ...]:
+        """The state words of a source that is not this process: read-only, STALE..."""
+        source = self.engine
+        flags: list[str] = []
+        if source_label(source):
+            flags.append("control" if Capability.BURST in self.capabilities else "read-only")
+        if getattr(source, "disconnected", False):
+            flags.append("DISCONNECTED")
+        elif getattr(source, "stale", False):
+            flags.append("STALE")
+        return tuple(flags)
 
     # ------------------------------------------------------------------ engine lifecycle
 
     @work(group="engine", exit_on_error=False)
     async def _start_engine(self) -> None:
+        tell_viewer(self.engine)
         try:
             if not getattr(self.engine, "running", False):
                 await self.engine.start()
         except Exception as error:  # the UI must survive a failing engine and say why
             self._report_error("start", error)
         self.refresh_snapshot()
-        self.set_interval(1 / self.refresh_hz, self.refresh_snapshot, name="refresh")
+        if not self._refreshing:
+            self._refreshing = True
+            self.set_interval(1 / self.refresh_hz, self.refresh_snapshot, name="refresh")
 
     def refresh_snapshot(self) -> None:
         """Read one snapshot and hand it to the panels (skipped while frozen)."""
@@ -252,33 +359,56 @@ class HeapwatchApp(App[int]):
         self._snapshot_error = None
         self.refreshes += 1
         self.snapshot = snapshot
-        if self._refresh_slow_next or self.refreshes % self._slow_every == 0:
+        slow = self._refresh_slow_next or self.refreshes % self._slow_every == 0
+        if slow:
             self._refresh_slow_next = False
+            self.slow_refreshes += 1
             self.slow_snapshot = snapshot
         self.refresh_cost = self.clock() - started
 
-    def watch_snapshot(self, old: EngineSnapshot | None, new: EngineSnapshot | None) -> None:
-        if new is None:
+    def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
+        if snapshot is None:
             return
-        if new.pool.shutdown_started and not self.has_class("-shutdown"):
+        if snapshot.pool.shutdown_started and not self.has_class("-shutdown"):
             self.add_class("-shutdown")
             if self.compact:
                 self._show_page("shutdown")
-        for alert in new.watchdog.alerts:
-            if alert.id not in self._seen_alerts:
-                self._seen_alerts.add(alert.id)
-                if alert.active and old is not None:
-                    self.notify(alert.message, title=f"alert: {alert.kind}", severity="warning")
+        self._update_capabilities(snapshot)
+        self._relayout_if_needed(snapshot)
+        self._update_hint()
+
+    def _update_hint(self) -> None:
+        hint = self.part(HintBar)
+        hint.hint = hint_for(self.snapshot, self.capabilities, frozen=self.frozen)
+        if hint.error and self.clock() >= self._error_until:
+            hint.error = ""
+
+    def _tick(self) -> None:
+        """Once a second: the frozen display's age, the hint line's error expiring."""
+        summary = self.part(SummaryBar)
+        if self._frozen_at is not None:
+            summary.frozen_for = self.clock() - self._frozen_at
+        summary.source_flags = self._source_flags()
+        self._update_hint()
 
     async def _graceful_shutdown(self) -> ShutdownReport | None:
         """Shut the engine down once; later callers wait for the same shutdown."""
         if self._shutdown_task is None:
-            self._shutdown_task = asyncio.ensure_future(self.engine.shutdown())
+            self._shutdown_task = asyncio.ensure_future(self._shutdown_run(self.engine))
         try:
             return await asyncio.shield(self._shutdown_task)
         except Exception as error:
             self._report_error("shutdown", error)
             return None
+
+    async def _shutdown_run(self, source: SnapshotSource) -> ShutdownReport:
+        report = await source.shutdown()
+        if self.on_run_stopped is not None:
+            try:
+                self.on_run_stopped(source, self.run_number)
+            except Exception as error:  # a report that cannot be written is said, not fatal
+                self._report_error("writing the run's report", error)
+        return report
 
     async def on_unmount(self) -> None:
         # Leaving by any road (ctrl+c, an exception) still shuts the engine down gracefully.
@@ -286,128 +416,30 @@ class HeapwatchApp(App[int]):
             await self._graceful_shutdown()
 
     def _report_error(self, what: str, error: BaseException) -> None:
-        self.notify(f"{what} failed: {type(error).__name__}: {error}", title="engine error",
-                    severity="error", timeout=8)
-
-    def _call(self, what: str, method: Callable[..., Any], *args: Any) -> Any:
-        """Call an engine method; an error becomes a notification and the result None."""
-        try:
-            result = method(*args)
-        except Exception as error:
-            self._report_error(what, error)
-            return _FAILED
-        # A key's effect shows in every panel at the next refresh, slow ones included.
-        self._refresh_slow_next = True
-        return result
-
-    # ------------------------------------------------------------------ actions
-
-    def action_burst(self) -> None:
-        """Submit a burst of mixed priorities."""
-        self._burst(self.burst_size)
-
-    def action_big_burst(self) -> None:
-        """Submit a burst ten times bigger."""
-        self._burst(self.burst_size * 10)
-
-    def _burst(self, size: int) -> None:
-        submitted = self._call("burst", self.engine.burst, size)
-        if submitted is not _FAILED:
-            self.notify(f"burst: {submitted.accepted:,} items submitted")
-
-    def action_flood_low(self) -> None:
-        """Flood the queue with lowest-priority items (the starvation demo)."""
-        submitted = self._call("flood", self.engine.flood_low, self.flood_size)
-        if submitted is not _FAILED:
-            self.notify(f"flood: {submitted.accepted:,} low-priority items submitted")
-
-    def action_cancel_worker(self) -> None:
-        """Cancel the selected worker (workers table focused), else the busiest."""
-        table = self.query_one(WorkerTable)
-        chosen = table.selected_worker_id if table.has_focus else None
-        cancelled = self._call("cancel", self.engine.cancel_worker, chosen)
-        if cancelled is _FAILED:
-            return
-        if cancelled is None:
-            self.notify("no worker to cancel", severity="warning")
-        else:
-            self.notify(f"worker-{cancelled} cancelled; its item goes back to the queue")
-
-    def action_add_worker(self) -> None:
-        """Add a worker to the pool."""
-        added = self._call("add worker", self.engine.add_worker)
-        if added is not _FAILED:
-            self.notify(f"worker-{added} added")
-
-    def action_remove_worker(self) -> None:
-        """Remove a worker from the pool (it finishes its item first)."""
-        removed = self._call("remove worker", self.engine.remove_worker)
-        if removed is _FAILED:
-            return
-        if removed is None:
-            self.notify("no worker left to remove", severity="warning")
-        else:
-            self.notify(f"worker-{removed} removed")
-
-    def action_toggle_producers(self) -> None:
-        """Pause or resume the load generator."""
-        paused = self._call("pause producers", self.engine.toggle_producers)
-        if paused is not _FAILED:
-            self.notify("producers paused" if paused else "producers resumed")
-
-    def action_toggle_aging(self) -> None:
-        """Turn priority aging on or off."""
-        rate = self._call("aging", self.engine.toggle_aging)
-        if rate is not _FAILED:
-            self.notify(f"aging on: {rate:g} priority points/s" if rate else "aging off")
-
-    def action_cycle_overflow(self) -> None:
-        """Cycle the overflow policy: block, reject, evict-lowest."""
-        policy = self._call("overflow", self.engine.cycle_overflow)
-        if policy is not _FAILED:
-            self.notify(f"overflow policy: {policy}")
-
-    def action_block_loop(self) -> None:
-        """Make the next handler call block the event loop once."""
-        if self._call("block loop", self.engine.block_loop_once, 0.5) is not _FAILED:
-            self.notify("the next handler call blocks the loop for 500ms")
-
-    def action_capture_stacks(self) -> None:
-        """Capture the blocked-task stacks now."""
-        groups = self._call("capture stacks", self.engine.capture_stacks)
-        if groups is not _FAILED:
-            tasks = sum(group.count for group in groups)
-            self.notify(f"stacks: {tasks:,} tasks in {len(groups)} groups")
-
-    @work(group="memory", exclusive=True, exit_on_error=False)
-    async def action_memory_profile(self) -> None:
-        """Take a memory profile of the queue (off the refresh path)."""
-        self.notify("memory profile: measuring…", timeout=2)
-        try:
-            profile = await self.engine.memory_profile()
-        except Exception as error:
-            self._report_error("memory profile", error)
-            return
-        sites = "".join(f"\n{site.where}  {size(site.size)} in {site.count:,} blocks"
-                        for site in profile.top_sites[:3])
-        self.notify(f"memory: {profile.bytes_per_item:.0f} B/item queue overhead at depth "
-                    f"{profile.depth:,} (+{size(profile.payload_bytes_per_item)} payload)"
-                    f"{sites}", timeout=10)
+        """An engine error goes to the event log and the hint line, never to a toast."""
+        text = f"{what} failed: {type(error).__name__}: {error}"
+        at = self.snapshot.at if self.snapshot is not None else None
+        if self.is_mounted:
+            self.part(EventLog).note(text, at=at, kind=EventKind.ERROR)
+            self.part(HintBar).error = text
+        self._error_until = self.clock() + ERROR_SHOWN_FOR
 
     def action_toggle_freeze(self) -> None:
         """Freeze or thaw the display; the engine keeps running."""
         self.frozen = not self.frozen
+        self._frozen_at = self.clock() if self.frozen else None
+        self.set_class(self.frozen, "-frozen")
+        self.part(SummaryBar).frozen_for = 0.0 if self.frozen else None
         if not self.frozen:
             self._refresh_slow_next = True
             self.refresh_snapshot()
-        self.notify("display frozen (engine still running)" if self.frozen else "display live")
+        self._update_hint()
 
     def action_shutdown(self) -> None:
         """Shut down gracefully; stay open on the drain and the report."""
         if self._shutdown_task is not None:
-            self.notify("a shutdown already ran; q quits", severity="warning")
             return
-        self.notify("graceful shutdown: stopping intake, draining…")
+        self.toast("graceful shutdown: stopping intake, draining…")
         self._refresh_slow_next = True
         self._run_shutdown()
         self.refresh_snapshot()
@@ -417,34 +449,84 @@ class HeapwatchApp(App[int]):
         report = await self._graceful_shutdown()
         if report is not None:
             accounting = report.accounting
-            self.notify(f"shutdown done in {seconds(report.drain_time)}: "
-                        f"{accounting.completed:,} completed, {accounting.returned:,} returned, "
-                        f"{accounting.lost:,} lost")
+            self.toast(f"shutdown done in {seconds(report.drain_time)}: "
+                       f"{accounting.completed:,} completed, {accounting.returned:,} returned, "
+                       f"{accounting.lost:,} lost")
+        self._refresh_slow_next = True
         self.refresh_snapshot()
+
+    @work(group="restart", exclusive=True, exit_on_error=False)
+    async def action_restart(self) -> None:
+        """Run again: a fresh engine, same scenario and seed (once the run has stopped)."""
+        if self.restart_source is None or not self._stopped():
+            return
+        try:
+            source = self.restart_source()
+        except Exception as error:
+            self._report_error("restart", error)
+            return
+        self.engine = source
+        tell_viewer(source)
+        self.run_number += 1
+        self._shutdown_task = None
+        self.remove_class("-shutdown")
+        for widget in (self.part(HistoryPanel), self.part(EventLog)):
+            widget.reset()
+        self.part(EventLog).note(f"── run {self.run_number}: a fresh engine, same scenario"
+                                      " and seed ──")
+        if self.compact:
+            self._show_page("queue")
+        try:
+            await source.start()
+        except Exception as error:
+            self._report_error("restart", error)
+        self._refresh_slow_next = True
+        self.refresh_snapshot()
+        self.toast(f"run {self.run_number} started")
 
     def action_quit(self) -> None:
         """Shut the engine down gracefully, then exit with status 0."""
         if self._shutdown_task is None:
-            self.notify("quitting: graceful shutdown…")
+            self.toast("quitting: graceful shutdown…")
         self._quit_after_shutdown()
 
     @work(group="quit", exclusive=True, exit_on_error=False)
     async def _quit_after_shutdown(self) -> None:
         # A worker, so that the panels keep showing the drain until the very end.
-        await self._graceful_shutdown()
+        if getattr(self.engine, "running", False) or self._shutdown_task is not None:
+            await self._graceful_shutdown()
         self.exit(0)
 
     def action_help(self) -> None:
-        """Show every key."""
+        """Show every key and what the columns mean."""
         if not isinstance(self.screen, HelpScreen):
+            self.clear_notifications()
             self.push_screen(HelpScreen())
 
     @on(AlertTable.RowSelected, "#alerts")
     def _open_alert(self, event: AlertTable.RowSelected) -> None:
-        alert = self.query_one(AlertTable).alert(int(event.key))
+        alert = self.part(AlertTable).alert(int(event.key)) if event.key.isdigit() else None
         if alert is not None:
+            self.clear_notifications()
             self.push_screen(AlertScreen(alert))
 
 
-_FAILED = object()
-"""What `_call` returns when the engine raised (None is a legitimate result)."""
+def tell_viewer(source: Any) -> None:
+    """Tell a local source's watchdog which modules are the dashboard's, so that the loop
+    blocks the dashboard itself causes are viewer stalls, not the engine's alerts."""
+    watchdog = getattr(source, "watchdog", None)
+    if watchdog is not None and hasattr(watchdog, "viewer_prefixes"):
+        watchdog.viewer_prefixes = VIEWER_PREFIXES
+
+
+def _local_restart(source: Any) -> Callable[[], SnapshotSource] | None:
+    """For a local `Engine`: a new Engine of the same scenario, seed, clock and metrics port."""
+    from engine.runtime import Engine
+
+    if not isinstance(source, Engine):
+        return None
+
+    def fresh() -> SnapshotSource:
+        return Engine(source.scenario, clock=source.clock, metrics_port=source.metrics_port)
+
+    return fresh

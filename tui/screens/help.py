@@ -8,6 +8,20 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from tui.keys import KEYS
+
+LEGEND = """\
+heap root: prio is the priority an item was put with; eff its effective priority after aging
+  (dim while aging is off); seq its place in arrival order; '#2' after an item: its 2nd attempt.
+per priority: oldest is the wait of the oldest item still queued (amber past half the SLA, red
+  past it); srv50/srv99 are the waits of items already served (a sliding window), so a level
+  whose items all still wait shows '-' there.
+workers: fail counts attempts that raised or timed out; gave up, those not retried (dead).
+process: costs in microseconds (µs); maxsize≈ is Little's law: arrival rate x time in system.
+Dim keys in the footer do nothing now (the run has stopped, or the source is read-only).
+Number keys 1-5 switch pages on a small terminal; z maximises the focused panel; escape closes
+the topmost thing (this screen, an alert, a maximised panel)."""
+
 
 def action_help(app: object, binding: Binding) -> str:
     """The first line of the action's docstring, else the binding's description."""
@@ -17,14 +31,14 @@ def action_help(app: object, binding: Binding) -> str:
 
 
 class HelpScreen(ModalScreen[None]):
-    """A table of the app's bindings; any of escape, q or ? closes it."""
+    """The key table (tui/keys.py) and a legend of the columns; escape, q or ? closes it."""
 
     DEFAULT_CSS = """
     HelpScreen {
         align: center middle;
     }
     HelpScreen > Vertical {
-        width: 84;
+        width: 100;
         max-width: 100%;
         height: auto;
         max-height: 100%;
@@ -51,13 +65,11 @@ class HelpScreen(ModalScreen[None]):
             yield Static("Keys act on the engine; the effect shows within one refresh.",
                          id="help-intro")
             yield DataTable(cursor_type="none", show_cursor=False, id="help-keys")
-            yield Static("Enter on an alert opens its stacks. Escape closes this.",
-                         id="help-outro")
+            yield Static(LEGEND, id="help-outro")
 
     def on_mount(self) -> None:
         self.query_one(Vertical).border_title = "heapwatch keys"
         table = self.query_one("#help-keys", DataTable)
         table.add_columns("key", "what it does")
-        for binding in self.app.BINDINGS:
-            if isinstance(binding, Binding):
-                table.add_row(binding.key_display or binding.key, action_help(self.app, binding))
+        for key in KEYS:
+            table.add_row(key.shown_as, action_help(self.app, key.binding()))

@@ -65,7 +65,8 @@ class DepthGauge(Widget):
             bar, "\n",
             (depth, "bold"), ("  peak ", label_style), count(queue.peak_depth),
             ("  ", label_style), (queue.overflow, "bold"), "\n",
-            ("blocked ", label_style), count(queue.blocked_putters),
+            # Tasks, not items: each blocked putter holds at least one item waiting for room.
+            ("putters blocked ", label_style), count(queue.blocked_putters),
             ("  evicted ", label_style), count(queue.evicted),
             ("  rejected ", label_style), count(queue.rejected),
             no_wrap=True, overflow="ellipsis",

@@ -24,19 +24,32 @@ ALERT_STYLE: dict[AlertKind, str] = {
 
 
 def seconds(value: float | None) -> str:
-    """A duration for a narrow column: '-', '850ms', '1.25s', '42s', '3m05s'."""
+    """A duration for a narrow column: '-', '850ms', '1.25s', '42.0s', '3m05s'.
+
+    Each unit is chosen after rounding, so no reading sits on a unit's edge ('1000ms',
+    '10.00s', '60.0s' read as '1.00s', '10.0s', '1m00s').
+    """
     if value is None:
         return "-"
     if value < 0:
         value = 0.0
-    if value < 1.0:
+    if round(value * 1000) < 1000:
         return f"{value * 1000:.0f}ms"
-    if value < 10.0:
+    if round(value, 2) < 10.0:
         return f"{value:.2f}s"
-    if value < 60.0:
+    if round(value, 1) < 60.0:
         return f"{value:.1f}s"
-    minutes, rest = divmod(int(value), 60)
+    minutes, rest = divmod(round(value), 60)
     return f"{minutes}m{rest:02d}s"
+
+
+def micros(value: float | None) -> str:
+    """A short cost in microseconds below a millisecond: '42us', '1.3ms', '-'."""
+    if value is None:
+        return "-"
+    if round(value * 1e6) < 1000:
+        return f"{max(value, 0.0) * 1e6:.0f}\u00b5s"
+    return f"{value * 1000:.1f}ms" if value < 0.1 else seconds(value)
 
 
 def count(value: int) -> str:

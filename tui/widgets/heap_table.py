@@ -14,12 +14,15 @@ def heap_row(entry: HeapEntry, aging: bool) -> Row:
     """The cells of one heap entry (effective priority dimmed when aging is off)."""
     effective = Text(priority(round(entry.effective_priority, 2)),
                      style="bold" if aging else "dim")
+    shown = entry.item_repr or repr(entry.item)
+    # '#2': the item's second attempt (it failed once and was put back).
+    attempt = f" #{entry.attempt + 1}" if entry.attempt else ""
     return (
         str(entry.seq),
         priority(entry.priority),
         effective,
         seconds(entry.waited),
-        shorten(repr(entry.item), 28),
+        shorten(shown, 28) + attempt,
     )
 
 

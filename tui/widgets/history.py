@@ -22,7 +22,10 @@ class HistoryPanel(Vertical):
 
     DEFAULT_CSS = """
     HistoryPanel {
-        height: auto;
+        height: 1fr;
+    }
+    HistoryPanel > Trend {
+        height: 1fr;
     }
     HistoryPanel > Label {
         width: 1fr;
@@ -49,6 +52,12 @@ class HistoryPanel(Vertical):
         yield Trend(id="rate-history")
         yield Label("p99 wait", id="wait-label")
         yield Trend(id="wait-history")
+
+    def reset(self) -> None:
+        """Forget the history (a new run starts from nothing)."""
+        for series in (self.depths, self.completion_rates, self.wait_p99s):
+            series.clear()
+        self._last_at = None
 
     def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
         if snapshot is None or snapshot.at == self._last_at:

@@ -20,16 +20,19 @@ def sla_for(snapshot: EngineSnapshot, level: float) -> float | None:
 
 
 def priority_row(stats: PriorityStats, sla: float | None) -> Row:
-    """Cells of one level; the oldest wait and p99 turn red once they pass the SLA."""
-    over = sla is not None and stats.oldest_wait > sla
+    """Cells of one level: the oldest wait leads (red past the SLA, amber past half of it),
+    then the SLA, then the waits of the items already served (p99 red past the SLA)."""
+    oldest = stats.oldest_wait if stats.depth else None
+    over = sla is not None and oldest is not None and oldest > sla
+    near = sla is not None and oldest is not None and oldest > sla / 2
     p99_over = sla is not None and stats.wait_p99 is not None and stats.wait_p99 > sla
     return (
         priority(stats.priority),
         count(stats.depth),
-        Text(seconds(stats.oldest_wait), style="bold red" if over else ""),
+        Text(seconds(oldest), style="bold red" if over else "yellow" if near else ""),
+        seconds(sla),
         seconds(stats.wait_p50),
         Text(seconds(stats.wait_p99), style="red" if p99_over else ""),
-        seconds(sla),
     )
 
 
@@ -40,10 +43,12 @@ class PriorityTable(LiveTable):
         ("priority", "prio"),
         ("depth", "depth"),
         ("oldest", "oldest"),
-        ("p50", "p50"),
-        ("p99", "p99"),
         ("sla", "SLA"),
+        ("p50", "srv50"),
+        ("p99", "srv99"),
     )
+    """srv50/srv99: the waits of the items already served (a sliding window); a level whose
+    items all still wait has none, which is why `oldest` comes first."""
 
     snapshot: reactive[EngineSnapshot | None] = reactive(None, repaint=False)
     """The snapshot on display (bound to the app's); the watcher repaints only what changed."""

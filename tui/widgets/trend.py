@@ -21,6 +21,24 @@ def trend_line(samples: Sequence[float], width: int) -> str:
     return "".join(BARS[min(top, max(0, round(value / peak * top)))] for value in shown)
 
 
+def trend_rows(samples: Sequence[float], width: int, height: int) -> list[str]:
+    """The last `width` samples as a bar chart `height` lines tall, top line first."""
+    if height <= 1:
+        return [trend_line(samples, width)]
+    shown = list(samples)[-width:] if width > 0 else []
+    peak = max(shown, default=0.0)
+    steps = len(BARS)
+    # Each sample in eighths of a line; the bottom line always shows at least the lowest bar.
+    levels = [max(1, round(value / peak * height * steps)) if peak > 0 else 1 for value in shown]
+    rows = []
+    for line in range(height - 1, -1, -1):
+        floor = line * steps
+        rows.append("".join(
+            "█" if level >= floor + steps else BARS[level - floor - 1] if level > floor else " "
+            for level in levels))
+    return rows
+
+
 class Trend(Widget):
     """Like Textual's Sparkline, but one sample per cell in one style, so that repainting it
     on every refresh costs next to nothing (Sparkline blends a colour per bar)."""
@@ -28,6 +46,7 @@ class Trend(Widget):
     DEFAULT_CSS = """
     Trend {
         height: 1;
+        min-height: 1;
         color: $accent;
     }
     """
@@ -36,4 +55,5 @@ class Trend(Widget):
     """The samples on display, oldest first."""
 
     def render(self) -> Text:
-        return Text(trend_line(self.samples, self.size.width), no_wrap=True)
+        rows = trend_rows(self.samples, self.size.width, self.size.height)
+        return Text("\n".join(rows), no_wrap=True)

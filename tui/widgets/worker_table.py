@@ -21,6 +21,7 @@ def backoff_cell(worker: WorkerSnapshot) -> str:
 def worker_row(worker: WorkerSnapshot) -> Row:
     """The cells of one worker; the state is coloured."""
     busy = worker.state is WorkerState.BUSY
+    # The attempt suffix: '#2' is the first retry of this item (the help screen says so).
     attempt = f" #{worker.attempt}" if busy and worker.attempt > 1 else ""
     return (
         str(worker.id),
@@ -30,13 +31,17 @@ def worker_row(worker: WorkerSnapshot) -> Row:
         seconds(worker.busy_for) if busy else "-",
         count(worker.done),
         count(worker.failed),
-        count(worker.retried),
+        count(max(worker.failed - worker.retried, 0)),
         backoff_cell(worker),
     )
 
 
 class WorkerTable(LiveTable):
-    """The pool's workers; the highlighted row is the one `c` cancels."""
+    """The pool's workers; the highlighted row is the one `c` cancels.
+
+    `fail` counts the attempts that raised or timed out; `gave up` those of them not retried
+    (dead-lettered), so that the two columns tell different facts.
+    """
 
     COLUMNS = (
         ("worker", "worker"),
@@ -46,7 +51,7 @@ class WorkerTable(LiveTable):
         ("busy", "on it"),
         ("done", "done"),
         ("failed", "fail"),
-        ("retried", "retry"),
+        ("dead", "gave up"),
         ("backoff", "backoff"),
     )
 

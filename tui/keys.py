@@ -1,0 +1,80 @@
+"""The key table: every key of the dashboard once, with the Capability it needs.
+
+The app's BINDINGS, the footer, the help screen, the hint bar and the check that greys out a
+key the source cannot carry out now all read this one list, so a key cannot be offered in one
+place and refused in another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+from engine.snapshots import Capability
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """One key of the dashboard."""
+
+    action: str
+    """The `action_*` name it runs (also its id in the table)."""
+    key: str
+    """Textual's key name ('plus', 'question_mark', 'B')."""
+    label: str
+    """The footer's word for it."""
+    needs: Capability | None = None
+    """What the source must be able to do now for the key to work (None: always works)."""
+    essential: bool = False
+    """Kept in the footer of a small terminal (80x24), where the others leave it."""
+    show: bool = True
+    """In the footer at all (the help screen lists every key)."""
+    display: str | None = None
+    """How the footer and the help write the key, when not the key's name."""
+
+    @property
+    def shown_as(self) -> str:
+        return self.display or self.key
+
+    def binding(self) -> Binding:
+        return Binding(self.key, self.action, self.label, show=self.show,
+                       key_display=self.display, id=self.action)
+
+
+KEYS: tuple[Key, ...] = (
+    Key("help", "question_mark", "Help", essential=True, display="?"),
+    Key("quit", "q", "Quit", essential=True),
+    Key("burst", "b", "Burst", Capability.BURST, essential=True),
+    Key("big_burst", "B", "×10", Capability.BURST, display="B"),
+    Key("flood_low", "l", "Flood", Capability.FLOOD, essential=True),
+    Key("cancel_worker", "c", "Cancel", Capability.CANCEL_WORKER),
+    Key("add_worker", "plus", "Add", Capability.ADD_WORKER, display="+"),
+    Key("remove_worker", "minus", "Drop", Capability.REMOVE_WORKER, display="-"),
+    Key("toggle_producers", "p", "Pause", Capability.PAUSE_PRODUCERS, essential=True),
+    Key("toggle_aging", "a", "Aging", Capability.AGING, essential=True),
+    Key("cycle_overflow", "o", "Policy", Capability.OVERFLOW, essential=True),
+    Key("block_loop", "x", "Block", Capability.BLOCK_LOOP),
+    Key("memory_profile", "m", "Mem", Capability.MEMORY),
+    Key("capture_stacks", "k", "Stacks", Capability.STACKS, show=False),
+    Key("toggle_freeze", "f", "Freeze", essential=True),
+    Key("toggle_maximize", "z", "Zoom"),
+    Key("shutdown", "s", "Stop", Capability.SHUTDOWN, essential=True),
+    Key("restart", "r", "Restart", Capability.RESTART, essential=True),
+)
+
+KEY_BY_ACTION = {key.action: key for key in KEYS}
+
+PAGE_KEYS = ("1", "2", "3", "4", "5")
+"""Number keys that switch pages in the paged layout (not in the footer: the tabs show them)."""
+
+
+def key_for(action: str) -> str:
+    """How a person types the key of `action` ('a', '+', '?')."""
+    return KEY_BY_ACTION[action].shown_as
+
+
+def allowed(action: str, capabilities: frozenset[Capability]) -> bool:
+    """True when `action` needs nothing, or a capability the source has now."""
+    key = KEY_BY_ACTION.get(action)
+    return key is None or key.needs is None or key.needs in capabilities

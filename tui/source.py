@@ -1,0 +1,70 @@
+"""`SnapshotSource`: the narrow interface between the dashboard and what it shows.
+
+The app talks to its source only through this: `snapshot()`, `capabilities`, and the action
+methods a capability allows. The local `engine.runtime.Engine` is one; a remote service or a
+recording can stand in (they add `endpoint`, `stale` and `disconnected`, which the summary bar
+shows when present).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from engine.snapshots import BurstResult, Capability, EngineSnapshot, MemoryProfile, StackGroup
+
+LIVE_CAPABILITIES = frozenset(Capability) - {Capability.RESTART}
+"""What a running in-process engine can do (restarting is the app's, once it has stopped)."""
+
+
+@runtime_checkable
+class SnapshotSource(Protocol):
+    """What the dashboard needs of a source. Every control method may raise: the app says why.
+
+    `capabilities` says which of the control methods work now; the app greys out the keys of
+    the others and never calls them.
+    """
+
+    running: bool
+    """True while the source produces new snapshots (False before start and once stopped)."""
+
+    async def start(self) -> None: ...
+    def snapshot(self) -> EngineSnapshot: ...
+    async def shutdown(self, drain_timeout: float | None = None) -> Any: ...
+
+    # Control: each one needs its Capability (tui.keys.KEYS says which).
+    def burst(self, size: int) -> BurstResult | int: ...
+    def flood_low(self, size: int) -> BurstResult | int: ...
+    def cancel_worker(self, worker_id: int | None) -> int | None: ...
+    def add_worker(self) -> int: ...
+    def remove_worker(self) -> int | None: ...
+    def toggle_producers(self) -> bool: ...
+    def toggle_aging(self) -> float: ...
+    def cycle_overflow(self) -> str: ...
+    def block_loop_once(self, seconds: float = 0.5) -> None: ...
+    def capture_stacks(self) -> tuple[StackGroup, ...]: ...
+    async def memory_profile(self) -> MemoryProfile: ...
+
+
+def source_capabilities(source: Any, snapshot: EngineSnapshot | None) -> frozenset[Capability]:
+    """What `source` can do now: its own `capabilities` when it says, else from its state.
+
+    A source that does not say is taken as a local engine: everything while it runs, only
+    stacks and memory while it shuts down, nothing once stopped (restarting is the app's).
+    """
+    # The source's word first: a read-only view of a live engine can do less than the engine.
+    said = getattr(source, "capabilities", None)
+    if said is None:
+        said = getattr(snapshot, "capabilities", None)
+    if said is not None:
+        return frozenset(said) - {Capability.RESTART}
+    if getattr(source, "shutting_down", False):
+        return frozenset({Capability.STACKS, Capability.MEMORY})
+    if getattr(source, "running", False):
+        return LIVE_CAPABILITIES
+    return frozenset()
+
+
+def source_label(source: Any) -> str:
+    """Where the snapshots come from, when it is not this process ('' for a local engine)."""
+    endpoint = getattr(source, "endpoint", None)
+    return str(endpoint) if endpoint else ""
