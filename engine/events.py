@@ -11,18 +11,97 @@ reordering. Emitting is O(1) and never raises into the emitter.
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from engine.snapshots import Event, EventKind
-
-__all__ = ["EventLog"]
+__all__ = ["BurstResult", "Event", "EventKind", "EventLog"]
 
 _log = logging.getLogger(__name__)
+
+
+class EventKind(enum.StrEnum):
+    """What an `Event` tells. Readers switch on this, never on the message text."""
+
+    ALERT_RAISED = "alert-raised"
+    ALERT_RESOLVED = "alert-resolved"
+    WORKER_ADDED = "worker-added"
+    WORKER_REMOVED = "worker-removed"
+    WORKER_CANCELLED = "worker-cancelled"
+    """A worker was cancelled (by a key, the scenario or from outside); its item went back."""
+    WORKER_REPLACED = "worker-replaced"
+    """A worker died and the pool started another in its place."""
+    WORKER_DIED = "worker-died"
+    """A worker died and was not replaced (the replacement limit was reached, or shutdown)."""
+    BURST = "burst"
+    """A burst or flood ran: `Event.burst` says what became of its items."""
+    DEAD_LETTER = "dead-letter"
+    LATE_COMPLETION = "late-completion"
+    """A handler that was given up on (timed out, abandoned) returned later: counted apart."""
+    POLICY_CHANGED = "policy-changed"
+    """Overflow policy, aging rate, pause/resume of producers or of getting."""
+    SHUTDOWN_PHASE = "shutdown-phase"
+    VIEWER_STALL = "viewer-stall"
+    """The loop was held by the viewer (the dashboard's own rendering), not by the engine."""
+    NOTE = "note"
+    """Anything else a person should read (a key's effect, start, a capture)."""
+    ERROR = "error"
+    """An engine error that did not stop the run."""
+
+
+@dataclass(frozen=True, slots=True)
+class BurstResult:
+    """What became of a burst's (or a flood's) items, counted right after it ran."""
+
+    requested: int
+    accepted: int
+    """Taken by the queue at once."""
+    waiting: int
+    """Waiting for room (the 'block' policy): they land as workers free slots."""
+    rejected: int
+    """Refused under 'reject'."""
+    evicted: int
+    """Items the burst pushed out under 'evict-lowest' (queued ones or its own)."""
+    priority: float | None = None
+    """The one priority of a flood; None for mixed priorities."""
+
+    @property
+    def text(self) -> str:
+        """'500 submitted now, 200 waiting for room, 3 evicted'."""
+        parts = [f"{self.accepted} submitted now"]
+        if self.waiting:
+            parts.append(f"{self.waiting} waiting for room")
+        if self.rejected:
+            parts.append(f"{self.rejected} rejected")
+        if self.evicted:
+            parts.append(f"{self.evicted} evicted")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One discrete thing that happened, as `engine.events.EventLog` recorded it."""
+
+    seq: int
+    """1, 2, 3...: monotonically increasing per engine; a reader keeps the last it saw."""
+    kind: EventKind
+    at: float
+    """Seconds on the engine's clock."""
+    wall_time: float
+    """Seconds since the epoch (time.time()) when it was recorded."""
+    message: str
+    """One line a person reads, written once, by the engine."""
+    worker_id: int | None = None
+    alert_id: int | None = None
+    job_id: int | None = None
+    burst: BurstResult | None = None
+    phase: str | None = None
+    """For SHUTDOWN_PHASE: the `ShutdownPhase` value entered."""
 
 
 class EventLog:

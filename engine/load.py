@@ -201,6 +201,8 @@ class LoadGenerator:
         self._tasks: list[asyncio.Task[None]] = []
         """One per producer (kept when finished: `done` reads them)."""
         self._bursts: set[asyncio.Task[None]] = set()
+        self._waiting = 0
+        """Items held here that found no room under 'block' and are not yet on the queue."""
         """Key bursts still waiting for room; each leaves the set when it finishes."""
         self._paused = False
         self._resumed: asyncio.Event | None = None
@@ -336,7 +338,11 @@ class LoadGenerator:
             except asyncio.QueueFull:
                 # 'reject' has counted it already; 'block' waits for room like a real client.
                 if self.queue.overflow is Overflow.BLOCK:
-                    await pool.submit(item, priority=priority)
+                    self._waiting += 1
+                    try:
+                        await pool.submit(item, priority=priority)
+                    finally:
+                        self._waiting -= 1
         except asyncio.QueueFull:
             # The policy left 'block' while this one waited: the queue woke it to be refused
             # under 'reject' (counted by the pool as any refusal is).
@@ -411,10 +417,27 @@ class LoadGenerator:
                 rejected=rejected,
                 evicted=self.pool.accounting().evicted - evicted,
             ))
-        for item, priority in items[index:]:
-            if not await self._submit(item, priority):
-                return False
+        return await self._submit_backlog(items[index:])
+
+    async def _submit_backlog(self, items: Sequence[tuple[str, float]]) -> bool:
+        """Submit `items` in order, each waiting for room; until its turn each one counts in
+        `waiting_for_room`. False once the pool has shut down."""
+        left = len(items)
+        self._waiting += left
+        try:
+            for item, priority in items:
+                self._waiting -= 1
+                left -= 1
+                if not await self._submit(item, priority):
+                    return False
+        finally:
+            self._waiting -= left
         return True
+
+    @property
+    def waiting_for_room(self) -> int:
+        """Items (not tasks) that bursts and producers hold because the queue has no room."""
+        return self._waiting
 
     def _offer_all(
         self, items: Sequence[tuple[str, float]], start: int, stop: int
@@ -437,9 +460,7 @@ class LoadGenerator:
 
     async def _submit_all(self, items: list[tuple[str, float]]) -> None:
         try:
-            for item, priority in items:
-                if not await self._submit(item, priority):
-                    return
+            await self._submit_backlog(items)
         except asyncio.CancelledError:
             raise
         except Exception as error:

@@ -306,6 +306,7 @@ class Engine:
             watchdog=self.watchdog.snapshot(stats),
             process=process,
             producers_paused=self.load.paused,
+            waiting_for_room=self.load.waiting_for_room,
             submitted_rate=self.load.meter.rate(now),
             events=self.events.recent(EVENTS_IN_SNAPSHOT),
             started_at=self._started_at if self._started_at is not None else now,

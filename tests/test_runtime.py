@@ -144,6 +144,26 @@ async def test_burst_under_reject_counts_and_notes_the_refused() -> None:
     await engine.shutdown(drain_timeout=0)
 
 
+async def test_items_waiting_for_room_are_counted_as_items() -> None:
+    scenario = parse_scenario(
+        QUICK.replace("maxsize = 500", "maxsize = 10").replace("stop = 0.35", "start = 100"),
+        name="block",
+    )
+    engine = Engine(scenario)
+    await engine.start()
+    engine.pool.pause()  # nothing leaves the queue: what does not fit has to wait
+    burst = engine.burst(300)
+    assert (burst.accepted, burst.waiting) == (10, 290)
+    await until(lambda: engine.queue.blocked_putters == 1, "the burst blocked in put()")
+    snapshot = engine.snapshot()
+    assert snapshot.queue.blocked_putters == 1  # one task...
+    assert snapshot.waiting_for_room == 290  # ...holding 290 items
+    engine.pool.resume()
+    await until(lambda: engine.snapshot().waiting_for_room == 0, "the burst all landed", limit=10)
+    assert engine.pool.accounting().submitted == 300
+    await engine.shutdown(drain_timeout=0)
+
+
 async def test_throughput_counts_the_drain_over_the_whole_run() -> None:
     text = QUICK.replace("mean = 2, p99 = 8", "mean = 20, p99 = 30").replace(
         "stop = 0.35", "start = 100"

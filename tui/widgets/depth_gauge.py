@@ -15,7 +15,7 @@ WARN_RATIO = 0.9
 
 
 class DepthGauge(Widget):
-    """A bar of depth / maxsize plus the overflow policy, blocked putters, evicted and rejected.
+    """A bar of depth / maxsize plus the overflow policy, items waiting for room, evicted, rejected.
 
     The widget has the class `-warn` at 90% and `-full` at 100%, so the theme decides the colours.
     """
@@ -65,8 +65,8 @@ class DepthGauge(Widget):
             bar, "\n",
             (depth, "bold"), ("  peak ", label_style), count(queue.peak_depth),
             ("  ", label_style), (queue.overflow, "bold"), "\n",
-            # Tasks, not items: each blocked putter holds at least one item waiting for room.
-            ("putters blocked ", label_style), count(queue.blocked_putters),
+            # Items, not tasks: a blocked burst is one putter holding thousands of items.
+            ("waiting for room ", label_style), count(snapshot.waiting_for_room),
             ("  evicted ", label_style), count(queue.evicted),
             ("  rejected ", label_style), count(queue.rejected),
             no_wrap=True, overflow="ellipsis",
