@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import engine.scenario as scenario_module
+from engine.limits import BOUNDS, KEYS
 from engine.scenario import (
     BUILTIN_SCENARIOS,
     Z99,
@@ -18,6 +18,7 @@ from engine.scenario import (
     Scenario,
     ScenarioError,
     describe_builtins,
+    keys_table,
     load_scenario,
     parse_scenario,
 )
@@ -56,29 +57,32 @@ def test_empty_file_gives_the_documented_defaults() -> None:
 
 
 def test_defaults_table_matches_the_dataclasses() -> None:
-    doc = scenario_module.__doc__ or ""
-    rows = {
-        (section, key): default
-        for section, key, default in re.findall(r"^\| (\S+) \| `(\w+)` \| `?([^|`]*)`? \|", doc, re.M)
-    }
+    rows = {(section, key): default for section, key, default, _, _ in KEYS}
     s = Scenario()
-    assert rows[("`[queue]`", "maxsize")] == f"{s.queue.maxsize}"
-    assert rows[("`[queue]`", "overflow")] == '"block"'
-    assert rows[("`[pool]`", "workers")] == str(s.pool.workers)
-    assert rows[("`[pool]`", "max_attempts")] == str(s.pool.max_attempts)
-    assert float(rows[("`[pool]`", "backoff_base")]) == s.pool.backoff_base
-    assert float(rows[("`[pool]`", "backoff_cap")]) == s.pool.backoff_cap
-    assert float(rows[("`[watchdog]`", "interval")]) == s.watchdog.interval
-    assert float(rows[("`[watchdog]`", "sla_ms")]) == s.watchdog.sla_ms
-    assert float(rows[("`[watchdog]`", "loop_block_ms")]) == s.watchdog.loop_block_ms
-    assert float(rows[("`[handler]`", "block_ms")]) == s.handler.block_ms
+    assert rows[("[queue]", "maxsize")] == f"{s.queue.maxsize}"
+    assert rows[("[queue]", "overflow")] == '"block"'
+    assert rows[("[pool]", "workers")] == str(s.pool.workers)
+    assert rows[("[pool]", "max_attempts")] == str(s.pool.max_attempts)
+    assert float(rows[("[pool]", "backoff_base")]) == s.pool.backoff_base
+    assert float(rows[("[pool]", "backoff_cap")]) == s.pool.backoff_cap
+    assert float(rows[("[pool]", "drain_timeout")]) == s.pool.drain_timeout
+    assert float(rows[("[watchdog]", "interval")]) == s.watchdog.interval
+    assert float(rows[("[watchdog]", "sla_ms")]) == s.watchdog.sla_ms
+    assert float(rows[("[watchdog]", "loop_block_ms")]) == s.watchdog.loop_block_ms
+    assert float(rows[("[handler]", "block_ms")]) == s.handler.block_ms
+    # Every default lies in its own documented range.
+    for (section, key), default in rows.items():
+        name = key if section == "(top)" else f"{section.strip('[]')}.{key}"
+        if name in BOUNDS and default.replace(".", "").isdigit():
+            assert BOUNDS[name].problem(float(default) if "." in default else int(default)) is None
 
 
 def test_docs_page_carries_the_same_table() -> None:
-    doc_rows = [line for line in (scenario_module.__doc__ or "").splitlines() if line.startswith("|")]
     page = (ROOT / "docs" / "scenarios.md").read_text()
-    for row in doc_rows:
-        assert row in page
+    assert keys_table() in page
+    # Every range the parser enforces is in the table the page shows.
+    for bound in BOUNDS.values():
+        assert bound.text in page
 
 
 def test_full_file_is_read() -> None:
@@ -129,8 +133,8 @@ loop_block_ms = 50
     ("text", "expected"),
     [
         ("[pool]\nworkers = 4\nworker = 3\n", "line 3: unknown key 'worker' in [pool]; did you mean 'workers'?"),
-        ("[queue]\n\nmaxsize = -1\n", "line 3: queue.maxsize must be an integer >= 0, not -1"),
-        ("[pool]\nworkers = 0\n", "line 2: pool.workers must be an integer >= 1, not 0"),
+        ("[queue]\n\nmaxsize = -1\n", "line 3: queue.maxsize must be an integer between 0 and 100000000, not -1"),
+        ("[pool]\nworkers = 0\n", "line 2: pool.workers must be an integer between 1 and 10000, not 0"),
         ("[pool]\nworkers = \"four\"\n", "line 2: pool.workers must be an integer, not a string 'four'"),
         ("[pool]\nworkers = 2.5\n", "line 2: pool.workers must be an integer, not a number 2.5"),
         ("[handler]\nfailure_rate = true\n", "line 2: handler.failure_rate must be a number, not a boolean true"),
@@ -141,17 +145,17 @@ loop_block_ms = 50
         ("[queue]\nmaxsize = 1\n[queue\n", "line 3: TOML syntax error"),
         ("[pool]\nworkers = = 2\n", "line 2: TOML syntax error"),
         ("[[producers]]\nrate = 1\n[[producers]]\nrat = 2\n", "line 4: unknown key 'rat' in [[producers]]; did you mean 'rate'?"),
-        ("[[producers]]\npriorities = { 0 = -1 }\n", "line 2: producers.priorities.0 must be a number >= 0, not -1"),
+        ("[[producers]]\npriorities = { 0 = -1 }\n", "line 2: producers.priorities.0 must be a number between 0 and 1000000, not -1"),
         ("[[producers]]\npriorities = { 0 = 0 }\n", "every weight is 0"),
-        ("[[producers]]\nburst = { every = 0, size = 10 }\n", "producers.burst.every must be > 0"),
+        ("[[producers]]\nburst = { every = 0, size = 10 }\n", "line 2: producers.burst.every must be a number between 0.001 and 86400, not 0"),
         ("[[producers]]\nburst = { every = 1 }\n", "producers.burst needs 'size'"),
         ("[[producers]]\nname = \"a\"\n[[producers]]\nname = \"a\"\n", "line 4: producer name 'a' is used twice"),
         ("[handler]\nlatency_ms = { mean = 10, p99 = 5 }\n", "line 2: handler.latency_ms.p99 (5) must lie between mean (10)"),
         ("[handler]\nlatency_ms = { mean = 10, p99 = 1000 }\n", "must lie between mean"),
         ("[pool]\nbackoff_base = 2\nbackoff_cap = 1\n", "pool.backoff_cap (1) must be >= pool.backoff_base (2)"),
-        ("[watchdog]\nsla_ms = { default = 0 }\n", "watchdog.sla_ms.default must be > 0"),
+        ("[watchdog]\nsla_ms = { default = 0 }\n", "line 2: watchdog.sla_ms.default must be a number between 1 and 86400000, not 0"),
         ("producers = 3\n", "producers must be an array of tables"),
-        ("seed = -3\n", "line 1: seed must be an integer >= 0, not -3"),
+        ("seed = -3\n", "line 1: seed must be an integer between 0 and 9223372036854775807, not -3"),
     ],
 )
 def test_bad_input_is_one_line_naming_file_line_and_value(text: str, expected: str) -> None:
@@ -184,7 +188,7 @@ def test_overrides_replace_file_values_and_refuse_bad_ones() -> None:
     assert (s.pool.workers, s.queue.maxsize, s.queue.overflow, s.queue.aging, s.seed) == (
         9, 0, "reject", 2.0, 11,
     )
-    with pytest.raises(ScenarioError, match="workers must be an integer >= 1"):
+    with pytest.raises(ScenarioError, match="workers must be an integer between 1 and 10000"):
         s.with_overrides(workers=0)
     with pytest.raises(ScenarioError, match="overflow must be one of"):
         s.with_overrides(overflow="drop")

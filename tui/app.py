@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import Grid, Vertical, VerticalScroll
 from textual.events import Resize
 from textual.reactive import reactive
-from textual.widgets import Footer, Tab, Tabs
+from textual.widgets import Footer, Input, Tab, Tabs, TextArea
 
 from engine.snapshots import (
     EngineSnapshot,
@@ -29,6 +29,7 @@ from engine.snapshots import (
 )
 from tui.screens.alert_detail import AlertScreen
 from tui.screens.help import HelpScreen
+from tui.signals import watch_signals
 from tui.widgets.alert_table import AlertTable
 from tui.widgets.depth_gauge import DepthGauge
 from tui.widgets.event_log import EventLog
@@ -82,7 +83,8 @@ class HeapwatchApp(App[int]):
 
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("q", "quit", "Quit"),
+        # priority: q quits from any screen (help, alert detail); not while typing: check_action.
+        Binding("q", "quit", "Quit", priority=True),
         Binding("b", "burst", "Burst"),
         Binding("B", "big_burst", "×10", key_display="B"),
         Binding("l", "flood_low", "Flood"),
@@ -181,6 +183,7 @@ class HeapwatchApp(App[int]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        self._signals = watch_signals(self)  # first: a SIGTERM from now on quits gracefully
         titles = {
             "heap-panel": "heap root",
             "depth-panel": "depth",
@@ -284,6 +287,12 @@ class HeapwatchApp(App[int]):
         # Leaving by any road (ctrl+c, an exception) still shuts the engine down gracefully.
         if self._shutdown_task is None and getattr(self.engine, "running", False):
             await self._graceful_shutdown()
+        if getattr(self, "_signals", None) is not None:
+            self._signals.remove()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # While a text input has focus q is a letter (Esc leaves the input first).
+        return not (action == "quit" and isinstance(self.focused, Input | TextArea))
 
     def _report_error(self, what: str, error: BaseException) -> None:
         self.notify(f"{what} failed: {type(error).__name__}: {error}", title="engine error",
