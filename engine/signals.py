@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import stat
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -149,8 +150,12 @@ def _main_thread() -> bool:
 
 
 def drop_terminal_output() -> None:
-    """After SIGHUP the terminal is gone: point stdout and stderr at /dev/null, so that what is
-    still printed is dropped instead of failing (EIO) in the middle of a drain."""
+    """After SIGHUP the terminal is gone: point stdout and stderr at /dev/null where they are a
+    terminal, so that what is still printed is dropped instead of failing (EIO) in the middle
+    of a drain. A file or a pipe (a log) is left as it is."""
+    terminals = [fd for fd in (1, 2) if _is_terminal(fd)]
+    if not terminals:
+        return
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -161,13 +166,22 @@ def drop_terminal_output() -> None:
     except OSError:
         return
     try:
-        for fd in (1, 2):
+        for fd in terminals:
             try:
                 os.dup2(null, fd)
             except OSError:
                 pass
     finally:
         os.close(null)
+
+
+def _is_terminal(fd: int) -> bool:
+    # A hung-up terminal may no longer pass isatty(); it is still a character device (and
+    # /dev/null, also one, is harmless to replace by itself).
+    try:
+        return stat.S_ISCHR(os.fstat(fd).st_mode)
+    except OSError:
+        return False
 
 
 def cut_drain_short(pool: Any, *, retry: float = 0.02) -> None:

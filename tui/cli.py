@@ -167,7 +167,7 @@ def _check_output(flag: str, path: Path) -> None:
     except NotADirectoryError:
         raise UsageError(f"{flag} {text}: a part of the path is a file, not a directory") from None
     except OSError as error:
-        raise UsageError(f"{flag} {text}: {error.strerror or error}") from None
+        raise UsageError(f"{flag} {text}: {_reason(error)}") from None
     if info is not None and stat.S_ISDIR(info.st_mode):
         raise UsageError(f"{flag} {text} is a directory")
     parent = path.parent if str(path.parent) else Path(".")
@@ -179,16 +179,20 @@ def _check_output(flag: str, path: Path) -> None:
     try:
         fd = os.open(path, flags, 0o644)
     except OSError as error:
-        denied = error.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
-        reason = "permission denied" if denied else error.strerror or str(error)
         action = "written" if info else "created"
-        raise UsageError(f"{flag} {text} cannot be {action}: {reason}") from None
+        raise UsageError(f"{flag} {text} cannot be {action}: {_reason(error)}") from None
     os.close(fd)
     if info is None:
         try:
             os.unlink(path)
         except OSError:
             pass
+
+
+def _reason(error: OSError) -> str:
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    return error.strerror or str(error)
 
 
 def check_outputs(outputs: dict[str, Path | None]) -> None:
