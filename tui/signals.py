@@ -1,15 +1,25 @@
 """The dashboard's signals: SIGTERM, SIGINT and SIGHUP quit it gracefully, as `q` does.
 
 The first signal runs the app's quit (drain up to the drain timeout, then exit 0, and the
-command writes the report and the spill); a second cuts the drain short. After SIGHUP the
-terminal is gone, so what the app still draws goes to /dev/null. The command hands its own
-`TwoStageSignals` (catching since its first line) to the app as `app.signals`; without one the
-app catches from its mount on.
+command writes the report and the spill); a second cuts the drain short. The command hands its
+own `TwoStageSignals` (catching since its first line) to the app as `app.signals`; without one
+the app catches from its mount on.
+
+After SIGHUP the terminal is gone. Output goes to /dev/null, and input to a pipe that never
+has data (a hung-up terminal reads as endless end-of-file, which would spin Textual's input
+thread). The kernel sends SIGCONT with the hangup: Textual's SIGCONT handler would start a
+second terminal session from inside the signal handler and wedge the app, so it runs only
+while the terminal is still there.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import stat
+import sys
+import termios
+from collections.abc import Callable
 from typing import Any
 
 from engine.signals import (
@@ -19,25 +29,84 @@ from engine.signals import (
     drop_terminal_output,
 )
 
-__all__ = ["watch_signals"]
+__all__ = ["DashboardSignals", "watch_signals"]
 
 
-def watch_signals(app: Any) -> TwoStageSignals:
-    """Wire the signals to `app` on its running loop (call from on_mount); `remove()` the
-    result on unmount."""
-    signals: TwoStageSignals = getattr(app, "signals", None) or TwoStageSignals(COMMAND_SIGNALS)
+class DashboardSignals:
+    """The app's side of the signals, from `watch_signals(app)`; `remove()` on unmount."""
 
-    def first(sig: signal.Signals) -> None:
-        if sig == signal.SIGHUP:
-            drop_terminal_output()
-        app.action_quit()
+    def __init__(self, app: Any, signals: TwoStageSignals) -> None:
+        self.app = app
+        self.signals = signals
+        self.hung_up = False
+        self._restore_sigcont: Callable[[], None] = lambda: None
 
-    def again(sig: signal.Signals) -> None:
-        if sig == signal.SIGHUP:
-            drop_terminal_output()
-        pool = getattr(app.engine, "pool", None)
+    def install(self) -> None:
+        self._restore_sigcont = self._guard_sigcont()
+        self.signals.install(self._first, self._again)
+
+    def remove(self) -> None:
+        self.signals.remove()
+        self._restore_sigcont()
+
+    def _hang_up(self, sig: signal.Signals) -> None:
+        if sig != signal.SIGHUP or self.hung_up:
+            return
+        self.hung_up = True
+        drop_terminal_output()
+        _drop_terminal_input()
+
+    def _first(self, sig: signal.Signals) -> None:
+        self._hang_up(sig)
+        self.app.action_quit()
+
+    def _again(self, sig: signal.Signals) -> None:
+        self._hang_up(sig)
+        pool = getattr(self.app.engine, "pool", None)
         if pool is not None:
             cut_drain_short(pool)
 
-    signals.install(first, again)
-    return signals
+    def _guard_sigcont(self) -> Callable[[], None]:
+        try:
+            original = signal.getsignal(signal.SIGCONT)
+        except ValueError:
+            return lambda: None
+        if not callable(original):
+            return lambda: None
+
+        def on_sigcont(signum: int, frame: Any) -> None:
+            if not self.hung_up and _terminal_alive():
+                original(signum, frame)
+
+        try:
+            signal.signal(signal.SIGCONT, on_sigcont)
+        except ValueError:  # not the main thread
+            return lambda: None
+        return lambda: signal.signal(signal.SIGCONT, original)
+
+
+def watch_signals(app: Any) -> DashboardSignals:
+    """Wire SIGINT, SIGTERM and SIGHUP to `app` on its running loop (call from on_mount)."""
+    signals = getattr(app, "signals", None) or TwoStageSignals(COMMAND_SIGNALS)
+    watcher = DashboardSignals(app, signals)
+    watcher.install()
+    return watcher
+
+
+def _terminal_alive() -> bool:
+    try:
+        termios.tcgetattr(sys.__stdin__.fileno())  # type: ignore[union-attr]
+    except (termios.error, OSError, ValueError, AttributeError):
+        return False
+    return True
+
+
+def _drop_terminal_input() -> None:
+    try:
+        if not stat.S_ISCHR(os.fstat(0).st_mode):  # a pipe or a file: not the terminal
+            return
+        read_end, _write_end = os.pipe()  # the write end stays open: reads wait, never EOF
+        os.dup2(read_end, 0)
+        os.close(read_end)
+    except OSError:
+        pass
