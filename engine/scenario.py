@@ -364,8 +364,9 @@ class _Parser:
         for key in data:
             if key not in allowed:
                 hint = _did_you_mean(key, allowed)
-                name = _printable(key if len(key) <= 40 else key[:37] + "...")
-                raise self.fail(section, index, at or key, f"unknown key {name!r} in {shown}{hint}")
+                name = key if len(key) <= 40 else key[:37] + "..."
+                name = repr(name) if name.isprintable() else ascii(name)
+                raise self.fail(section, index, at or key, f"unknown key {name} in {shown}{hint}")
         return data
 
     def entries(self, data: Mapping[str, Any], section: str, index: int, key: str) -> None:
@@ -432,7 +433,7 @@ class _Parser:
         seed = self.number(data, "", 0, "seed", 0)
         raw_producers = data.get("producers", [{}])
         if len(raw_producers) > MAX_ENTRIES:
-            raise self.fail("producers", 0, "", f"more than {MAX_ENTRIES} [[producers]] tables")
+            raise self.fail("producers", 0, "", f"over {MAX_ENTRIES} [[producers]] tables")
         producers = tuple(self.producer(p, i) for i, p in enumerate(raw_producers))
         if not producers:
             raise self.fail("producers", 0, "", "at least one [[producers]] table is needed")
@@ -458,8 +459,7 @@ class _Parser:
         self.table(data, s, 0, ("maxsize", "overflow", "aging"))
         overflow = data.get("overflow", "block")
         if overflow not in OVERFLOW_POLICIES:
-            hint = _did_you_mean(str(overflow), OVERFLOW_POLICIES) if isinstance(
-                overflow, str) else ""
+            hint = _did_you_mean(overflow, OVERFLOW_POLICIES) if isinstance(overflow, str) else ""
             raise self.fail(s, 0, "overflow", f"queue.overflow must be one of"
                             f" {', '.join(OVERFLOW_POLICIES)}, not {_shown(overflow, kind=False)}"
                             f"{hint}")

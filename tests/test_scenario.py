@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import math
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ import engine.scenario as scenario_module
 from engine.limits import BOUNDS, KEYS
 from engine.scenario import (
     BUILTIN_SCENARIOS,
+    MAX_FILE_BYTES,
     Z99,
     Latency,
     Scenario,
@@ -214,3 +218,106 @@ def test_any_unknown_pool_key_is_refused(key: str) -> None:
         return
     with pytest.raises(ScenarioError, match=f"unknown key '{key}' in \\[pool\\]"):
         parse_scenario(f"[pool]\n{key} = 1\n")
+
+
+# --------------------------------------------------------------------------- hostile files
+
+HUGE = "1" + "0" * 400
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"seed = {HUGE}\n", "line 1: seed must be an integer between 0 and"),
+        (f"[queue]\nmaxsize = {HUGE}\n", "line 2: queue.maxsize must be an integer between 0 and 100000000, not an integer of about 400 digits"),
+        (f"[pool]\nworkers = {HUGE}\n", "line 2: pool.workers must be an integer between 1 and 10000"),
+        (f"[pool]\ntimeout = {HUGE}\n", "line 2: pool.timeout must be 0 (off) or a number between 0.001 and 86400"),
+        (f"[[producers]]\npriorities = {{ 0 = {HUGE} }}\n", "line 2: producers.priorities.0 must be a number between 0 and 1000000"),
+        (f"[[producers]]\nburst = {{ every = 1, size = {HUGE} }}\n", "line 2: producers.burst.size must be an integer between 1 and 1000000"),
+        (f"[watchdog]\nsla_ms = {HUGE}\n", "line 2: watchdog.sla_ms must be a number between 1 and 86400000"),
+        (f"[watchdog]\nsla_ms = {{ 9 = {HUGE} }}\n", "line 2: watchdog.sla_ms.9 must be a number between 1 and 86400000"),
+        ("[[producers]]\nburst = { every = 1e-12, size = 5 }\n", "line 2: producers.burst.every must be a number between 0.001 and 86400, not 1e-12"),
+        ("[[producers]]\nburst = { every = 1e-300, size = 5 }\n", "producers.burst.every must be a number between 0.001"),
+        ("[watchdog]\nloop_block_ms = 1e300\n", "line 2: watchdog.loop_block_ms must be 0 (off) or a number between 2 and 60000, not 1e+300"),
+        ("[watchdog]\ninterval = 0.0001\n", "watchdog.interval must be a number between 0.001 and 3600"),
+        ("[pool]\ncancel_every = 0.0005\n", "pool.cancel_every must be 0 (off) or a number between 0.001"),
+        ("[handler]\nblock_ms = inf\n", "line 2: handler.block_ms must be a number between 0 and 10000, not inf"),
+        ("[queue]\naging = nan\n", "line 2: queue.aging must be a number between 0 and 1000, not nan"),
+        ("[handler]\nlatency_ms = -inf\n", "handler.latency_ms must be a number between 0 and 600000, not -inf"),
+        ("[[producers]]\npriorities = { 1e400 = 1 }\n", "producers.priorities: priority '1e400' must be a number between -1000000 and 1000000"),
+        ("[[producers]]\npriorities = { 5 = 1, \"5.0\" = 2 }\n", "line 2: producers.priorities: priority 5 is given twice"),
+        ("[queue]\nmaxsize = 0x" + "f" * 2000 + "\n", "queue.maxsize must be an integer between 0 and 100000000"),
+        ("[queue]\nmaxsize = 1" + "0" * 5000 + "\n", "mine.toml: a number with too many digits"),
+        ("x = " + "[" * 50_000 + "]" * 50_000 + "\n", "mine.toml: arrays or tables nested too deeply"),
+        ("[queue]\n\"mäxsize\" = 1\n", "line 2: unknown key 'mäxsize' in [queue]; did you mean 'maxsize'?"),
+        ("[queue]\n\"a\\nb\" = 1\n", "unknown key 'a\\nb' in [queue]"),
+        ("description = \"two\\nlines\"\n", "line 1: description must be one line of 0 to 200 printable characters"),
+        ("[[producers]]\nname = \"\"\n", "producers.name must be one line of 1 to 200 printable characters"),
+        ("[pool]\nworkers = [1, [2, [3]]]\n", "line 2: pool.workers must be an integer, not an array"),
+        ("[handler]\nlatency_ms = { mean = 1e300, p99 = 1e301 }\n", "handler.latency_ms.mean must be a number between 0 and 600000"),
+    ],
+    ids=lambda value: value[:30] if isinstance(value, str) else None,
+)
+def test_hostile_values_are_one_line_with_the_key_and_its_range(text: str, expected: str) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(text, label="mine.toml")
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("mine.toml")
+    assert expected in message, message
+    assert len(message) < 300
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"\xef\xbb\xbf[pool]\nworkers = 2\n", None),  # a BOM is allowed
+        (b"", None),
+        (b"[pool]\nworkers = 2\n\xff\xfe\x00junk", "line 3: not UTF-8 text (byte 20)"),
+        (b"\x00\x01\x02", "TOML syntax error"),
+    ],
+)
+def test_bytes_load_or_give_one_line(data: bytes, expected: str | None) -> None:
+    if expected is None:
+        assert isinstance(parse_scenario(data, label="b.toml"), Scenario)
+        return
+    with pytest.raises(ScenarioError, match=re.escape(expected)):
+        parse_scenario(data, label="b.toml")
+
+
+def test_only_regular_files_up_to_1_mib_are_read(tmp_path: Path) -> None:
+    for device in ("/dev/zero", "/dev/urandom", "/dev/null"):
+        with pytest.raises(ScenarioError, match="is not a regular file"):
+            load_scenario(device)
+    with pytest.raises(ScenarioError, match="is a directory"):
+        load_scenario(tmp_path)
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    with pytest.raises(ScenarioError, match="is not a regular file"):
+        load_scenario(fifo)
+    big = tmp_path / "big.toml"
+    big.write_bytes(b"#" * (MAX_FILE_BYTES + 1))
+    with pytest.raises(ScenarioError, match=r"larger than 1048576 bytes \(1048577 bytes\)"):
+        load_scenario(big)
+    big.write_bytes(b"#" * MAX_FILE_BYTES)
+    assert load_scenario(big).name == "big"
+    with pytest.raises(ScenarioError, match="not found"):
+        load_scenario(tmp_path / "big.toml" / "under-a-file.toml")
+
+
+def test_dash_reads_standard_input_up_to_1_mib() -> None:
+    loaded = load_scenario("-", stdin=io.BytesIO(b"[pool]\nworkers = 7\n"))
+    assert (loaded.name, loaded.source, loaded.pool.workers) == ("stdin", "<stdin>", 7)
+    with pytest.raises(ScenarioError, match="<stdin>: the scenario is larger than 1048576 bytes"):
+        load_scenario("-", stdin=io.BytesIO(b"#" * (MAX_FILE_BYTES + 1)))
+    with pytest.raises(ScenarioError, match="<stdin> line 2: queue.maxsize"):
+        load_scenario("-", stdin=io.BytesIO(b"[queue]\nmaxsize = -1\n"))
+
+
+def test_overrides_take_the_same_ranges_as_the_file() -> None:
+    demo = load_scenario("demo")
+    with pytest.raises(ScenarioError, match="maxsize must be an integer between 0 and 100000000"):
+        demo.with_overrides(maxsize=10**400)
+    with pytest.raises(ScenarioError, match="aging must be a number between 0 and 1000"):
+        demo.with_overrides(aging=math.inf)
+    with pytest.raises(ScenarioError, match="seed must be an integer between 0 and"):
+        demo.with_overrides(seed=2**64)
