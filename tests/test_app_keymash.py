@@ -35,7 +35,7 @@ sla_ms = 300
 
 # Every key the app binds, its screens' keys, focus moves, and the command palette (an input).
 KEYS = ["question_mark", "b", "B", "l", "c", "plus", "minus", "p", "a", "o", "x", "m", "k",
-        "f", "s", "enter", "escape", "tab", "shift+tab", "up", "down", "pageup", "end",
+        "f", "s", "enter", "escape", "tab", "shift+tab", "up", "down", "pageup", "pagedown", "end",
         "ctrl+p", "z", "1", "space"]
 SIZES = [(2, 2), (3, 1), (10, 5), (40, 12), (80, 24), (109, 31), (120, 40), (300, 80)]
 
@@ -90,5 +90,25 @@ async def test_q_quits_from_the_help_screen_and_the_palette() -> None:
         await pilot.pause(0.05)
         assert type(app.screen).__name__ == "HelpScreen"
         await pilot.press("q")
+        await _wait(pilot, lambda: app.return_code is not None, DRAIN + 1.0)
+        assert app.return_code == 0
+
+
+@pytest.mark.parametrize("shrink_first", [False, True])
+async def test_page_keys_in_the_palette_of_a_tiny_terminal_do_not_crash(shrink_first) -> None:
+    # Textual's palette raised KeyError on page-up with under 5 rows: the app died, status 1.
+    engine = Engine(parse_scenario(MASH, name="mash"))
+    app = HeapwatchApp(engine, refresh_hz=5)
+    async with app.run_test(size=(120, 40)) as pilot:
+        if shrink_first:
+            await pilot.resize_terminal(3, 1)
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.1)
+        await pilot.resize_terminal(3, 1)
+        await pilot.press("pageup", "pagedown", "pageup")
+        await pilot.pause(0.1)
+        assert app.is_running and app.return_code is None
+        await pilot.resize_terminal(80, 24)
+        await pilot.press("escape", "q")
         await _wait(pilot, lambda: app.return_code is not None, DRAIN + 1.0)
         assert app.return_code == 0

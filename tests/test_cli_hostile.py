@@ -280,3 +280,32 @@ def test_a_second_signal_cuts_a_long_drain_short(toml, tmp_path: Path) -> None:
     assert time.monotonic() - cut_at < 10  # the drain timeout is 30 s
     data, lines = written(report, spill)
     assert data["shutdown"]["deadline_hit"] and len(lines) > 0
+
+
+# --------------------------------------------------------------------------- flags
+
+
+@pytest.mark.parametrize(
+    ("args", "key"),
+    [
+        (["--workers", "1" + "0" * 400], "pool.workers"),
+        (["--workers", "10001"], "pool.workers"),
+        (["--maxsize", "100000001"], "queue.maxsize"),
+        (["--aging", "inf"], "queue.aging"),
+        (["--aging", "nan"], "queue.aging"),
+        (["--seed", str(2**64)], "seed"),
+        (["--duration", "1e300"], "--duration"),
+        (["--duration", "0.0001"], "--duration"),
+        (["--refresh", "0"], "--refresh"),
+        (["--metrics-port", "-1"], "--metrics-port"),
+    ],
+)
+def test_flags_take_the_ranges_of_the_keys(capsys, args: list[str], key: str) -> None:
+    from engine.limits import BOUNDS
+    from tui.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main([*args, "--headless"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"must be {BOUNDS[key].text}, not " in err
