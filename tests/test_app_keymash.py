@@ -12,6 +12,7 @@ from textual.widgets import Input
 from engine.runtime import Engine
 from engine.scenario import parse_scenario
 from tui.app import HeapwatchApp
+from tui.palette import SafeCommandPalette
 
 DRAIN = 1.0
 MASH = f"""
@@ -110,5 +111,24 @@ async def test_page_keys_in_the_palette_of_a_tiny_terminal_do_not_crash(shrink_f
         assert app.is_running and app.return_code is None
         await pilot.resize_terminal(80, 24)
         await pilot.press("escape", "q")
+        await _wait(pilot, lambda: app.return_code is not None, DRAIN + 1.0)
+        assert app.return_code == 0
+
+
+async def test_a_second_dismissal_of_the_palette_is_harmless() -> None:
+    # Two Enters (or Esc) queued before the palette closed: the second dismissal raised
+    # ScreenStackError and the app died.
+    engine = Engine(parse_scenario(MASH, name="mash"))
+    app = HeapwatchApp(engine, refresh_hz=5)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.1)
+        palette = app.screen
+        assert isinstance(palette, SafeCommandPalette)
+        palette.dismiss()
+        palette.dismiss()
+        await pilot.pause(0.1)
+        assert app.is_running and app.screen is not palette
+        await pilot.press("q")
         await _wait(pilot, lambda: app.return_code is not None, DRAIN + 1.0)
         assert app.return_code == 0

@@ -16,7 +16,6 @@ from typing import Any, Protocol
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.command import CommandPalette
 from textual.containers import Grid, Vertical, VerticalScroll
 from textual.events import Resize
 from textual.reactive import reactive
@@ -28,6 +27,7 @@ from engine.snapshots import (
     ShutdownReport,
     StackGroup,
 )
+from tui.palette import SafeCommandPalette
 from tui.screens.alert_detail import AlertScreen
 from tui.screens.help import HelpScreen
 from tui.signals import watch_signals
@@ -51,9 +51,6 @@ COMPACT_BELOW = (110, 32)
 """Below this many columns or rows the panels go into pages (tabs)."""
 
 PAGES = ("queue", "workers", "alerts", "more", "shutdown")
-
-PALETTE_MIN = (20, 8)
-"""Smallest terminal the command palette opens in (or stays open in)."""
 
 
 class EngineLike(Protocol):
@@ -295,16 +292,9 @@ class HeapwatchApp(App[int]):
             self._signals.remove()
 
     def action_command_palette(self) -> None:
-        # Textual's palette raises on a page key when it has no room: too small, no palette.
-        if self.size.width >= PALETTE_MIN[0] and self.size.height >= PALETTE_MIN[1]:
-            super().action_command_palette()
-
-    @on(Resize)
-    def _close_a_cramped_palette(self, event: Resize) -> None:
-        if isinstance(self.screen, CommandPalette) and (
-            event.size.width < PALETTE_MIN[0] or event.size.height < PALETTE_MIN[1]
-        ):
-            self.screen.dismiss()
+        # Textual's own palette can die on a page key (see tui/palette.py).
+        if self.use_command_palette and not SafeCommandPalette.is_open(self):
+            self.push_screen(SafeCommandPalette(id="--command-palette"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # While a text input has focus q is a letter (Esc leaves the input first).
