@@ -117,7 +117,7 @@ async def test_page_keys_in_the_palette_of_a_tiny_terminal_do_not_crash(shrink_f
 
 async def test_a_second_dismissal_of_the_palette_is_harmless() -> None:
     # Two Enters (or Esc) queued before the palette closed: the second dismissal raised
-    # ScreenStackError and the app died.
+    # ScreenStackError and the app died; a ctrl+p then raised DuplicateIds.
     engine = Engine(parse_scenario(MASH, name="mash"))
     app = HeapwatchApp(engine, refresh_hz=5)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -127,8 +127,10 @@ async def test_a_second_dismissal_of_the_palette_is_harmless() -> None:
         assert isinstance(palette, SafeCommandPalette)
         palette.dismiss()
         palette.dismiss()
+        app.action_command_palette()  # ctrl+p again while it closes: once a DuplicateIds crash
         await pilot.pause(0.1)
         assert app.is_running and app.screen is not palette
+        await pilot.press("escape")
         await pilot.press("q")
         await _wait(pilot, lambda: app.return_code is not None, DRAIN + 1.0)
         assert app.return_code == 0

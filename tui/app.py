@@ -292,9 +292,9 @@ class HeapwatchApp(App[int]):
             self._signals.remove()
 
     def action_command_palette(self) -> None:
-        # Textual's own palette can die on a page key (see tui/palette.py).
-        if self.use_command_palette and not SafeCommandPalette.is_open(self):
-            self.push_screen(SafeCommandPalette(id="--command-palette"))
+        # Textual's own palette can die on mashed keys (see tui/palette.py).
+        if self.use_command_palette and not isinstance(self.screen, SafeCommandPalette):
+            self.push_screen(SafeCommandPalette())
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # While a text input has focus q is a letter (Esc leaves the input first).
