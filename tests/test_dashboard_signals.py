@@ -7,6 +7,7 @@ import fcntl
 import json
 import os
 import pty
+import re
 import signal
 import struct
 import subprocess
@@ -66,6 +67,10 @@ class Dashboard:
     def shows(self, text: str) -> bool:
         return text.encode() in self.screen
 
+    def has_work(self) -> bool:
+        """The summary bar shows a queue with items in it: the engine runs and has load."""
+        return re.search(rb"depth [1-9]", self.screen) is not None
+
     def hang_up(self) -> None:
         os.close(self.master)  # the terminal closes: the kernel sends SIGHUP and SIGCONT
         self.master = -1
@@ -106,7 +111,7 @@ def dash_toml(tmp_path: Path):
 def test_sigterm_to_the_running_dashboard_drains_and_exits_0(dash_toml, tmp_path: Path) -> None:
     report, spill, args = outputs(tmp_path)
     dash = Dashboard("--scenario", dash_toml(), *args)
-    wait_until(lambda: dash.shows("dashsig"), "the dashboard on screen")
+    wait_until(dash.has_work, "queued items on screen")
     dash.process.send_signal(signal.SIGTERM)
     assert dash.wait() == 0, dash.screen[-2000:]
     data = check_written(report, spill)
@@ -127,9 +132,9 @@ def test_sigterm_before_the_dashboard_is_up_is_graceful(dash_toml, tmp_path: Pat
 def test_a_second_signal_cuts_the_dashboards_drain_short(dash_toml, tmp_path: Path) -> None:
     report, spill, args = outputs(tmp_path)
     dash = Dashboard("--scenario", dash_toml(LONG_DRAIN), *args)
-    wait_until(lambda: dash.shows("dashsig"), "the dashboard on screen")
+    wait_until(dash.has_work, "queued items on screen")
     dash.process.send_signal(signal.SIGTERM)
-    wait_until(lambda: dash.shows("draining"), "the drain on screen")
+    time.sleep(0.3)  # any moment will do: a second signal before the drain began still cuts it
     cut_at = time.monotonic()
     dash.process.send_signal(signal.SIGTERM)
     assert dash.wait() == 0, dash.screen[-2000:]
@@ -141,7 +146,7 @@ def test_a_second_signal_cuts_the_dashboards_drain_short(dash_toml, tmp_path: Pa
 def test_the_terminal_closing_drains_writes_both_and_exits_0(dash_toml, tmp_path: Path) -> None:
     report, spill, args = outputs(tmp_path)
     dash = Dashboard("--scenario", dash_toml(), *args)
-    wait_until(lambda: dash.shows("dashsig"), "the dashboard on screen")
+    wait_until(dash.has_work, "queued items on screen")
     dash.hang_up()
     assert dash.wait(timeout=30) == 0
     check_written(report, spill)

@@ -356,6 +356,7 @@ def _run_dashboard(runtime: Any, args: argparse.Namespace, signals: TwoStageSign
     import logging
 
     from tui.app import HeapwatchApp
+    from tui.signals import hangup_safe_output
 
     # Log lines on stderr would tear the screen; the dashboard shows alerts and errors itself.
     logging.getLogger("engine").addHandler(logging.NullHandler())
@@ -371,7 +372,8 @@ def _run_dashboard(runtime: Any, args: argparse.Namespace, signals: TwoStageSign
         timer.daemon = True
         timer.start()
     try:
-        app.run()
+        with hangup_safe_output():
+            app.run()
     finally:
         if timer is not None:
             timer.cancel()

@@ -5,11 +5,12 @@ command writes the report and the spill); a second cuts the drain short. The com
 own `TwoStageSignals` (catching since its first line) to the app as `app.signals`; without one
 the app catches from its mount on.
 
-After SIGHUP the terminal is gone. Output goes to /dev/null, and input to a pipe that never
-has data (a hung-up terminal reads as endless end-of-file, which would spin Textual's input
-thread). The kernel sends SIGCONT with the hangup: Textual's SIGCONT handler would start a
+After SIGHUP the terminal is gone. Output goes to /dev/null, and so does input (a hung-up
+terminal may fail reads; /dev/null reads as end-of-file, which Textual's input thread skips). The kernel sends SIGCONT with the hangup: Textual's SIGCONT handler would start a
 second terminal session from inside the signal handler and wedge the app, so it runs only
-while the terminal is still there.
+while the terminal is still there. And Textual's writer thread dies on the first write that
+fails (EIO, between the hangup and our handler), after which the app blocks for good on its
+full output queue: `hangup_safe_output()` gives the driver a stream that drops such a write.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import signal
 import stat
 import sys
 import termios
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
 
 from engine.signals import (
     COMMAND_SIGNALS,
@@ -29,7 +31,7 @@ from engine.signals import (
     drop_terminal_output,
 )
 
-__all__ = ["DashboardSignals", "watch_signals"]
+__all__ = ["DashboardSignals", "hangup_safe_output", "watch_signals"]
 
 
 class DashboardSignals:
@@ -102,11 +104,50 @@ def _terminal_alive() -> bool:
 
 
 def _drop_terminal_input() -> None:
+    """Put /dev/null on stdin (the hung-up terminal can fail reads with EIO)."""
     try:
         if not stat.S_ISCHR(os.fstat(0).st_mode):  # a pipe or a file: not the terminal
             return
-        read_end, _write_end = os.pipe()  # the write end stays open: reads wait, never EOF
-        os.dup2(read_end, 0)
-        os.close(read_end)
+        # /dev/null, not a pipe: a read already past its select must return, never wait.
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
     except OSError:
         pass
+
+
+class _DropFailedWrites:
+    """A text stream whose write or flush that fails (a hung-up terminal) is dropped."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError):
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def hangup_safe_output() -> Iterator[None]:
+    """While inside, the terminal stream Textual's driver writes to (sys.__stderr__, read when
+    `App.run()` starts the driver) drops a failed write instead of raising."""
+    original = sys.__stderr__
+    if original is None:
+        yield
+        return
+    sys.__stderr__ = _DropFailedWrites(original)  # type: ignore[misc,assignment]
+    try:
+        yield
+    finally:
+        sys.__stderr__ = original  # type: ignore[misc]
