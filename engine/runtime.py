@@ -23,6 +23,7 @@ from engine.events import EventLog
 from engine.load import LoadGenerator, SimulatedHandler
 from engine.pool import WorkerPool
 from engine.queue import Overflow, PriorityQueue
+from engine.report import build_report, spill_records
 from engine.reprs import ItemRepr
 from engine.scenario import Scenario
 from engine.snapshots import (
@@ -443,106 +444,32 @@ class Engine:
     # ------------------------------------------------------------------ the report
 
     def report(self) -> dict[str, Any]:
-        """The run's JSON report: counts, identity, throughput, waits, alerts, shutdown."""
-        scenario = self.scenario
-        accounting = self.pool.accounting()
-        shutdown = self.pool.report
-        stats = self.queue.stats()
-        ran_for = self.elapsed
-        origin = self._started_at or 0.0
-        alerts = sorted(self._alerts.values(), key=lambda a: a.id)
-        submitted_by_priority = self.load.submitted_by_priority
-        return {
-            "scenario": scenario.name,
-            "source": scenario.source,
-            "seed": scenario.seed,
-            "duration": round(ran_for, 6),
-            "submitted": accounting.submitted,
-            "completed": accounting.completed,
-            "dead_lettered": accounting.dead_lettered,
-            "evicted": accounting.evicted,
-            "rejected": accounting.rejected,
-            "remaining": accounting.returned,
-            "still_queued": accounting.queued,
-            "in_flight": accounting.in_flight,
-            "retry_scheduled": accounting.retry_scheduled,
-            "lost": accounting.lost,
-            "duplicated": accounting.duplicated,
-            "throughput": round(accounting.completed / ran_for, 3) if ran_for > 0 else 0.0,
-            "throughput_window": (
-                "completed per second over the whole run, start to stop (the drain included)"
-            ),
-            "settings": {
-                "workers": scenario.pool.workers,
-                "maxsize": scenario.queue.maxsize,
-                "overflow": str(self.queue.overflow),
-                "aging": self.queue.aging_rate,
-                "max_attempts": scenario.pool.max_attempts,
-                "timeout": scenario.pool.timeout,
-            },
-            "wait_by_priority": [
-                {
-                    "priority": level.priority,
-                    "submitted": submitted_by_priority.get(level.priority, 0),
-                    "p50": level.wait_p50,
-                    "p99": level.wait_p99,
-                }
-                for level in stats.per_priority
-            ],
-            "wait_window": "p50/p99 of each priority's most recent gets (a sliding window)",
-            "handler": {
+        """The run's JSON report: counts, identity, throughput, waits, alerts, shutdown
+        (built by `engine.report.build_report`; encode it with `engine.report.to_json`)."""
+        return build_report(
+            scenario=self.scenario,
+            accounting=self.pool.accounting(),
+            shutdown=self.pool.report,
+            queue=self.queue.stats(),
+            elapsed=self.elapsed,
+            origin=self._started_at or 0.0,
+            alerts=self._alerts.values(),
+            submitted_by_priority=self.load.submitted_by_priority,
+            handler={
                 "calls": self.handler.calls,
                 "failures": self.handler.failures,
                 "hangs": self.handler.hangs,
                 "blocks": self.handler.blocks,
             },
-            "cancelled_workers": self.cancelled_workers,
-            "alerts_raised": {str(k): n for k, n in self.watchdog.alerts_raised().items()},
-            "alerts": [
-                {
-                    "id": alert.id,
-                    "kind": str(alert.kind),
-                    "priority": alert.priority,
-                    "time": round(alert.started_at - origin, 6),
-                    "resolved": (
-                        None if alert.resolved_at is None else round(alert.resolved_at - origin, 6)
-                    ),
-                    "culprit": alert.culprit,
-                    "peak_wait": alert.peak_wait,
-                    "message": alert.message,
-                }
-                for alert in alerts
-            ],
-            "shutdown": None
-            if shutdown is None
-            else {
-                "drain_time": round(shutdown.drain_time, 6),
-                "deadline_hit": shutdown.deadline_hit,
-                "phases": [
-                    {
-                        "phase": str(phase.phase),
-                        "started": round(phase.started_at - origin, 6),
-                        "duration": None if phase.duration is None else round(phase.duration, 6),
-                    }
-                    for phase in shutdown.phases
-                ],
-            },
-        }
+            cancelled_workers=self.cancelled_workers,
+            alerts_raised=self.watchdog.alerts_raised(),
+            overflow=str(self.queue.overflow),
+            aging=self.queue.aging_rate,
+        )
 
     def returned_items(self) -> list[dict[str, Any]]:
         """What the shutdown handed back, one dict per item (the `--spill` lines)."""
-        shutdown = self.pool.report
-        if shutdown is None:
-            return []
-        return [
-            {
-                "item": item.item,
-                "priority": item.priority,
-                "attempts": item.attempts,
-                "where": item.where,
-            }
-            for item in shutdown.returned
-        ]
+        return spill_records(self.pool.report)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped" if self._stopped_at else "idle"

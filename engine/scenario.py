@@ -1,58 +1,37 @@
 """Scenarios: what the engine runs, loaded from TOML and validated before anything starts.
 
-A scenario file has the sections below; every key is optional and has the default shown.
-Times in the file are seconds unless the key ends in `_ms`. Priorities are numbers, lower is
-served first (the built-ins use 0 = urgent to 9 = background).
-
-| Section | Key | Default | Meaning |
-|---|---|---|---|
-| (top) | `description` | `""` | One line shown by `heapwatch --list-scenarios`. |
-| (top) | `seed` | `0` | Seed of every random choice (`--seed` overrides). |
-| `[queue]` | `maxsize` | `10000` | Queue capacity; `0` is unbounded. |
-| `[queue]` | `overflow` | `"block"` | Full queue: `"block"`, `"reject"` or `"evict-lowest"`. |
-| `[queue]` | `aging` | `0.0` | Priority points an item gains per second waited (`0`: off). |
-| `[pool]` | `workers` | `4` | Worker tasks. |
-| `[pool]` | `max_attempts` | `3` | Attempts per item before it is dead-lettered. |
-| `[pool]` | `backoff_base` | `0.1` | First retry delay, seconds (doubles each attempt, with jitter). |
-| `[pool]` | `backoff_cap` | `5.0` | Longest retry delay, seconds. |
-| `[pool]` | `timeout` | `0` | Seconds one attempt may run before it is cancelled and fails (`0`: none). |
-| `[pool]` | `drain_timeout` | `10.0` | Seconds a graceful shutdown drains before it returns what is left. |
-| `[pool]` | `cancel_every` | `0` | Seconds between scheduled cancellations of the busiest worker, which is then replaced (`0`: never; the demo uses it). |
-| `[handler]` | `latency_ms` | `{ mean = 20, p99 = 80 }` | Simulated work time: lognormal with this mean and p99 (a number: the mean, p99 = 4 x mean). `p99` must lie between `mean` and about 15 x `mean`. |
-| `[handler]` | `failure_rate` | `0.0` | Chance an attempt raises (then it is retried). |
-| `[handler]` | `hang_rate` | `0.0` | Chance an attempt never finishes on its own (only `[pool] timeout` or a shutdown ends it). |
-| `[handler]` | `block_rate` | `0.0` | Chance an attempt blocks the event loop synchronously (`time.sleep`). |
-| `[handler]` | `block_ms` | `200` | How long such a block holds the loop. |
-| `[[producers]]` | `name` | `"p1"`, `"p2"`, ... | Prefix of the item ids it makes. |
-| `[[producers]]` | `rate` | `100.0` | Items per second, Poisson arrivals (`0`: bursts only). |
-| `[[producers]]` | `priorities` | `{ 5 = 1 }` | Weights by priority: `{ 0 = 1, 5 = 8, 9 = 1 }`. |
-| `[[producers]]` | `burst` | none | `{ every = 10, size = 500 }`: `size` extra items every `every` seconds. |
-| `[[producers]]` | `start` | `0.0` | Seconds before it starts (the first burst comes `every` seconds later). |
-| `[[producers]]` | `stop` | none | Seconds after which it stops for good. |
-| `[watchdog]` | `interval` | `0.5` | Seconds between checks. |
-| `[watchdog]` | `sla_ms` | `2000` | Longest acceptable wait; a table gives it per priority: `{ default = 2000, 9 = 5000 }`. |
-| `[watchdog]` | `loop_block_ms` | `100` | A loop held longer than this raises a loop-blocked alert. |
-
-With no `[[producers]]` section there is one producer with the defaults.
+Every key, its default, its allowed range and its meaning are in engine/limits.py (`KEYS`,
+`BOUNDS`), rendered in docs/scenarios.md. Times are seconds unless the key ends in `_ms`;
+periods under 1 ms are refused. A file is read only if it is a regular file of at most 1 MiB
+(or `-`: standard input). Any problem is one ScenarioError line, never another exception.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
+import stat
+import sys
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+from engine.limits import BOUNDS, MAX_ENTRIES, MAX_TEXT, Bound, keys_table
+from engine.limits import shown as _shown
 
 __all__ = [
+    "BOUNDS",
     "BUILTIN_SCENARIOS",
+    "Bound",
     "Burst",
     "HandlerSettings",
     "Latency",
+    "MAX_FILE_BYTES",
     "PoolSettings",
     "Producer",
     "QueueSettings",
@@ -61,6 +40,7 @@ __all__ = [
     "WatchdogSettings",
     "builtin_names",
     "describe_builtins",
+    "keys_table",
     "load_scenario",
     "parse_scenario",
 ]
@@ -72,10 +52,17 @@ OVERFLOW_POLICIES = ("block", "reject", "evict-lowest")
 # p99 of a lognormal is exp(mu + Z99 * sigma); its mean is exp(mu + sigma**2 / 2).
 Z99 = 2.3263478740408408
 MAX_P99_OVER_MEAN = math.exp(Z99 * Z99 / 2)
+MAX_FILE_BYTES = 1 << 20
+"""A scenario file larger than this (1 MiB) is refused before it is read."""
 
 
 class ScenarioError(ValueError):
     """A scenario that cannot run: the message is one line naming the file, line and value."""
+
+    def __init__(self, message: str) -> None:
+        # One line whatever went into it (a key or a path with a newline in it, say).
+        super().__init__(" ".join(str(message).splitlines()))
+
 
 
 # --------------------------------------------------------------------------- settings
@@ -175,7 +162,7 @@ class Scenario:
     producers: tuple[Producer, ...] = (Producer(),)
     watchdog: WatchdogSettings = field(default_factory=WatchdogSettings)
     source: str = ""
-    """Where it was loaded from: a path, or 'built-in'."""
+    """Where it was loaded from: a path, '<stdin>', or 'built-in'."""
 
     def with_overrides(
         self,
@@ -186,34 +173,32 @@ class Scenario:
         aging: float | None = None,
         seed: int | None = None,
     ) -> Scenario:
-        """A copy with the command line's values in place of the file's (None: keep)."""
+        """A copy with the command line's values in place of the file's (None: keep); each
+        checked against the same `BOUNDS` as the file's."""
         queue, pool = self.queue, self.pool
+        if overflow is not None and overflow not in OVERFLOW_POLICIES:
+            raise ScenarioError(
+                f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}, not {overflow!r}"
+            )
+        for key, value in (("queue.maxsize", maxsize), ("queue.aging", aging),
+                           ("pool.workers", workers), ("seed", seed)):
+            problem = None if value is None else BOUNDS[key].problem(value)
+            if problem:
+                raise ScenarioError(f"{key.rpartition('.')[2]} {problem}")
         if maxsize is not None:
-            queue = replace(queue, maxsize=_check_count("maxsize", maxsize, minimum=0))
+            queue = replace(queue, maxsize=maxsize)
         if overflow is not None:
-            if overflow not in OVERFLOW_POLICIES:
-                raise ScenarioError(
-                    f"overflow must be one of {', '.join(OVERFLOW_POLICIES)}, not {overflow!r}"
-                )
             queue = replace(queue, overflow=overflow)
         if aging is not None:
-            if not (math.isfinite(aging) and aging >= 0):
-                raise ScenarioError(f"aging must be a number >= 0, not {aging!r}")
             queue = replace(queue, aging=float(aging))
         if workers is not None:
-            pool = replace(pool, workers=_check_count("workers", workers, minimum=1))
-        return replace(self, queue=queue, pool=pool, seed=self.seed if seed is None else int(seed))
+            pool = replace(pool, workers=workers)
+        return replace(self, queue=queue, pool=pool, seed=self.seed if seed is None else seed)
 
     @property
     def priorities(self) -> tuple[float, ...]:
         """Every priority some producer makes, sorted."""
         return tuple(sorted({p for producer in self.producers for p, _ in producer.priorities}))
-
-
-def _check_count(name: str, value: int, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ScenarioError(f"{name} must be an integer >= {minimum}, not {value!r}")
-    return value
 
 
 # --------------------------------------------------------------------------- loading
@@ -227,29 +212,59 @@ def _builtin_text(name: str) -> str:
     return resources.files("engine").joinpath("scenarios", f"{name}.toml").read_text("utf-8")
 
 
-def load_scenario(name_or_path: str | Path) -> Scenario:
-    """A built-in scenario by name, or a TOML file by path. Raises ScenarioError."""
+def _printable(text: str) -> str:
+    return text if text.isprintable() else ascii(text)
+
+
+def load_scenario(name_or_path: str | Path, *, stdin: BinaryIO | None = None) -> Scenario:
+    """A built-in scenario by name, a TOML file by path, or `-`: TOML read from `stdin`
+    (default: standard input). Raises ScenarioError, and nothing else, for anything it refuses:
+    a path that is not a regular file, or a file over MAX_FILE_BYTES, is refused unread."""
     text_name = str(name_or_path)
     if text_name in BUILTIN_SCENARIOS:
         return parse_scenario(
             _builtin_text(text_name), name=text_name, source="built-in", label=f"{text_name}.toml"
         )
+    shown = _printable(text_name)
+    if text_name == "-":
+        stream = stdin if stdin is not None else sys.stdin.buffer
+        try:
+            data = stream.read(MAX_FILE_BYTES + 1)
+        except (OSError, ValueError) as exc:
+            raise ScenarioError(f"cannot read the scenario from standard input: {exc}") from None
+        if len(data) > MAX_FILE_BYTES:
+            raise ScenarioError(f"<stdin>: the scenario is larger than {MAX_FILE_BYTES} bytes")
+        return parse_scenario(data, name="stdin", source="<stdin>", label="<stdin>")
     path = Path(name_or_path)
-    if not path.suffix and not path.exists():
+    if not path.suffix and not os.path.lexists(path):
         hint = _did_you_mean(text_name, BUILTIN_SCENARIOS)
         raise ScenarioError(
-            f"unknown scenario {text_name!r}{hint} (built-ins: {', '.join(BUILTIN_SCENARIOS)};"
-            " or give a .toml file)"
+            f"unknown scenario {shown!r}{hint} (built-ins: {', '.join(BUILTIN_SCENARIOS)};"
+            " or give a .toml file, or - for standard input)"
         )
     try:
-        text = path.read_text("utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"scenario file {text_name!r} not found") from None
-    except IsADirectoryError:
-        raise ScenarioError(f"scenario file {text_name!r} is a directory") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"cannot read scenario file {text_name!r}: {exc}") from None
-    return parse_scenario(text, name=path.stem, source=str(path), label=text_name)
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
+            raise ScenarioError(f"scenario file {shown!r} is a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise ScenarioError(f"scenario file {shown!r} is not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ScenarioError(
+                f"scenario file {shown!r} is larger than {MAX_FILE_BYTES} bytes"
+                f" ({info.st_size} bytes)"
+            )
+        with open(path, "rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    except ScenarioError:
+        raise
+    except (FileNotFoundError, NotADirectoryError):
+        raise ScenarioError(f"scenario file {shown!r} not found") from None
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ScenarioError(f"cannot read scenario file {shown!r}: {reason}") from None
+    if len(data) > MAX_FILE_BYTES:  # it grew between the stat and the read
+        raise ScenarioError(f"scenario file {shown!r} is larger than {MAX_FILE_BYTES} bytes")
+    return parse_scenario(data, name=path.stem, source=str(path), label=shown)
 
 
 def describe_builtins() -> list[tuple[str, str]]:
@@ -258,10 +273,19 @@ def describe_builtins() -> list[tuple[str, str]]:
 
 
 def parse_scenario(
-    text: str, *, name: str = "custom", source: str = "", label: str = "scenario.toml"
+    text: str | bytes, *, name: str = "custom", source: str = "", label: str = "scenario.toml"
 ) -> Scenario:
-    """Parse and validate a scenario's TOML text. Every error is a one-line ScenarioError
-    that names `label`, the line and the bad value."""
+    """Parse and validate a scenario's TOML (text, or bytes in UTF-8, a BOM allowed). Any
+    problem is a one-line ScenarioError that names `label`, the line and the key."""
+    if isinstance(text, bytes | bytearray):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = text.count(b"\n", 0, exc.start) + 1
+            raise ScenarioError(
+                f"{label} line {line}: not UTF-8 text (byte {exc.start + 1})"
+            ) from None
+    text = text.removeprefix("\ufeff")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -274,6 +298,10 @@ def parse_scenario(
                 f" (column {match.group(2)})"
             ) from None
         raise ScenarioError(f"{label}: TOML syntax error: {message}") from None
+    except RecursionError:
+        raise ScenarioError(f"{label}: arrays or tables nested too deeply") from None
+    except ValueError:  # an integer too long for int() (over 4300 digits)
+        raise ScenarioError(f"{label}: a number with too many digits") from None
     return _Parser(text, label).scenario(data, name=name, source=source)
 
 
@@ -326,16 +354,8 @@ class _Parser:
 
     # ------------------------------------------------------------------ typed reads
 
-    def table(
-        self,
-        data: Mapping[str, Any],
-        section: str,
-        index: int,
-        allowed: tuple[str, ...],
-        *,
-        at: str | None = None,
-        shown: str | None = None,
-    ) -> Mapping[str, Any]:
+    def table(self, data: Mapping[str, Any], section: str, index: int, allowed: tuple[str, ...],
+              *, at: str | None = None, shown: str | None = None) -> Mapping[str, Any]:
         """Refuse keys not in `allowed`, suggesting the closest one. `at`: the key whose line
         to report (for inline tables); `shown`: how to name the table in the message."""
         if shown is None:
@@ -344,100 +364,91 @@ class _Parser:
         for key in data:
             if key not in allowed:
                 hint = _did_you_mean(key, allowed)
-                raise self.fail(section, index, at or key, f"unknown key {key!r} in {shown}{hint}")
+                name = key if len(key) <= 40 else key[:37] + "..."
+                name = repr(name) if name.isprintable() else ascii(name)
+                raise self.fail(section, index, at or key, f"unknown key {name} in {shown}{hint}")
         return data
 
-    def number(
-        self,
-        data: Mapping[str, Any],
-        section: str,
-        index: int,
-        key: str,
-        default: float,
-        *,
-        minimum: float = 0.0,
-        maximum: float | None = None,
-        integer: bool = False,
-        what: str | None = None,
-        at: str | None = None,
-    ) -> Any:
-        """`data[key]` checked to be a number (an int if `integer`) in range, else `default`."""
+    def entries(self, data: Mapping[str, Any], section: str, index: int, key: str) -> None:
+        if len(data) > MAX_ENTRIES:
+            raise self.fail(section, index, key, f"{key} has more than {MAX_ENTRIES} entries")
+
+    def number(self, data: Mapping[str, Any], section: str, index: int, key: str, default: Any,
+               *, bound: str | None = None, what: str | None = None, at: str | None = None,
+               ) -> Any:
+        """`data[key]` checked against BOUNDS[`bound`] (default: section.key), else `default`."""
         if key not in data:
             return default
-        value = data[key]
         shown = what or (f"{section}.{key}" if section else key)
-        line_key = at or key
-        kind = "an integer" if integer else "a number"
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or (integer and not isinstance(value, int))
-        ):
-            raise self.fail(
-                section,
-                index,
-                line_key,
-                f"{shown} must be {kind}, not {_type_name(value)} {_show(value)}",
-            )
-        if not math.isfinite(value) or value < minimum or (maximum is not None and value > maximum):
-            bound = f">= {minimum:g}" if maximum is None else f"between {minimum:g} and {maximum:g}"
-            raise self.fail(
-                section, index, line_key, f"{shown} must be {kind} {bound}, not {value!r}"
-            )
-        return value if integer else float(value)
+        rule = BOUNDS[bound or shown]
+        problem = rule.problem(data[key])
+        if problem:
+            raise self.fail(section, index, at or key, f"{shown} {problem}")
+        return data[key] if rule.integer else float(data[key])
 
-    def priority_key(self, section: str, index: int, key: str, raw: str, what: str) -> float:
+    def text(self, data: Mapping[str, Any], section: str, index: int, key: str, default: str,
+             *, shown: str, empty: bool) -> str:
+        value = data.get(key, default)
+        if (not isinstance(value, str) or len(value) > MAX_TEXT or not value.isprintable()
+                or (not value and not empty)):
+            need = f"one line of {'0' if empty else '1'} to {MAX_TEXT} printable characters"
+            raise self.fail(section, index, key, f"{shown} must be {need}, not {_shown(value)}")
+        return value
+
+    def priority(self, section: str, index: int, key: str, raw: str, what: str) -> float:
         try:
             value = float(raw)
         except ValueError:
-            raise self.fail(
-                section, index, key, f"{what}: priority {raw!r} is not a number"
-            ) from None
-        if not math.isfinite(value):
-            raise self.fail(section, index, key, f"{what}: priority {raw!r} is not finite")
+            raise self.fail(section, index, key, f"{what}: priority {_shown(raw, kind=False)}"
+                            " is not a number") from None
+        if BOUNDS["priority"].problem(value):
+            raise self.fail(section, index, key, f"{what}: priority {_shown(raw, kind=False)}"
+                            f" must be {BOUNDS['priority'].text}")
         return int(value) if value.is_integer() else value
+
+    def kind(self, data: dict[str, Any], section: str, index: int, key: str, shown: str,
+             example: str) -> Any:
+        value = data.get(key)
+        if value is not None and not isinstance(value, dict):
+            raise self.fail(section, index, key, f"{shown} must be a table such as {example},"
+                            f" not {_shown(value)}")
+        return value
 
     # ------------------------------------------------------------------ sections
 
     def scenario(self, data: dict[str, Any], *, name: str, source: str) -> Scenario:
         sections = ("queue", "pool", "handler", "producers", "watchdog")
-        top = ("description", "seed", *sections)
-        self.table(data, "", 0, top)
+        self.table(data, "", 0, ("description", "seed", *sections))
         for section in sections:
-            expected_array = section == "producers"
             if section not in data:
                 continue
             value = data[section]
-            if expected_array and not (
-                isinstance(value, list) and all(isinstance(v, dict) for v in value)
-            ):
-                raise self.fail(
-                    section, 0, "", "producers must be an array of tables: write [[producers]]"
-                )
-            if not expected_array and not isinstance(value, dict):
+            if section == "producers":
+                if not (isinstance(value, list) and all(isinstance(v, dict) for v in value)):
+                    raise self.fail(section, 0, "",
+                                    "producers must be an array of tables: write [[producers]]")
+            elif not isinstance(value, dict):
                 raise self.fail("", 0, section, f"{section} must be a table: write [{section}]")
-        description = data.get("description", "")
-        if not isinstance(description, str):
-            raise self.fail("", 0, "description", "description must be a string")
-        seed = self.number(data, "", 0, "seed", 0, integer=True, minimum=0)
-        producers = tuple(self.producer(p, i) for i, p in enumerate(data.get("producers", [{}])))
+        description = self.text(data, "", 0, "description", "", shown="description", empty=True)
+        seed = self.number(data, "", 0, "seed", 0)
+        raw_producers = data.get("producers", [{}])
+        if len(raw_producers) > MAX_ENTRIES:
+            raise self.fail("producers", 0, "", f"over {MAX_ENTRIES} [[producers]] tables")
+        producers = tuple(self.producer(p, i) for i, p in enumerate(raw_producers))
         if not producers:
             raise self.fail("producers", 0, "", "at least one [[producers]] table is needed")
         names = [p.name for p in producers]
         for i, producer_name in enumerate(names):
             if names.index(producer_name) != i:
-                raise self.fail(
-                    "producers", i, "name", f"producer name {producer_name!r} is used twice"
-                )
-        pool = self.pool(data.get("pool", {}))
-        handler = self.handler(data.get("handler", {}))
+                raise self.fail("producers", i, "name",
+                                f"producer name {producer_name!r} is used twice")
         return Scenario(
             name=name,
             description=description,
             seed=seed,
             queue=self.queue(data.get("queue", {})),
-            pool=pool,
-            handler=handler,
+            pool=self.pool(data.get("pool", {})),
+            handler=self.handler(data.get("handler", {})),
             producers=producers,
             watchdog=self.watchdog(data.get("watchdog", {})),
             source=source,
@@ -448,166 +459,107 @@ class _Parser:
         self.table(data, s, 0, ("maxsize", "overflow", "aging"))
         overflow = data.get("overflow", "block")
         if overflow not in OVERFLOW_POLICIES:
-            hint = _did_you_mean(str(overflow), OVERFLOW_POLICIES)
-            raise self.fail(
-                s,
-                0,
-                "overflow",
-                f"queue.overflow must be one of {', '.join(OVERFLOW_POLICIES)},"
-                f" not {_show(overflow)}{hint}",
-            )
+            hint = _did_you_mean(overflow, OVERFLOW_POLICIES) if isinstance(overflow, str) else ""
+            raise self.fail(s, 0, "overflow", f"queue.overflow must be one of"
+                            f" {', '.join(OVERFLOW_POLICIES)}, not {_shown(overflow, kind=False)}"
+                            f"{hint}")
         return QueueSettings(
-            maxsize=self.number(data, s, 0, "maxsize", 10_000, integer=True),
+            maxsize=self.number(data, s, 0, "maxsize", 10_000),
             overflow=overflow,
             aging=self.number(data, s, 0, "aging", 0.0),
         )
 
     def pool(self, data: dict[str, Any]) -> PoolSettings:
         s = "pool"
-        self.table(
-            data,
-            s,
-            0,
-            (
-                "workers",
-                "max_attempts",
-                "backoff_base",
-                "backoff_cap",
-                "timeout",
-                "drain_timeout",
-                "cancel_every",
-            ),
-        )
+        keys = ("workers", "max_attempts", "backoff_base", "backoff_cap", "timeout",
+                "drain_timeout", "cancel_every")
+        self.table(data, s, 0, keys)
         base = self.number(data, s, 0, "backoff_base", 0.1)
         cap = self.number(data, s, 0, "backoff_cap", 5.0)
         if cap < base:
-            raise self.fail(
-                s,
-                0,
-                "backoff_cap",
-                f"pool.backoff_cap ({cap:g}) must be >= pool.backoff_base ({base:g})",
-            )
-        timeout = self.number(data, s, 0, "timeout", 0.0)
+            raise self.fail(s, 0, "backoff_cap",
+                            f"pool.backoff_cap ({cap:g}) must be >= pool.backoff_base ({base:g})")
         return PoolSettings(
-            workers=self.number(data, s, 0, "workers", 4, integer=True, minimum=1),
-            max_attempts=self.number(data, s, 0, "max_attempts", 3, integer=True, minimum=1),
+            workers=self.number(data, s, 0, "workers", 4),
+            max_attempts=self.number(data, s, 0, "max_attempts", 3),
             backoff_base=base,
             backoff_cap=cap,
-            timeout=timeout or None,
+            timeout=self.number(data, s, 0, "timeout", 0.0) or None,
             drain_timeout=self.number(data, s, 0, "drain_timeout", 10.0),
             cancel_every=self.number(data, s, 0, "cancel_every", 0.0),
         )
 
     def handler(self, data: dict[str, Any]) -> HandlerSettings:
-        s = "handler"
-        self.table(
-            data, s, 0, ("latency_ms", "failure_rate", "hang_rate", "block_rate", "block_ms")
-        )
+        s, key = "handler", "latency_ms"
+        self.table(data, s, 0, (key, "failure_rate", "hang_rate", "block_rate", "block_ms"))
         latency = Latency()
-        raw = data.get("latency_ms")
+        raw = data.get(key)
         if isinstance(raw, dict):
-            self.table(raw, s, 0, ("mean", "p99"), at="latency_ms", shown="handler.latency_ms")
-            for key in ("mean", "p99"):
-                if key not in raw:
-                    raise self.fail(s, 0, "latency_ms", f"handler.latency_ms needs {key!r}")
-            mean = self.number(
-                raw, s, 0, "mean", 0.0, what="handler.latency_ms.mean", at="latency_ms"
+            self.table(raw, s, 0, ("mean", "p99"), at=key, shown="handler.latency_ms")
+            for part in ("mean", "p99"):
+                if part not in raw:
+                    raise self.fail(s, 0, key, f"handler.latency_ms needs {part!r}")
+            mean, p99 = (
+                self.number(raw, s, 0, part, 0.0, bound="handler.latency_ms",
+                            what=f"handler.latency_ms.{part}", at=key)
+                for part in ("mean", "p99")
             )
-            p99 = self.number(raw, s, 0, "p99", 0.0, what="handler.latency_ms.p99", at="latency_ms")
             latency = Latency(mean, p99)
         elif raw is not None:
-            mean = self.number(data, s, 0, "latency_ms", 0.0)
+            mean = self.number(data, s, 0, key, 0.0)
             latency = Latency(mean, mean * 4)
         if latency.mean_ms == 0 and latency.p99_ms != 0:
-            raise self.fail(s, 0, "latency_ms", "handler.latency_ms.p99 must be 0 when mean is 0")
+            raise self.fail(s, 0, key, "handler.latency_ms.p99 must be 0 when mean is 0")
         if latency.mean_ms > 0 and not (
             latency.mean_ms <= latency.p99_ms <= latency.mean_ms * MAX_P99_OVER_MEAN
         ):
-            raise self.fail(
-                s,
-                0,
-                "latency_ms",
-                f"handler.latency_ms.p99 ({latency.p99_ms:g}) must lie between mean"
-                f" ({latency.mean_ms:g}) and {MAX_P99_OVER_MEAN:.1f} x mean",
-            )
-        rates = {
-            key: self.number(data, s, 0, key, 0.0, maximum=1.0)
-            for key in ("failure_rate", "hang_rate", "block_rate")
-        }
+            raise self.fail(s, 0, key, f"handler.latency_ms.p99 ({latency.p99_ms:g}) must lie"
+                            f" between mean ({latency.mean_ms:g}) and {MAX_P99_OVER_MEAN:.1f}"
+                            " x mean")
+        rates = {rate: self.number(data, s, 0, rate, 0.0)
+                 for rate in ("failure_rate", "hang_rate", "block_rate")}
         if sum(rates.values()) > 1.0:
-            raise self.fail(
-                s,
-                0,
-                "failure_rate",
-                "handler failure_rate + hang_rate + block_rate must not exceed 1",
-            )
+            raise self.fail(s, 0, "failure_rate",
+                            "handler failure_rate + hang_rate + block_rate must not exceed 1")
         return HandlerSettings(
-            latency=latency,
-            block_ms=self.number(data, s, 0, "block_ms", 200.0),
-            **rates,
+            latency=latency, block_ms=self.number(data, s, 0, "block_ms", 200.0), **rates
         )
 
     def producer(self, data: dict[str, Any], index: int) -> Producer:
         s = "producers"
         self.table(data, s, index, ("name", "rate", "priorities", "burst", "start", "stop"))
-        name = data.get("name", f"p{index + 1}")
-        if not isinstance(name, str) or not name:
-            raise self.fail(
-                s, index, "name", f"producers.name must be a non-empty string, not {_show(name)}"
-            )
+        name = self.text(data, s, index, "name", f"p{index + 1}", shown="producers.name",
+                         empty=False)
         raw = data.get("priorities", {"5": 1})
         if not isinstance(raw, dict) or not raw:
-            raise self.fail(
-                s,
-                index,
-                "priorities",
-                f"producers.priorities must be a table of weights such as"
-                f" {{ 0 = 1, 9 = 3 }}, not {_show(raw)}",
-            )
+            raise self.fail(s, index, "priorities", "producers.priorities must be a table of"
+                            f" weights such as {{ 0 = 1, 9 = 3 }}, not {_shown(raw)}")
+        self.entries(raw, s, index, "priorities")
         priorities: dict[float, float] = {}
         for key in raw:
-            what = f"producers.priorities.{key}"
-            priority = self.priority_key(s, index, "priorities", key, "producers.priorities")
-            priorities[priority] = self.number(raw, s, index, key, 0.0, what=what, at="priorities")
+            priority = self.priority(s, index, "priorities", key, "producers.priorities")
+            if priority in priorities:
+                raise self.fail(s, index, "priorities",
+                                f"producers.priorities: priority {priority:g} is given twice")
+            priorities[priority] = self.number(
+                raw, s, index, key, 0.0, bound="producers.priorities",
+                what=f"producers.priorities.{_printable(key)}", at="priorities")
         if not any(priorities.values()):
             raise self.fail(s, index, "priorities", "producers.priorities: every weight is 0")
         burst = None
-        if "burst" in data:
-            raw_burst = data["burst"]
-            if not isinstance(raw_burst, dict):
-                raise self.fail(
-                    s,
-                    index,
-                    "burst",
-                    f"producers.burst must be a table such as {{ every = 10, size = 500 }},"
-                    f" not {_show(raw_burst)}",
-                )
+        raw_burst = self.kind(data, s, index, "burst", "producers.burst",
+                              "{ every = 10, size = 500 }")
+        if raw_burst is not None:
             self.table(raw_burst, s, index, ("every", "size"), at="burst", shown="producers.burst")
             for key in ("every", "size"):
                 if key not in raw_burst:
                     raise self.fail(s, index, "burst", f"producers.burst needs {key!r}")
-            every = self.number(
-                raw_burst, s, index, "every", 0.0, what="producers.burst.every", at="burst"
-            )
-            if every <= 0:
-                raise self.fail(s, index, "burst", "producers.burst.every must be > 0")
-            size = self.number(
-                raw_burst,
-                s,
-                index,
-                "size",
-                0,
-                integer=True,
-                what="producers.burst.size",
-                at="burst",
-            )
-            burst = Burst(every=every, size=size)
-        stop = self.number(data, s, index, "stop", 0.0) if "stop" in data else None
+            burst = Burst(*(self.number(raw_burst, s, index, key, 0, what=f"producers.burst.{key}",
+                                        at="burst") for key in ("every", "size")))
+        stop = self.number(data, s, index, "stop", None)
         start = self.number(data, s, index, "start", 0.0)
         if stop is not None and stop < start:
-            raise self.fail(
-                s, index, "stop", f"producers.stop ({stop:g}) is before start ({start:g})"
-            )
+            raise self.fail(s, index, "stop", f"producers.stop ({stop:g}) is before start ({start:g})")
         return Producer(
             name=name,
             rate=self.number(data, s, index, "rate", 100.0),
@@ -618,52 +570,30 @@ class _Parser:
         )
 
     def watchdog(self, data: dict[str, Any]) -> WatchdogSettings:
-        s = "watchdog"
-        self.table(data, s, 0, ("interval", "sla_ms", "loop_block_ms"))
-        interval = self.number(data, s, 0, "interval", 0.5)
-        if interval <= 0:
-            raise self.fail(s, 0, "interval", "watchdog.interval must be > 0")
+        s, key = "watchdog", "sla_ms"
+        self.table(data, s, 0, ("interval", key, "loop_block_ms"))
         sla_default = 2000.0
         by_priority: dict[float, float] = {}
-        raw = data.get("sla_ms")
+        raw = data.get(key)
         if isinstance(raw, dict):
-            for key in raw:
-                what = f"watchdog.sla_ms.{key}"
-                value = self.number(raw, s, 0, key, 0.0, what=what, at="sla_ms")
-                if value <= 0:
-                    raise self.fail(s, 0, "sla_ms", f"{what} must be > 0, not {value:g}")
-                if key == "default":
+            self.entries(raw, s, 0, key)
+            for entry in raw:
+                what = f"watchdog.sla_ms.{_printable(entry)}"
+                value = self.number(raw, s, 0, entry, 0.0, bound="watchdog.sla_ms", what=what,
+                                    at=key)
+                if entry == "default":
                     sla_default = value
-                else:
-                    priority = self.priority_key(s, 0, "sla_ms", key, "watchdog.sla_ms")
-                    by_priority[priority] = value
+                    continue
+                priority = self.priority(s, 0, key, entry, "watchdog.sla_ms")
+                if priority in by_priority:
+                    raise self.fail(s, 0, key, f"watchdog.sla_ms: priority {priority:g} is given"
+                                    " twice")
+                by_priority[priority] = value
         elif raw is not None:
-            sla_default = self.number(data, s, 0, "sla_ms", 0.0)
-            if sla_default <= 0:
-                raise self.fail(s, 0, "sla_ms", "watchdog.sla_ms must be > 0")
+            sla_default = self.number(data, s, 0, key, 0.0)
         return WatchdogSettings(
-            interval=interval,
+            interval=self.number(data, s, 0, "interval", 0.5),
             sla_ms=sla_default,
             sla_ms_by_priority=tuple(sorted(by_priority.items())),
             loop_block_ms=self.number(data, s, 0, "loop_block_ms", 100.0),
         )
-
-
-def _type_name(value: object) -> str:
-    return {
-        bool: "a boolean",
-        str: "a string",
-        int: "an integer",
-        float: "a number",
-        list: "an array",
-        dict: "a table",
-    }.get(type(value), type(value).__name__)
-
-
-def _show(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return repr(value)
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."

@@ -23,14 +23,16 @@ from textual.events import Resize
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Tab, Tabs
+from textual.widgets import Input, Tab, Tabs, TextArea
 
 from engine.snapshots import Capability, EngineSnapshot, EventKind, ShutdownReport
 from tui.actions import SourceActions
 from tui.keys import KEYS, PAGE_KEYS, allowed
 from tui.layout import plan
+from tui.palette import SafeCommandPalette
 from tui.screens.alert_detail import AlertScreen
 from tui.screens.help import HelpScreen
+from tui.signals import watch_signals
 from tui.source import SnapshotSource, source_capabilities, source_label
 from tui.widgets.alert_table import AlertTable
 from tui.widgets.depth_gauge import DepthGauge
@@ -190,6 +192,7 @@ class HeapwatchApp(SourceActions, App[int]):
         yield KeyBar(id="keys")
 
     def on_mount(self) -> None:
+        self._signals = watch_signals(self)  # first: a SIGTERM from now on quits gracefully
         titles = {
             "heap-panel": "heap root (next out first)",
             "depth-panel": "depth",
@@ -291,6 +294,9 @@ class HeapwatchApp(SourceActions, App[int]):
     # ------------------------------------------------------------------ keys and capabilities
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "quit":
+            # While a text input has focus q is a letter (Esc leaves the input first).
+            return not isinstance(self.focused, Input | TextArea)
         if action == "restart":
             # Hidden while a run goes on (and for sources that cannot restart).
             return Capability.RESTART in self.capabilities
@@ -414,6 +420,13 @@ class HeapwatchApp(SourceActions, App[int]):
         # Leaving by any road (ctrl+c, an exception) still shuts the engine down gracefully.
         if self._shutdown_task is None and getattr(self.engine, "running", False):
             await self._graceful_shutdown()
+        if getattr(self, "_signals", None) is not None:
+            self._signals.remove()
+
+    def action_command_palette(self) -> None:
+        # Textual's own palette can die on mashed keys (see tui/palette.py).
+        if self.use_command_palette and not isinstance(self.screen, SafeCommandPalette):
+            self.push_screen(SafeCommandPalette())
 
     def _report_error(self, what: str, error: BaseException) -> None:
         """An engine error goes to the event log and the hint line, never to a toast."""

@@ -2,7 +2,9 @@
 
 Everything the command is given is checked before anything starts: a bad flag, scenario, TOML
 file, value or output path is one line on stderr (`heapwatch: error: ...`) and exit status 2,
-never a traceback.
+never a traceback. A file that still cannot be written at the end (a full disk) is one line and
+exit status 1, and the other file is written all the same. SIGINT, SIGTERM and SIGHUP are
+graceful in both modes (a second one cuts the drain short), from the first line of `main()`.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import difflib
+import errno
 import gc
-import json
-import math
 import os
 import socket
+import stat
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import engine
+from engine.limits import BOUNDS, Bound
 from engine.scenario import (
     BUILTIN_SCENARIOS,
     OVERFLOW_POLICIES,
@@ -30,11 +33,13 @@ from engine.scenario import (
     describe_builtins,
     load_scenario,
 )
+from engine.signals import COMMAND_SIGNALS, TwoStageSignals
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "check_outputs", "main", "write_outputs"]
 
 PROG = "heapwatch"
 EXIT_USAGE = 2
+EXIT_WRITE_FAILED = 1
 
 
 class UsageError(Exception):
@@ -57,32 +62,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer, not {text!r}") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
-            raise argparse.ArgumentTypeError(f"must be an integer {bound}, not {text!r}")
-        return value
+def _flag(bound: Bound) -> Callable[[str], float]:
+    """An argparse type checking a flag against the same range as the key it stands for."""
 
-    return parse
-
-
-def _number(minimum: float, *, inclusive: bool = True, maximum: float | None = None):
     def parse(text: str) -> float:
+        shown = text if len(text) <= 40 else text[:37] + "..."
         try:
-            value = float(text)
+            value: float = int(text) if bound.integer else float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
-        low_ok = value >= minimum if inclusive else value > minimum
-        if not math.isfinite(value) or not low_ok or (maximum is not None and value > maximum):
-            bound = f"{'>=' if inclusive else '>'} {minimum:g}"
-            if maximum is not None:
-                bound += f" and <= {maximum:g}"
-            raise argparse.ArgumentTypeError(f"must be a number {bound}, not {text!r}")
+            raise argparse.ArgumentTypeError(f"must be {bound.text}, not {shown!r}") from None
+        if bound.problem(value):
+            raise argparse.ArgumentTypeError(f"must be {bound.text}, not {shown!r}")
         return value
 
     return parse
@@ -102,22 +92,24 @@ def build_parser() -> argparse.ArgumentParser:
     run = parser.add_argument_group("what to run (flags override the scenario)")
     run.add_argument(
         "--scenario", metavar="NAME|FILE", default="demo",
-        help="a built-in scenario name or a scenario TOML file (default: demo)",
+        help="a built-in scenario name, a scenario TOML file, or - to read it from standard input"
+        " (default: demo)",
     )
-    run.add_argument("--workers", metavar="N", type=_integer(1), help="worker tasks")
+    run.add_argument("--workers", metavar="N", type=_flag(BOUNDS["pool.workers"]), help="worker tasks")
     run.add_argument(
-        "--maxsize", metavar="N", type=_integer(0), help="queue capacity (0: unbounded)"
+        "--maxsize", metavar="N", type=_flag(BOUNDS["queue.maxsize"]), help="queue capacity (0: unbounded)"
     )
     run.add_argument(
         "--overflow", choices=OVERFLOW_POLICIES, help="what a full queue does with one more item"
     )
     run.add_argument(
-        "--aging", metavar="RATE", type=_number(0),
+        "--aging", metavar="RATE", type=_flag(BOUNDS["queue.aging"]),
         help="priority points an item gains per second waited (0: off)",
     )
-    run.add_argument("--seed", metavar="N", type=_integer(0), help="seed of every random choice")
+    run.add_argument("--seed", metavar="N", type=_flag(BOUNDS["seed"]),
+        help="seed of every random choice")
     run.add_argument(
-        "--duration", metavar="SECONDS", type=_number(0, inclusive=False),
+        "--duration", metavar="SECONDS", type=_flag(BOUNDS["--duration"]),
         help="shut down gracefully after this long, then exit",
     )
     out = parser.add_argument_group("output")
@@ -131,12 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="no dashboard: a live summary on stderr (plain lines when not a terminal)",
     )
     out.add_argument(
-        "--metrics-port", metavar="N", type=_integer(0, 65535),
+        "--metrics-port", metavar="N", type=_flag(BOUNDS["--metrics-port"]),
         help="serve Prometheus metrics on 127.0.0.1:N (0: any free port)",
     )
     out.add_argument(
-        "--refresh", metavar="HZ", type=_number(0, inclusive=False, maximum=60), default=None,
-        help="screen refreshes per second (default: 5 for the dashboard, 4 headless)",
+        "--refresh", metavar="HZ", type=_flag(BOUNDS["--refresh"]), default=None,
+        help="screen refreshes per second (default: 1 for the dashboard, its slow panels every 3 s; 4 headless)",
     )
     out.add_argument(
         "--web", metavar="[HOST:]PORT",
@@ -151,22 +143,75 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(line: str) -> None:
+    """One line on stderr; dropped if the terminal is gone (SIGHUP), never a traceback."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
 def _fail(message: str) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    _say(f"{PROG}: error: {message}")
     return EXIT_USAGE
 
 
-def _check_output(flag: str, path: Path | None) -> None:
-    """The file must be writable where it is asked for: checked before the run, not after."""
-    if path is None:
-        return
-    if path.is_dir():
-        raise UsageError(f"{flag} {str(path)!r} is a directory")
+def _shown(path: Path) -> str:
+    return repr(str(path))
+
+
+def _check_output(flag: str, path: Path) -> None:
+    """The file must be creatable (or writable) where it is asked for: tried, not guessed,
+    before the run, so that a missing or read-only directory, a path under a regular file or
+    under /proc is refused before anything runs. Nothing is left behind by the try."""
+    text = _shown(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        info = None
+    except NotADirectoryError:
+        raise UsageError(f"{flag} {text}: a part of the path is a file, not a directory") from None
+    except OSError as error:
+        raise UsageError(f"{flag} {text}: {_reason(error)}") from None
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"{flag} {text} is a directory")
     parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"{flag} {str(path)!r}: directory {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UsageError(f"{flag} {str(path)!r} is not writable")
+    if info is None and not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise UsageError(f"{flag} {text}: directory {_shown(parent)} {what}")
+    # O_NONBLOCK: a FIFO with no reader fails at once instead of hanging the check.
+    flags = os.O_WRONLY | os.O_NONBLOCK | (os.O_APPEND if info else os.O_CREAT | os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as error:
+        action = "written" if info else "created"
+        raise UsageError(f"{flag} {text} cannot be {action}: {_reason(error)}") from None
+    os.close(fd)
+    if info is None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
+def _reason(error: OSError) -> str:
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    return error.strerror or str(error)
+
+
+def check_outputs(outputs: dict[str, Path | None]) -> None:
+    """Check every output path (`{"--report": path, ...}`, None: not asked for) before a run;
+    two flags naming one file are refused too. Raises UsageError."""
+    seen: dict[str, str] = {}
+    for flag, path in outputs.items():
+        if path is None:
+            continue
+        _check_output(flag, path)
+        key = os.path.realpath(path)
+        if key in seen and key != os.devnull and not key.startswith("/dev/"):
+            raise UsageError(f"{flag} and {seen[key]} name the same file {_shown(path)}")
+        seen[key] = flag
 
 
 def _check_port(port: int | None) -> None:
@@ -199,33 +244,81 @@ def _list_scenarios() -> int:
     return 0
 
 
+def _write(path: Path, chunks: Sequence[str]) -> str | None:
+    """Write the text to `path`; None, or why it failed (one line)."""
+    try:
+        with open(path, "w", encoding="utf-8") as file:
+            for chunk in chunks:
+                file.write(chunk)
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        return f"{reason}"
+    return None
+
+
 def write_outputs(
     runtime: Any, report_path: Path | None, spill_path: Path | None
-) -> list[str]:
-    """Write `--report` and `--spill`; the lines to tell the user where they went."""
-    notes = []
+) -> tuple[list[str], list[str]]:
+    """Write `--report` and `--spill`, each on its own: the spill never depends on the report.
+    Returns (notes on what was written, one-line errors on what was not)."""
+    from engine.report import to_json
+
+    notes: list[str] = []
+    failures: dict[str, str] = {}
+    items: list[dict[str, Any]] = runtime.returned_items() if spill_path is not None else []
     if report_path is not None:
-        report_path.write_text(json.dumps(runtime.report(), indent=2) + "\n", encoding="utf-8")
-        notes.append(f"report written to {report_path}")
+        try:
+            text = to_json(runtime.report(), indent=2) + "\n"
+        except Exception as error:  # the report must never cost the spill
+            failures["report"] = f"could not build the report: {type(error).__name__}: {error}"
+        else:
+            reason = _write(report_path, [text])
+            if reason is None:
+                notes.append(f"report written to {report_path}")
+            else:
+                failures["report"] = f"could not write the report to {report_path}: {reason}"
     if spill_path is not None:
-        items = runtime.returned_items()
-        with spill_path.open("w", encoding="utf-8") as spill:
-            for item in items:
-                spill.write(json.dumps(item, default=repr) + "\n")
-        notes.append(f"{len(items)} returned items written to {spill_path}")
-    return notes
+        reason = _write(spill_path, [to_json(item) + "\n" for item in items])
+        if reason is None:
+            notes.append(f"{len(items)} returned items written to {spill_path}")
+        else:
+            failures["spill"] = (
+                f"could not write the spill to {spill_path}: {reason};"
+                f" {len(items)} returned items not saved"
+            )
+    if len(failures) == 2:
+        return notes, [
+            f"neither the report nor the spill could be written ({failures['report']};"
+            f" {failures['spill']})"
+        ]
+    return notes, list(failures.values())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The `heapwatch` console script. Returns the exit status."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and words[0] in ("attach", "replay"):
+        # Watching another process: its own parser; q, ctrl+c and SIGTERM only detach.
+        from tui.attach import attach_main, replay_main
+
+        return (attach_main if words[0] == "attach" else replay_main)(words[1:])
+    # First thing: from here on a signal is recorded and handled once the run is up, never a
+    # KeyboardInterrupt traceback or a death with no report.
+    signals = TwoStageSignals(COMMAND_SIGNALS).catch_early()
+    try:
+        return _main(argv, signals)
+    finally:
+        signals.restore()
+
+
+def _main(argv: Sequence[str] | None, signals: TwoStageSignals) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.list_scenarios:
             return _list_scenarios()
         scenario = scenario_from_args(args)
-        _check_output("--report", args.report)
-        _check_output("--spill", args.spill)
+        check_outputs({"--report": args.report, "--spill": args.spill})
         _check_port(args.metrics_port)
         if args.web is not None:
             return _serve_web(args, argv if argv is not None else sys.argv[1:])
@@ -237,14 +330,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     from engine.runtime import Engine
 
     runtime = Engine(scenario, metrics_port=args.metrics_port)
+    written: dict[int, tuple[list[str], list[str]]] = {}
     if args.headless:
-        status = _run_headless(runtime, args)
+        status = _run_headless(runtime, args, signals)
     else:
-        status = _run_dashboard(runtime, args)
-    if runtime.elapsed > 0:
-        for note in write_outputs(runtime, args.report, args.spill):
-            print(f"{PROG}: {note}", file=sys.stderr)
+        status = _run_dashboard(runtime, args, signals, written)
+    if runtime.elapsed > 0 and 1 not in written:
+        written[1] = write_outputs(runtime, args.report, args.spill)
+    for run in sorted(written):
+        notes, errors = written[run]
+        for note in notes:
+            _say(f"{PROG}: {note}")
+        for error in errors:
+            _say(f"{PROG}: error: {error}")
+        if errors and status == 0:
+            status = EXIT_WRITE_FAILED
     return status
+
+
+def numbered(path: Path | None, run: int) -> Path | None:
+    """The output path of run `run` of the dashboard (`r` restarts): 'r.json', 'r-2.json'..."""
+    if path is None or run == 1:
+        return path
+    return path.with_name(f"{path.stem}-{run}{path.suffix}")
 
 
 def _serve_web(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -272,49 +380,72 @@ def _serve_web(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return serve_web(rest, host, port)
 
 
-def _run_headless(runtime: Any, args: argparse.Namespace) -> int:
+def _run_headless(runtime: Any, args: argparse.Namespace, signals: TwoStageSignals) -> int:
     from tui.headless import run_headless
 
     try:
         report = asyncio.run(
-            run_headless(runtime, duration=args.duration, refresh_hz=args.refresh or 4.0)
+            run_headless(
+                runtime, duration=args.duration, refresh_hz=args.refresh or 4.0, signals=signals
+            )
         )
     except OSError as error:  # the metrics port taken between the check and the start
         return _fail(f"--metrics-port {args.metrics_port}: {error.strerror or error}")
     a = report.accounting
-    print(
+    _say(
         f"{PROG}: stopped after {runtime.elapsed:.1f}s: submitted={a.submitted}"
         f" completed={a.completed} dead_lettered={a.dead_lettered} evicted={a.evicted}"
         f" rejected={a.rejected} returned={a.returned}"
-        f" lost={a.lost} duplicated={a.duplicated}",
-        file=sys.stderr,
+        f" lost={a.lost} duplicated={a.duplicated}"
     )
     return 0
 
 
-def _run_dashboard(runtime: Any, args: argparse.Namespace) -> int:
+def _run_dashboard(
+    runtime: Any,
+    args: argparse.Namespace,
+    signals: TwoStageSignals,
+    written: dict[int, tuple[list[str], list[str]]],
+) -> int:
     import logging
 
-    from tui.app import HeapwatchApp
+    from tui.app import DEFAULT_REFRESH_HZ, HeapwatchApp
+
+    def run_stopped(source: Any, run: int) -> None:
+        # Each run's report and spill are written when it stops (said after the app exits:
+        # lines on stderr would tear the screen); a restarted run's go beside the first's.
+        written[run] = write_outputs(source, numbered(args.report, run), numbered(args.spill, run))
+    from tui.signals import hangup_safe_output
 
     # Log lines on stderr would tear the screen; the dashboard shows alerts and errors itself.
     logging.getLogger("engine").addHandler(logging.NullHandler())
     logging.getLogger("engine").propagate = False
-    app = HeapwatchApp(runtime, refresh_hz=args.refresh or 5.0)
+    app = HeapwatchApp(
+        runtime, refresh_hz=args.refresh or DEFAULT_REFRESH_HZ, on_run_stopped=run_stopped
+    )
+    app.signals = signals  # tui.signals wires them to the app's loop on mount
     # The tens of thousands of objects imported so far live for the whole run: kept out of the
     # collector, a full collection no longer holds the loop long enough to look like a block.
     gc.freeze()
     timer = None
     if args.duration is not None:
-        timer = threading.Timer(args.duration, app.call_from_thread, (app.action_quit,))
+        timer = threading.Timer(args.duration, _quit_from_thread, (app,))
         timer.daemon = True
         timer.start()
     try:
-        app.run()
+        with hangup_safe_output():
+            app.run()
     finally:
         if timer is not None:
             timer.cancel()
     return app.return_code or 0
+
+
+def _quit_from_thread(app: Any) -> None:
+    try:
+        app.call_from_thread(app.action_quit)
+    except RuntimeError:  # the app has already gone
+        pass
 
 
 if __name__ == "__main__":

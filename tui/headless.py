@@ -2,7 +2,8 @@
 
 On a terminal, a rich live summary on stderr; otherwise one plain line a second, such as
 `t=3.0s depth=120 done=4500 rate=1500/s alerts=1 ...`, plus one line per alert. The run ends
-gracefully at `duration` or on SIGINT/SIGTERM (a second signal cuts the drain short).
+gracefully at `duration` or on SIGINT, SIGTERM or SIGHUP (a second signal cuts the drain
+short). After SIGHUP the terminal is gone: output is dropped, the drain goes on.
 """
 
 from __future__ import annotations
@@ -19,11 +20,16 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.runtime import Engine
+from engine.signals import (
+    COMMAND_SIGNALS,
+    TwoStageSignals,
+    cut_drain_short,
+    drop_terminal_output,
+)
 from engine.snapshots import Alert, EngineSnapshot, ShutdownReport
 
 __all__ = ["plain_line", "run_headless", "summary_table"]
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def _ms(seconds: float | None) -> str:
@@ -79,19 +85,29 @@ def summary_table(snapshot: EngineSnapshot) -> Group:
 
 
 class _Stop:
-    """Set by the first signal; the second one cuts the shutdown's drain short."""
+    """What the signals do: the first asks for a graceful stop, a later one cuts the drain
+    short (also when it comes before the drain has begun)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.event = asyncio.Event()
-        self.signals = 0
+        self.hurry = False
+        """True once a second signal came: the drain is cut short."""
 
-    def __call__(self, sig: int) -> None:
-        self.signals += 1
-        if self.signals == 1:
-            self.event.set()
-        else:
-            self.engine.pool.abort()
+    def first(self, sig: signal.Signals) -> None:
+        if sig == signal.SIGHUP:
+            drop_terminal_output()
+        self.event.set()
+
+    def again(self, sig: signal.Signals) -> None:
+        if sig == signal.SIGHUP:
+            drop_terminal_output()
+        self.event.set()
+        self.hurry = True
+        cut_drain_short(self.engine.pool)
+
+    def shutdown(self) -> asyncio.Future[ShutdownReport]:
+        return asyncio.ensure_future(self.engine.shutdown(0.0 if self.hurry else None))
 
 
 async def run_headless(
@@ -101,24 +117,21 @@ async def run_headless(
     refresh_hz: float = 4.0,
     stream: TextIO | None = None,
     live: bool | None = None,
+    signals: TwoStageSignals | None = None,
 ) -> ShutdownReport:
     """Run `engine` until `duration` seconds or a signal, showing a summary; shut down; report.
 
     `live`: a rich live summary (default: when `stream` is a terminal), else plain lines.
+    `signals`: the command's (already catching, see `TwoStageSignals.catch_early`); default:
+    SIGINT, SIGTERM and SIGHUP from now on. They are wired before the engine starts.
     """
     stream = stream if stream is not None else sys.stderr
     console = Console(file=stream)
     if live is None:
         live = console.is_terminal
-    loop = asyncio.get_running_loop()
     stop = _Stop(engine)
-    installed = []
-    for sig in _SIGNALS:
-        try:
-            loop.add_signal_handler(sig, stop, sig)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError):  # not the main thread, or no Unix signals
-            pass
+    signals = signals if signals is not None else TwoStageSignals(COMMAND_SIGNALS)
+    signals.install(stop.first, stop.again)
     _quiet_engine_logs(console if live else None)
     try:
         await engine.start()
@@ -128,8 +141,7 @@ async def run_headless(
             return await _run_live(engine, console, stop, duration, refresh_hz)
         return await _run_plain(engine, console, stop, duration)
     finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
+        signals.remove()
 
 
 async def _wait(stop: _Stop, seconds: float) -> None:
@@ -170,7 +182,7 @@ async def _run_plain(
         f"t={engine.elapsed:.1f}s shutting down gracefully"
         f" (drain up to {engine.scenario.pool.drain_timeout:g}s)",
     )
-    shutdown = asyncio.ensure_future(engine.shutdown())
+    shutdown = stop.shutdown()
     while not shutdown.done():  # one line a second during the drain too
         await asyncio.wait([shutdown], timeout=1.0)
         if not shutdown.done():
@@ -189,7 +201,7 @@ async def _run_live(
                 break
             live.update(summary_table(engine.snapshot()), refresh=True)
             await _wait(stop, min(left, 1 / refresh_hz))
-        shutdown = asyncio.ensure_future(engine.shutdown())
+        shutdown = stop.shutdown()
         while not shutdown.done():
             live.update(summary_table(engine.snapshot()), refresh=True)
             await asyncio.wait([shutdown], timeout=1 / refresh_hz)
@@ -203,8 +215,12 @@ def _alert_line(at: float, alert: Alert) -> str:
 
 
 def _say(console: Console, message: str) -> None:
-    """One line, never wrapped or styled (log files and grep read these)."""
-    console.print(message, markup=False, highlight=False, soft_wrap=True)
+    """One line, never wrapped or styled (log files and grep read these); dropped, not raised,
+    when the stream cannot take it (its terminal closed)."""
+    try:
+        console.print(message, markup=False, highlight=False, soft_wrap=True)
+    except (OSError, ValueError):
+        pass
 
 
 def _quiet_engine_logs(console: Console | None) -> None:

@@ -32,6 +32,8 @@ class Key:
     """In the footer at all (the help screen lists every key)."""
     display: str | None = None
     """How the footer and the help write the key, when not the key's name."""
+    priority: bool = False
+    """Checked before the focused screen's own bindings (q quits from any screen)."""
 
     @property
     def shown_as(self) -> str:
@@ -39,12 +41,12 @@ class Key:
 
     def binding(self) -> Binding:
         return Binding(self.key, self.action, self.label, show=self.show,
-                       key_display=self.display, id=self.action)
+                       key_display=self.display, priority=self.priority, id=self.action)
 
 
 KEYS: tuple[Key, ...] = (
     Key("help", "question_mark", "Help", essential=True, display="?"),
-    Key("quit", "q", "Quit", essential=True),
+    Key("quit", "q", "Quit", essential=True, priority=True),
     Key("burst", "b", "Burst", Capability.BURST, essential=True),
     Key("big_burst", "B", "×10", Capability.BURST, display="B"),
     Key("flood_low", "l", "Flood", Capability.FLOOD, essential=True),
