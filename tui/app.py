@@ -89,7 +89,7 @@ class HeapwatchApp(SourceActions, App[int]):
     CSS_PATH = Path(__file__).with_name("app.tcss")
     """Absolute, so that subclasses defined elsewhere find it too."""
     TITLE = "heapwatch"
-    ENABLE_COMMAND_PALETTE = False
+    ENABLE_COMMAND_PALETTE = True  # opened through SafeCommandPalette (action_command_palette)
 
     BINDINGS = [key.binding() for key in KEYS] + [
         Binding("escape", "back", "Back", show=False),
