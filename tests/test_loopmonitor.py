@@ -49,8 +49,12 @@ async def test_a_handler_that_sleeps_on_the_loop_is_named_every_time():
             await wait_for(lambda n=index: pool.accounting().completed == n + 1)
             await asyncio.sleep(0.05)  # let the late heartbeat resolve the alert
         await pool.shutdown(drain_timeout=5)
-    raised = [a for a in alerts if a.kind is AlertKind.LOOP_BLOCKED and a.active]
-    resolved = [a for a in alerts if a.kind is AlertKind.LOOP_BLOCKED and not a.active]
+    # On a loaded machine the loop can also be held a little over 0.1 s elsewhere (a real
+    # block, rightly raised): what is under test is that each of ours is caught and named.
+    ours = [a for a in alerts
+            if a.kind is AlertKind.LOOP_BLOCKED and "sleepy_handler" in (a.loop_stack or ("",))[-1]]
+    raised = [a for a in ours if a.active]
+    resolved = [a for a in ours if not a.active]
     assert len(raised) == blocks
     assert len(resolved) == blocks
     for alert in raised:
