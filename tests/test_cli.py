@@ -237,3 +237,12 @@ def test_sigterm_shuts_down_gracefully_and_writes_the_report(toml, tmp_path: Pat
     assert process.returncode == 0, err
     report = json.loads(report_path.read_text())
     assert report["lost"] == 0 and report["shutdown"]["phases"][-1]["phase"] == "stopped"
+
+
+def test_a_restarted_runs_outputs_go_beside_the_first_runs() -> None:
+    from tui.cli import numbered
+
+    assert numbered(None, 3) is None
+    assert numbered(Path("out/r.json"), 1) == Path("out/r.json")
+    assert numbered(Path("out/r.json"), 2) == Path("out/r-2.json")
+    assert numbered(Path("spill"), 3) == Path("spill-3")
