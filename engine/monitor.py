@@ -305,7 +305,13 @@ class MonitorHandle:
         sender: asyncio.Task[None] | None = None
         try:
             refusal = self._check_peer(writer)
-            if refusal is None:
+            if refusal is not None:
+                # Read (and ignore) the peer's hello before refusing it: closing on an unread
+                # hello races the peer's write, which then fails with a broken pipe instead of
+                # reading why it was refused.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(reader.readline(), 1.0)
+            else:
                 refusal = await self._handshake(client, reader)
             if refusal is not None:
                 _log.warning("heapwatch monitor refused %s: %s", client.peer, refusal)
