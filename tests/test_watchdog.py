@@ -368,7 +368,13 @@ async def test_stacks_of_a_real_pool_read_as_a_few_counted_entries():
     producers = [
         asyncio.create_task(pool.submit(index), name=f"producer-{index}") for index in range(70)
     ]
-    await asyncio.sleep(0.01)
+    # Settled: 50 items taken by the workers, 5 queued, the other producers blocked on room.
+    async def settled() -> None:
+        while not (queue.qsize() == 5 and sum(task.done() for task in producers) == 55):
+            await asyncio.sleep(0.001)
+
+    await asyncio.wait_for(settled(), 10)
+    await asyncio.sleep(0)
     groups = watchdog.capture_stacks()
     by_role = {group.role: group for group in groups}
     # 50 items in the handlers, 5 queued, the other 15 producers wait on the full queue.
