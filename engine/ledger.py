@@ -27,6 +27,7 @@ from collections import deque
 from itertools import count
 from typing import Any
 
+from engine.protocol import Wrapped
 from engine.reprs import describe
 from engine.snapshots import Accounting
 
@@ -47,7 +48,7 @@ class InvalidJobState(RuntimeError):
     """An arrow of the job state diagram was taken from a state it does not start at."""
 
 
-class Job:
+class Job(Wrapped):
     """One submitted item and its fate: what the queue holds for the pool.
 
     Its repr is what the dashboard shows: `#42 {'order': 7}`, cut to fit.
