@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
+from engine.checks import check_ratio, check_seconds
 from engine.snapshots import (
     Accounting,
     AlertKind,
@@ -97,17 +98,13 @@ class HeapwatchCollector:
             raise ValueError("nothing to expose: give engine or at least one of queue/pool/watchdog")
         if depth_ratio is None:
             depth_ratio = getattr(watchdog, "depth_ratio", 0.9)
-        if not 0 < depth_ratio <= 1:
-            raise ValueError(f"depth_ratio must be in (0, 1], not {depth_ratio!r}")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0 seconds, not {timeout!r}")
         self._queue = queue
         self._pool = pool
         self._watchdog = watchdog
         self._engine = engine
         self._loop = loop
-        self.depth_ratio = float(depth_ratio)
-        self.timeout = timeout
+        self.depth_ratio = check_ratio("depth_ratio", depth_ratio)
+        self.timeout = check_seconds("timeout", timeout, allow_zero=False)
         self._last = MetricsView()
         self._stale = False
         self._lock = threading.Lock()
