@@ -59,6 +59,7 @@ class BurstResult:
     """What became of a burst's (or a flood's) items, counted right after it ran."""
 
     requested: int
+    """Items the burst (or flood) made."""
     accepted: int
     """Taken by the queue at once."""
     waiting: int
