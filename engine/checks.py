@@ -16,6 +16,7 @@ __all__ = [
     "check_count",
     "check_priority",
     "check_rate",
+    "check_ratio",
     "check_real",
     "check_seconds",
 ]
@@ -60,6 +61,14 @@ def check_rate(name: str, value: object) -> float:
     check_real(name, value)
     if not math.isfinite(value) or value < 0:  # type: ignore[arg-type]
         raise ValueError(f"{name} must be finite and >= 0, not {value!r}")
+    return float(value)  # type: ignore[arg-type]
+
+
+def check_ratio(name: str, value: object) -> float:
+    """A real number in (0, 1] (a fraction of a whole, 1 included), returned as a float."""
+    check_real(name, value)
+    if not 0 < value <= 1:  # type: ignore[operator]
+        raise ValueError(f"{name} must be in (0, 1], not {value!r}")
     return float(value)  # type: ignore[arg-type]
 
 

@@ -59,6 +59,7 @@ class BurstResult:
     """What became of a burst's (or a flood's) items, counted right after it ran."""
 
     requested: int
+    """Items the burst (or flood) made."""
     accepted: int
     """Taken by the queue at once."""
     waiting: int
@@ -73,14 +74,10 @@ class BurstResult:
     @property
     def text(self) -> str:
         """'500 submitted now, 200 waiting for room, 3 evicted'."""
-        parts = [f"{self.accepted} submitted now"]
-        if self.waiting:
-            parts.append(f"{self.waiting} waiting for room")
-        if self.rejected:
-            parts.append(f"{self.rejected} rejected")
-        if self.evicted:
-            parts.append(f"{self.evicted} evicted")
-        return ", ".join(parts)
+        fates = ((self.waiting, "waiting for room"), (self.rejected, "rejected"),
+                 (self.evicted, "evicted"))  # said only when some had that fate
+        said = (f"{count} {fate}" for count, fate in fates if count)
+        return ", ".join((f"{self.accepted} submitted now", *said))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,9 +24,12 @@ Counted at every moment:
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import fields
 from itertools import count
 from typing import Any
 
+from engine.checks import check_count
+from engine.protocol import Wrapped
 from engine.reprs import describe
 from engine.snapshots import Accounting
 
@@ -47,7 +50,7 @@ class InvalidJobState(RuntimeError):
     """An arrow of the job state diagram was taken from a state it does not start at."""
 
 
-class Job:
+class Job(Wrapped):
     """One submitted item and its fate: what the queue holds for the pool.
 
     Its repr is what the dashboard shows: `#42 {'order': 7}`, cut to fit.
@@ -83,32 +86,21 @@ class Ledger:
     pays one `+= 1` per arrow, and the identity holds by construction.
     """
 
-    __slots__ = (
-        "_ids", "landed_count", "dropped_new", "dropped_queued", "evicted", "rejected",
+    # The counts, each an int from 0. `dropped_new`: dropped before they were ever queued
+    # (refused or evicted on arrival, or put on the queue directly and dropped before the pool
+    # saw them).
+    COUNTS = (
+        "landed_count", "dropped_new", "dropped_queued", "evicted", "rejected",
         "started_count", "completed", "put_back_running", "retrying_count", "retries_due",
         "dead_lettered", "returned_queued", "returned_running", "returned_retry",
         "late_completions",
     )  # fmt: skip
+    __slots__ = ("_ids", *COUNTS)
 
     def __init__(self) -> None:
         self._ids = count(1)
-        self.landed_count = 0
-        self.dropped_new = 0
-        """Dropped before they were ever queued (refused or evicted on arrival, or put on the
-        queue directly and dropped before the pool saw them)."""
-        self.dropped_queued = 0
-        self.evicted = 0
-        self.rejected = 0
-        self.started_count = 0
-        self.completed = 0
-        self.put_back_running = 0
-        self.retrying_count = 0
-        self.retries_due = 0
-        self.dead_lettered = 0
-        self.returned_queued = 0
-        self.returned_running = 0
-        self.returned_retry = 0
-        self.late_completions = 0
+        for name in self.COUNTS:
+            setattr(self, name, 0)
 
     @property
     def submitted(self) -> int:
@@ -170,19 +162,22 @@ class Ledger:
         else:
             self.evicted += 1
 
+    @staticmethod
+    def _move(job: Job, arrow: str, source: str, target: str) -> None:
+        """The one-source arrows' check: refuse `arrow` unless `job` is at `source`."""
+        if job.state is not source:
+            raise _refuse(job, arrow, source)
+        job.state = target
+
     def started(self, job: Job) -> None:
         """queued -> running: one more attempt."""
-        if job.state is not QUEUED:
-            raise _refuse(job, "started", QUEUED)
-        job.state = RUNNING
+        self._move(job, "started", QUEUED, RUNNING)
         job.attempts += 1
         self.started_count += 1
 
     def finished(self, job: Job) -> None:
         """running -> done."""
-        if job.state is not RUNNING:
-            raise _refuse(job, "finished", RUNNING)
-        job.state = DONE
+        self._move(job, "finished", RUNNING, DONE)
         self.completed += 1
 
     def put_back(self, job: Job) -> None:
@@ -199,16 +194,12 @@ class Ledger:
 
     def retrying(self, job: Job) -> None:
         """running -> retry: the attempt failed and another is due after a backoff."""
-        if job.state is not RUNNING:
-            raise _refuse(job, "retrying", RUNNING)
-        job.state = RETRY
+        self._move(job, "retrying", RUNNING, RETRY)
         self.retrying_count += 1
 
     def dead(self, job: Job) -> None:
         """running -> dead: the last attempt failed."""
-        if job.state is not RUNNING:
-            raise _refuse(job, "dead", RUNNING)
-        job.state = DEAD
+        self._move(job, "dead", RUNNING, DEAD)
         self.dead_lettered += 1
 
     def returned(self, job: Job) -> str:
@@ -240,18 +231,15 @@ class Ledger:
 
     def accounting(self) -> Accounting:
         """Every item's fate, counted now (O(1))."""
-        return Accounting(
-            submitted=self.submitted,
-            completed=self.completed,
-            dead_lettered=self.dead_lettered,
-            evicted=self.evicted,
-            rejected=self.rejected,
-            queued=self.queued,
-            in_flight=self.in_flight,
-            retry_scheduled=self.retry_scheduled,
-            returned=self.returned_count,
-            late_completions=self.late_completions,
-        )
+        counts = {name: getattr(self, name) for name in _SAME_NAMES}
+        return Accounting(**counts, returned=self.returned_count)
+
+
+# Accounting's counts the ledger holds under the same name (`returned` is an arrow here, and
+# the ledger never counts an item twice: `duplicated` stays 0).
+_SAME_NAMES = tuple(
+    spec.name for spec in fields(Accounting) if spec.name not in ("returned", "duplicated")
+)
 
 
 class RateMeter:
@@ -264,9 +252,7 @@ class RateMeter:
     __slots__ = ("window", "second", "count", "history", "since")
 
     def __init__(self, now: float, window: int = 5) -> None:
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise ValueError(f"rate window must be an int >= 1 (seconds), not {window!r}")
-        self.window = window
+        self.window = check_count("rate window (seconds)", window, 1)
         self.second = now // 1
         self.count = 0
         self.history: deque[tuple[float, int]] = deque(maxlen=window)
@@ -305,9 +291,7 @@ class CountRate:
     __slots__ = ("window", "_samples")
 
     def __init__(self, now: float, window: int = 5) -> None:
-        if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-            raise ValueError(f"rate window must be an int >= 1 (seconds), not {window!r}")
-        self.window = window
+        self.window = check_count("rate window (seconds)", window, 1)
         self._samples: deque[tuple[float, int]] = deque([(now, 0)], maxlen=1024)
 
     def rate(self, now: float, count: int) -> float:

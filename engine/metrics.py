@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
+from engine.checks import check_ratio, check_seconds
 from engine.snapshots import (
     Accounting,
     AlertKind,
@@ -97,17 +98,13 @@ class HeapwatchCollector:
             raise ValueError("nothing to expose: give engine or at least one of queue/pool/watchdog")
         if depth_ratio is None:
             depth_ratio = getattr(watchdog, "depth_ratio", 0.9)
-        if not 0 < depth_ratio <= 1:
-            raise ValueError(f"depth_ratio must be in (0, 1], not {depth_ratio!r}")
-        if not timeout > 0:
-            raise ValueError(f"timeout must be > 0 seconds, not {timeout!r}")
         self._queue = queue
         self._pool = pool
         self._watchdog = watchdog
         self._engine = engine
         self._loop = loop
-        self.depth_ratio = float(depth_ratio)
-        self.timeout = timeout
+        self.depth_ratio = check_ratio("depth_ratio", depth_ratio)
+        self.timeout = check_seconds("timeout", timeout, allow_zero=False)
         self._last = MetricsView()
         self._stale = False
         self._lock = threading.Lock()
@@ -362,37 +359,24 @@ def serve_metrics(
     port: int = 0,
     *,
     host: str = "127.0.0.1",
-    queue: Any = None,
-    pool: Any = None,
-    watchdog: Any = None,
-    engine: Any = None,
-    loop: asyncio.AbstractEventLoop | None = None,
     registry: CollectorRegistry | None = None,
-    depth_ratio: float | None = None,
-    timeout: float = 1.0,
+    **sources: Any,
 ) -> MetricsServer:
     """Serve /metrics on `host:port` (loopback by default; port 0 picks a free one).
 
-    Called from a coroutine, `loop` defaults to the running loop, so scrapes read on it.
-    A fresh registry is used unless one is given (the global one would add process metrics
-    and clash across servers).
+    `sources` are `HeapwatchCollector`'s arguments: `queue`, `pool`, `watchdog` or `engine`,
+    and `loop`, `depth_ratio`, `timeout`. Called from a coroutine, `loop` defaults to the
+    running loop, so scrapes read on it. A fresh registry is used unless one is given (the
+    global one would add process metrics and clash across servers).
     """
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an int in 0..65535, not {port!r}")
-    if loop is None:
+    if sources.get("loop") is None:
         try:
-            loop = asyncio.get_running_loop()
+            sources["loop"] = asyncio.get_running_loop()
         except RuntimeError:
-            loop = None
-    collector = HeapwatchCollector(
-        queue=queue,
-        pool=pool,
-        watchdog=watchdog,
-        engine=engine,
-        loop=loop,
-        depth_ratio=depth_ratio,
-        timeout=timeout,
-    )
+            pass
+    collector = HeapwatchCollector(**sources)
     registry = registry if registry is not None else CollectorRegistry()
     registry.register(collector)
     try:

@@ -44,6 +44,7 @@ from engine.queue import PriorityQueue, QueueShutDown
 from engine.reprs import ItemRepr, describe
 from engine.retries import Backoff, DeadLetters, RetryTimers
 from engine.shutdown import ShutdownSteps
+from engine.signals import GRACEFUL_SIGNALS, TwoStageSignals, cut_drain_short
 from engine.snapshots import (
     DeadLetter,
     EventKind,
@@ -66,7 +67,6 @@ returning means done, raising means failed."""
 _log = logging.getLogger(__name__)
 
 _IDLE, _PAUSED = WorkerState.IDLE, WorkerState.PAUSED
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 SNAPSHOT_LIMIT = 100
 """Retries and dead letters a snapshot carries at most (a snapshot stays cheap at any backlog)."""
@@ -108,7 +108,7 @@ class WorkerPool(LiveControl, ShutdownSteps):
         "_last_drain_time", "_ledger", "_loop", "_max_attempts", "_meter", "_on_crash",
         "_paused", "_phase", "_phases", "_queue", "_rate_window", "_replacements",
         "_report", "_resume_waiters", "_retired", "_retired_linger", "_retries",
-        "_returned_items", "_signal_drain_timeout", "_signal_loop", "_signal_task",
+        "_returned_items", "_signal_drain_timeout", "_signals", "_signal_task",
         "_started", "_timeout", "_with_ctx", "_worker_ids", "_workers", "_unlisten",
         "_task_done", "_ack", "_fatal", "__weakref__",
     )  # fmt: skip
@@ -177,7 +177,7 @@ class WorkerPool(LiveControl, ShutdownSteps):
         self._force: asyncio.Future[None] | None = None
         self._report: ShutdownReport | None = None
         self._last_drain_time: float | None = None
-        self._signal_loop: asyncio.AbstractEventLoop | None = None
+        self._signals: TwoStageSignals | None = None
         self._signal_drain_timeout = 10.0
         self._signal_task: asyncio.Task[ShutdownReport] | None = None
         # The in-process queue forgets a delivery when it hands it out: no ack, only the
@@ -510,32 +510,33 @@ class WorkerPool(LiveControl, ShutdownSteps):
     # ------------------------------------------------------------------ signals
 
     def install_signal_handlers(self, *, drain_timeout: float = 10.0) -> None:
-        """SIGINT/SIGTERM start a graceful shutdown; a second signal cancels what is left.
-
-        Call on the running loop (Unix). The handlers are removed once the pool stops.
-        """
+        """SIGINT/SIGTERM start a graceful shutdown; a second signal cuts its drain short
+        (`engine.signals.TwoStageSignals`, as the heapwatch command). Call on the running loop
+        (Unix, main thread); once the pool stops, the handlers that were there come back."""
         self._signal_drain_timeout = check_seconds("drain_timeout", drain_timeout)
-        loop = asyncio.get_running_loop()
-        for sig in _SIGNALS:
-            loop.add_signal_handler(sig, self._on_signal, sig)
-        self._signal_loop = loop
+        if self._signals is not None:  # installed already (by run(handle_signals=True)?)
+            return
+        signals = TwoStageSignals(GRACEFUL_SIGNALS)
+        if not signals.install(self._on_first_signal, self._on_signal_again):
+            raise RuntimeError("signal handlers need the main thread's running loop, on Unix")
+        self._signals = signals
 
-    def _on_signal(self, sig: int) -> None:
-        if self._phase is ShutdownPhase.RUNNING:
-            _log.warning("%s: shutting the pool down gracefully", signal.Signals(sig).name)
-            assert self._signal_loop is not None
-            self._signal_task = self._signal_loop.create_task(
-                self.shutdown(self._signal_drain_timeout), name="pool-shutdown"
-            )
-        elif self.abort():
-            _log.warning("%s again: cancelling what is left", signal.Signals(sig).name)
+    def _on_first_signal(self, sig: signal.Signals) -> None:
+        if self._phase is not ShutdownPhase.RUNNING:
+            return  # a shutdown is already under way: a second signal cuts it short
+        _log.warning("%s: shutting the pool down gracefully", sig.name)
+        self._signal_task = asyncio.get_running_loop().create_task(
+            self.shutdown(self._signal_drain_timeout), name="pool-shutdown"
+        )
+
+    def _on_signal_again(self, sig: signal.Signals) -> None:
+        _log.warning("%s again: cancelling what is left", sig.name)
+        cut_drain_short(self)
 
     def _remove_signal_handlers(self) -> None:
-        if self._signal_loop is None:
-            return
-        for sig in _SIGNALS:
-            self._signal_loop.remove_signal_handler(sig)
-        self._signal_loop = None
+        signals, self._signals = self._signals, None
+        if signals is not None:
+            signals.restore()
 
     # ------------------------------------------------------------------ reading
 

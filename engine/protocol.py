@@ -22,7 +22,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from engine.snapshots import QueueStats
 
-__all__ = ["Delivery", "HandlerContext", "WorkQueue"]
+__all__ = ["Delivery", "HandlerContext", "WorkQueue", "Wrapped"]
 
 
 class Delivery(NamedTuple):
@@ -39,6 +39,17 @@ class Delivery(NamedTuple):
     """Deliveries of this item before this one, where the queue counts them (Redis); else 0."""
     deadline: float | None = None
     """Lease deadline on the queue's clock (None: no lease, the in-process queue)."""
+
+
+class Wrapped:
+    """Base of what a consumer wraps an item in before queueing it (the pool's `Job`).
+
+    The queue holds the wrapper, but the user's own callbacks (`on_drop`) get what the user
+    gave, `.item`; the consumer's listeners (`add_drop_listener`) get the wrapper itself.
+    """
+
+    __slots__ = ()
+    item: Any
 
 
 @runtime_checkable

@@ -40,7 +40,7 @@ from typing import Any
 
 from engine.checks import check_choice, check_priority, check_rate, check_seconds
 from engine.latency import LatencyWindow, SparseLatencyWindow
-from engine.protocol import Delivery
+from engine.protocol import Delivery, Wrapped
 from engine.queue_level import Level
 from engine.queue_views import QueueViews
 from engine.reprs import ItemRepr
@@ -93,8 +93,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
             full once the depth reaches it (2.5: at 3 items; inf: never).
         overflow: what a full queue does: 'block' (default), 'reject' or 'evict-lowest'.
         aging_rate: priority points an item gains per second of waiting (0.0: off).
-        on_drop: `on_drop(item, priority, reason)` for every item evicted ('evicted') or refused
-            by the 'reject' policy ('rejected'); exceptions it raises are logged, not raised.
+        on_drop: `on_drop(item, priority, reason)` for every item (a pool's: the one submitted)
+            evicted ('evicted') or refused under 'reject' ('rejected'); its exceptions are logged.
         item_repr: how a payload is shown in `peek()`/`top()`/repr (default: `repr`).
         clock: seconds; must never go backwards. Leave as default unless testing.
         log_every: log depth, root and operation count every N operations (0: off, and free).
@@ -264,8 +264,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
     def add_drop_listener(self, listener: DropCallback) -> Callable[[], None]:
         """Also call `listener(item, priority, reason)` for every drop; returns its remover.
 
-        For the engine's own consumers (the pool): `on_drop` stays the user's. Both are called,
-        `on_drop` first; exceptions are logged, not raised.
+        For the engine's own consumers (the pool): they get the item as queued (a `Job`), the
+        user's `on_drop`, called first, gets a `Wrapped` item's payload. Exceptions are logged.
         """
         self._drop_listeners.append(listener)
 
@@ -442,11 +442,11 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         return victim, victim_level.priority
 
     def _notify_drop(self, item: Any, priority: float, reason: str) -> None:
+        payload = item.item if isinstance(item, Wrapped) else item  # the user's, not its Job
         for callback in (self.on_drop, *self._drop_listeners):
-            if callback is None:
-                continue
             try:
-                callback(item, priority, reason)
+                if callback is not None:
+                    callback(payload if callback is self.on_drop else item, priority, reason)
             except Exception:
                 # The queue's state is already consistent; a failing callback must not undo a
                 # put or lose the item the caller is holding.

@@ -22,6 +22,7 @@ import random
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 try:
@@ -494,17 +495,10 @@ class RedisPriorityQueue:
         """Queued items as of this process's last call to Redis (`stats()` reads it now)."""
         return self._depth
 
-    @property
-    def maxsize(self) -> int:
-        return self._maxsize
-
-    @property
-    def overflow(self) -> Overflow:
-        return self._overflow
-
-    @property
-    def aging_rate(self) -> float:
-        return self._rate
+    # Set when the queue is made, then read-only.
+    maxsize = property(attrgetter("_maxsize"), doc="Items at which it is full (0: unbounded).")
+    overflow = property(attrgetter("_overflow"), doc="The `Overflow` policy.")
+    aging_rate = property(attrgetter("_rate"), doc="Priority points per second waited.")
 
     async def stats(self) -> RedisQueueStats:
         """The shared queue's figures read in one script (O(P)), plus this process's waits."""

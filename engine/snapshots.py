@@ -67,6 +67,8 @@ class HeapEntry:
     """One queued item as `PriorityQueue.peek()` sees it."""
 
     item: Any
+    """The payload as queued (the pool's `Job` on the queue; `pool.top()` unwraps it). None on
+    the wire."""
     priority: float
     """The priority the item was put with (lower is served first)."""
     effective_priority: float
@@ -172,16 +174,23 @@ class WorkerState(enum.StrEnum):
     CANCELLING = "cancelling"
     """Asked to stop; its in-flight item is going back to the queue."""
     STOPPED = "stopped"
+    """Removed or finished: it lingers in snapshots for `retired_linger` seconds."""
     CRASHED = "crashed"
     """The worker task itself died (not a handler failure: those are contained)."""
 
 
 class ShutdownPhase(enum.StrEnum):
     RUNNING = "running"
+    """No shutdown has started."""
     STOPPING_INTAKE = "stopping-intake"
+    """The queue is shut down: no more puts or submits."""
     DRAINING = "draining"
+    """The workers finish what is queued, until the drain timeout."""
     CANCELLING = "cancelling"
+    """The drain ended with work left (its deadline passed, or it was cut short): the
+    workers are cancelled."""
     STOPPED = "stopped"
+    """Every item has its fate; what was left is in the report's `returned`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +200,7 @@ class RetrySnapshot:
     item_repr: str
     """The payload through the `item_repr` hook."""
     priority: float
+    """The priority it goes back to the queue with."""
     attempt: int
     """The attempt that will run next (2 for the first retry)."""
     due_in: float
@@ -208,6 +218,7 @@ class WorkerSnapshot:
     name: str
     """The asyncio task name: 'worker-1', 'worker-2', ..."""
     state: WorkerState
+    """What it does now."""
     item_repr: str | None
     """The current item through the `item_repr` hook (None when not busy)."""
     priority: float | None
@@ -225,6 +236,7 @@ class WorkerSnapshot:
     throughput: float
     """Completions per second over the recent window."""
     backoff: tuple[RetrySnapshot, ...] = ()
+    """Its failed items waiting out their backoff (bounded, as `PoolSnapshot.retries`)."""
     history: tuple[tuple[WorkerState, float], ...] = ()
     """The last few (state, since) pairs, oldest first; `since` on the engine's clock."""
     last_error: str | None = None
@@ -238,6 +250,7 @@ class DeadLetter:
     item_repr: str
     """The payload through the `item_repr` hook."""
     priority: float
+    """The priority it was submitted with."""
     attempts: int
     """Attempts made, all failed."""
     error: str
@@ -247,6 +260,7 @@ class DeadLetter:
     item: Any = None
     """The item itself, so a dead-letter sink can keep or replay it (None on the wire)."""
     job_id: int = 0
+    """The pool's job id (`Event.job_id` of its DEAD_LETTER event)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +270,7 @@ class ReturnedItem:
     item: Any
     """The payload itself (None on the wire)."""
     priority: float
+    """The priority it was submitted with: resubmit it at this one."""
     attempts: int
     """Attempts made on it so far."""
     where: str
@@ -264,11 +279,13 @@ class ReturnedItem:
     """In flight in a handler that would not stop within the cancel grace: still running,
     given up on (if it returns later, that is a late completion)."""
     job_id: int = 0
+    """The pool's job id."""
 
 
 @dataclass(frozen=True, slots=True)
 class PhaseTiming:
     phase: ShutdownPhase
+    """The phase entered."""
     started_at: float
     """Seconds on the engine's clock."""
     duration: float | None
@@ -313,7 +330,9 @@ class Accounting:
 @dataclass(frozen=True, slots=True)
 class ShutdownReport:
     phases: tuple[PhaseTiming, ...]
+    """Every phase the shutdown went through, in order, with its timing."""
     accounting: Accounting
+    """The fates when it stopped (what was left counted as `returned`)."""
     returned: tuple[ReturnedItem, ...]
     """What the deadline cut off: handed back, not lost."""
     drain_time: float
@@ -325,12 +344,15 @@ class ShutdownReport:
 @dataclass(frozen=True, slots=True)
 class PoolSnapshot(Stamped):
     workers: tuple[WorkerSnapshot, ...]
+    """Live workers by id, then the recently stopped and the last crashed ones."""
     phase: ShutdownPhase
+    """RUNNING, or the shutdown's current phase."""
     phases: tuple[PhaseTiming, ...]
     """The phases of the shutdown under way or last run (empty before any)."""
     paused: bool
     """Consumption paused (`pool.pause()`)."""
     accounting: Accounting
+    """Every submitted item's fate now."""
     completion_rate: float
     """Completions per second over the recent window."""
     retries: tuple[RetrySnapshot, ...]
@@ -365,9 +387,13 @@ class PoolSnapshot(Stamped):
 
 class AlertKind(enum.StrEnum):
     STARVATION = "starvation"
+    """A priority level's oldest item has waited past its SLA."""
     LOOP_BLOCKED = "loop-blocked"
+    """The event loop was held longer than `loop_block_ms`."""
     DEPTH = "depth"
+    """The queue is deeper than `depth_ratio` of its maxsize."""
     WORKER_CRASHED = "worker-crashed"
+    """A worker task died (not a handler failure)."""
 
 
 class TaskRole(enum.StrEnum):
@@ -384,7 +410,9 @@ class StackGroup:
     """Tasks blocked in the same place, read as one entry with a count."""
 
     role: TaskRole
+    """What the tasks are to the queue."""
     count: int
+    """Tasks in the group."""
     frames: tuple[str, ...]
     """Innermost last, each 'function (file:line)'."""
     task_names: tuple[str, ...]
@@ -398,6 +426,7 @@ class Alert:
     id: int
     """1, 2, 3...: per watchdog; `Event.alert_id` refers to it."""
     kind: AlertKind
+    """What is wrong; says which of the optional fields below are set."""
     started_at: float
     """Seconds on the engine's clock (LOOP_BLOCKED: the late heartbeat's due time)."""
     message: str

@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from engine.checks import check_count, check_ratio
 from engine.events import EventLog
 from engine.loopmonitor import LoopBlock, LoopMonitor
 from engine.memory import measure_memory
@@ -119,13 +120,8 @@ class Watchdog:
         if loop_block_ms is not None and loop_block_ms != 0:
             _positive("loop_block_ms", loop_block_ms)
         self.loop_block_ms = loop_block_ms or None
-        if isinstance(depth_ratio, bool) or not isinstance(depth_ratio, int | float):
-            raise TypeError(f"depth_ratio must be a number, not {depth_ratio!r}")
-        if not 0 < depth_ratio <= 1:
-            raise ValueError(f"depth_ratio must be in (0, 1], not {depth_ratio!r}")
-        self.depth_ratio = float(depth_ratio)
-        if isinstance(history, bool) or not isinstance(history, int) or history < 0:
-            raise ValueError(f"history must be an int >= 0, not {history!r}")
+        self.depth_ratio = check_ratio("depth_ratio", depth_ratio)
+        check_count("history", history, 0)
         self.sizing_window = _positive("sizing_window", sizing_window)
         self.sizing_headroom = _positive("sizing_headroom", sizing_headroom)
         self.queue = queue

@@ -469,13 +469,11 @@ async def test_pause_holds_items_and_resume_releases_them() -> None:
 
 async def test_dropped_items_are_counted_and_passed_to_the_users_callback() -> None:
     dropped: list[tuple[object, float, str]] = []
-
-    def on_drop(item: object, priority: float, reason: str) -> None:
-        # The queue's own callback sees what is queued: a Job for what the pool submitted.
-        dropped.append((item.item if isinstance(item, Job) else item, priority, reason))
-
-    queue = PriorityQueue(maxsize=2, overflow="evict-lowest", on_drop=on_drop)
+    queue = PriorityQueue(maxsize=2, overflow="evict-lowest")
     pool = WorkerPool(queue, Gate(), workers=0)
+    # Set after the pool is built: the pool counts drops through its own channel, and the
+    # user's callback gets the user's items, never the pool's Job around them.
+    queue.on_drop = lambda item, priority, reason: dropped.append((item, priority, reason))
     pool.submit_nowait("keep", priority=1)
     pool.submit_nowait("low", priority=9)
     pool.submit_nowait("urgent", priority=0)  # evicts "low"
@@ -490,6 +488,7 @@ async def test_dropped_items_are_counted_and_passed_to_the_users_callback() -> N
         ("direct", 9, "evicted"),
         ("refused", 0, "rejected"),
     ]
+    assert not any(isinstance(item, Job) for item, _, _ in dropped)
     accounting = pool.accounting()
     assert (accounting.submitted, accounting.evicted, accounting.rejected) == (6, 3, 1)
     assert accounting.queued == 2

@@ -68,10 +68,8 @@ async def scenario(
     queue = PriorityQueue(
         maxsize=maxsize,
         overflow=overflow,
-        # The queue's own callback sees what is queued: a Job (its payload in .item) for a submit.
-        on_drop=lambda item, priority, reason: run.dropped.append(
-            (getattr(item, "item", item), reason)
-        ),
+        # The user's callback gets the submitted item itself (not the pool's Job).
+        on_drop=lambda item, priority, reason: run.dropped.append((item, reason)),
     )
 
     async def handler(item: str, priority: float) -> None:

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 ROOT = Path(__file__).resolve().parent.parent
 
 SIGNAL_SCRIPT = r"""
-import asyncio, json, sys
+import asyncio, json, signal, sys
 from engine.pool import WorkerPool
 from engine.queue import PriorityQueue
 from engine.snapshots import ShutdownPhase
@@ -36,6 +36,7 @@ async def main() -> None:
 
     pool = WorkerPool(PriorityQueue(), handler, workers=2)
     await pool.start()
+    before = signal.getsignal(signal.SIGTERM)
     pool.install_signal_handlers(drain_timeout=120)
     for i in range(ITEMS):
         pool.submit_nowait(i, priority=i % 3)
@@ -63,6 +64,7 @@ async def main() -> None:
         "lost": report.accounting.lost,
         "duplicated": report.accounting.duplicated,
         "returned": sorted([r.item, r.where] for r in report.returned),
+        "handler_restored": signal.getsignal(signal.SIGTERM) == before,
     }), flush=True)
 
 asyncio.run(main())
@@ -118,6 +120,7 @@ def test_a_signal_drains_gracefully_and_exits_with_the_report(tmp_path: Path, si
     assert report["completed"] == report["submitted"] == 8
     assert not report["deadline_hit"] and report["returned"] == []
     assert report["lost"] == 0 and report["duplicated"] == 0
+    assert report["handler_restored"]  # the stopped pool gave the signals back
     assert "Traceback" not in err
 
 
@@ -136,6 +139,7 @@ def test_a_second_signal_cancels_and_returns_what_is_left(tmp_path: Path) -> Non
     wheres = [where for _, where in report["returned"]]
     assert sorted(item for item, _ in report["returned"]) == [0, 1, 2, 3, 4]
     assert wheres.count("in-flight") == 2 and wheres.count("queued") == 3
+    assert report["handler_restored"]
     assert "Traceback" not in err
 
 

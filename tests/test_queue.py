@@ -12,7 +12,7 @@ import pytest
 
 from engine import PriorityQueue as ExportedPriorityQueue
 from engine.latency import LatencyWindow, SparseLatencyWindow
-from engine.protocol import WorkQueue
+from engine.protocol import WorkQueue, Wrapped
 from engine.queue import Overflow, PriorityQueue, QueueShutDown
 from engine.snapshots import HeapEntry, QueueStats
 from tests.waiting import until
@@ -846,6 +846,23 @@ async def test_drop_listeners_hear_every_drop_beside_on_drop():
     with pytest.raises(asyncio.QueueFull):
         queue.put_nowait("again", priority=0)
     assert len(heard) == 2 and len(users) == 3
+
+
+async def test_on_drop_gets_a_wrapped_items_payload_and_listeners_the_wrapper():
+    class Box(Wrapped):
+        __slots__ = ("item",)
+
+        def __init__(self, item: object) -> None:
+            self.item = item
+
+    heard, users = [], []
+    queue = PriorityQueue(1, overflow="evict-lowest", on_drop=lambda *d: users.append(d))
+    queue.add_drop_listener(lambda *d: heard.append(d))
+    low = Box("low")
+    queue.put_nowait(low, priority=9)
+    queue.put_nowait(Box("high"), priority=0)  # evicts low
+    assert users == [("low", 9, "evicted")]
+    assert heard == [(low, 9, "evicted")]
 
 
 async def test_item_repr_hook_and_top_of_one_priority():
