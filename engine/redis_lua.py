@@ -29,7 +29,7 @@ fields of the counters hash (`seq` is the last job id given out).
 
 from __future__ import annotations
 
-__all__ = ["ACK", "COUNTERS", "EXTEND", "GET", "INIT", "NACK", "PUT", "REAP", "STATS"]
+__all__ = ["ACK", "COUNTERS", "EXTEND", "GET", "INIT", "NACK", "PUT", "REAP", "RELEASE", "STATS"]
 
 COUNTERS = (
     "submitted", "completed", "dead_lettered", "evicted", "rejected", "redelivered",
@@ -343,6 +343,21 @@ end
 redis.call('HDEL', P .. 'leased', e)
 redis.call('ZREM', P .. 'leases', e)
 return settle_back(e, p, now(), tonumber(ARGV[3]), tonumber(ARGV[4]), 0, ARGV[6])
+"""
+
+# ARGV: rate, epoch, element -> 'queued' (back at its place, the attempt not counted) or 'stale'
+RELEASE = _COMMON + r"""
+local e = ARGV[3]
+local p = redis.call('HGET', P .. 'leased', e)
+if not p then
+  redis.call('HINCRBY', C, 'stale_acks', 1)
+  return 'stale'
+end
+redis.call('HDEL', P .. 'leased', e)
+redis.call('ZREM', P .. 'leases', e)
+local id, et, a = parse(e)
+put_back(p, table.concat({id, stamp(et), a, 0}, ':'))
+return 'queued'
 """
 
 # ARGV: rate, epoch, element, seconds -> the new deadline, or false when the lease is gone
