@@ -10,6 +10,7 @@ from engine.ledger import Job
 from engine.snapshots import PoolSnapshot
 
 if TYPE_CHECKING:
+    from engine.leases import LeaseCounts
     from engine.snapshots import HeapEntry, RetrySnapshot
 
 __all__ = ["SNAPSHOT_LIMIT", "PoolReading"]
@@ -40,11 +41,18 @@ class PoolReading:
     _describe: Any
     _phase_timings: Any
     accounting: Any
+    _leases: Any
+
+    def lease_counts(self) -> LeaseCounts | None:
+        """This process's part in a shared queue (None: an in-process queue)."""
+        return None if self._leases is None else self._leases.counts()
 
     def top(self, k: int, priority: float | None = None) -> tuple[HeapEntry, ...]:
         """The best `k` queued entries (at `priority` only, if given), with each job unwrapped:
         `item` is the payload, `item_repr` through the pool's hook, `job_id` and `attempt` set."""
         entries = []
+        if not hasattr(self._queue, "top"):
+            return ()  # a shared queue's entries stay in Redis
         for entry in self._queue.top(k, priority):
             job = entry.item
             if type(job) is Job:

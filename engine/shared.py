@@ -1,0 +1,302 @@
+"""A run whose queue is shared through Redis: the target URL, the watchdog's view of the queue,
+and each process's heartbeat.
+
+- `QueueTarget.parse("redis://HOST:PORT/DB?name=Q")`: what `heapwatch --queue` takes. A password
+  comes from REDIS_PASSWORD or a file, never from what is printed: `QueueTarget.shown` is the
+  URL with any password removed, and it is the only form that is printed, reported or published.
+- `SharedQueueView`: what the `Watchdog` reads (`depth_by_priority`, `oldest_wait`, `qsize`,
+  `stats`...), answered from a stats snapshot a task refreshes in the background, so that no
+  watchdog tick waits on the network.
+- `Heartbeat`: every process publishes a snapshot of its pool and alerts under a key with a TTL
+  (`heapwatch:{Q}:hb:HOST:PID`); worker names and alert ids carry the host and pid, so the
+  rows of several hosts never collide. A process that dies stops refreshing it and its key
+  expires.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import socket
+import time
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any
+
+from engine.snapshots import QueueStats
+
+__all__ = ["HOST", "Heartbeat", "QueueTarget", "SharedQueueError", "SharedQueueView", "redact"]
+
+_log = logging.getLogger(__name__)
+
+HOST = f"{socket.gethostname()}:{os.getpid()}"
+"""This process as worker rows and alert ids name it: host:pid."""
+
+
+class SharedQueueError(Exception):
+    """A shared queue that cannot be used (bad URL, unreachable, refused password, settings
+    that disagree): its message is the one line the user reads."""
+
+
+def redact(url: str) -> str:
+    """`url` with any password (and user) removed."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None and parts.username is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True, slots=True)
+class QueueTarget:
+    """Where a shared queue lives: `redis://HOST:PORT/DB?name=Q`."""
+
+    host: str
+    port: int
+    db: int
+    name: str
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str, password: str | None = None) -> QueueTarget:
+        """Check `url`; a password in it is taken unless `password` is given."""
+        shown = redact(url)
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "redis":
+            raise SharedQueueError(f"--queue {shown!r}: expected redis://HOST:PORT/DB?name=QUEUE")
+        try:
+            port = parts.port or 6379
+        except ValueError:
+            raise SharedQueueError(f"--queue {shown!r}: the port must be 1-65535") from None
+        path = parts.path.strip("/") or "0"
+        if not path.isdigit() or int(path) > 10_000:
+            raise SharedQueueError(f"--queue {shown!r}: the database must be a number, not {path!r}")
+        query = urllib.parse.parse_qs(parts.query)
+        unknown = sorted(set(query) - {"name"})
+        if unknown:
+            raise SharedQueueError(f"--queue {shown!r}: unknown parameter {unknown[0]!r} (only name)")
+        names = query.get("name", ["heapwatch"])
+        from engine.redis_queue import _NAME  # the queue's own rule for names
+
+        if len(names) != 1 or not _NAME.fullmatch(names[0]):
+            raise SharedQueueError(
+                f"--queue {shown!r}: name must be 1-100 letters, digits or _.:-"
+            )
+        secret = password if password is not None else parts.password
+        return cls(parts.hostname or "127.0.0.1", port, int(path), names[0], secret or None)
+
+    @property
+    def shown(self) -> str:
+        """The URL as it may be printed: never the password."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"redis://{host}:{self.port}/{self.db}?name={self.name}"
+
+    def client(self) -> Any:
+        """A redis.asyncio client (bytes, no retries of its own: the queue retries with backoff)."""
+        import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        return aioredis.Redis(
+            host=self.host, port=self.port, db=self.db, password=self.password,
+            retry=Retry(NoBackoff(), 0), socket_connect_timeout=5.0,
+        )  # fmt: skip
+
+    async def check(self, client: Any) -> None:
+        """One line for what stops a run before it starts: unreachable, a refused password."""
+        from redis import exceptions
+
+        try:
+            await asyncio.wait_for(client.ping(), 5.0)
+        except exceptions.AuthenticationError:
+            raise SharedQueueError(f"Redis at {self.shown} refused the password") from None
+        except exceptions.ResponseError as error:
+            if "NOAUTH" in str(error) or "WRONGPASS" in str(error):
+                why = "needs a password (REDIS_PASSWORD or --redis-password-file)"
+                if self.password:
+                    why = "refused the password"
+                raise SharedQueueError(f"Redis at {self.shown} {why}") from None
+            raise SharedQueueError(f"Redis at {self.shown}: {error}") from None
+        except (exceptions.ConnectionError, OSError, TimeoutError) as error:
+            reason = str(error).split(". ")[0] or type(error).__name__
+            raise SharedQueueError(f"Redis at {self.shown} is unreachable: {reason}") from None
+
+
+class SharedQueueView:
+    """The shared queue as the watchdog reads it, from the last stats snapshot.
+
+    `refresh()` reads one (one script, O(priority levels)); `start()` keeps doing so every
+    `interval` seconds on a task of its own. Waits are aged by the time since the snapshot, so
+    a starving level's wait keeps growing between two reads.
+    """
+
+    def __init__(self, queue: Any, interval: float = 0.5, clock: Any = time.monotonic) -> None:
+        self.queue = queue
+        self.interval = interval
+        self._clock = clock
+        self._stats: Any = None
+        self._taken = clock()
+        self._task: asyncio.Task[None] | None = None
+        self.errors = 0
+        """Refreshes that failed (Redis away): the view then serves the last snapshot."""
+
+    async def refresh(self) -> Any:
+        self._stats = await self.queue.stats()
+        self._taken = self._clock()
+        return self._stats
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="heapwatch-view")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.refresh()
+            except Exception:
+                self.errors += 1
+                _log.warning("reading the shared queue's stats failed", exc_info=True)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    # ------------------------------------------------------------------ what the watchdog reads
+
+    def stats(self) -> QueueStats:
+        if self._stats is None:
+            return QueueStats(0, self.maxsize, 0, 0, 0, self.queue.overflow.value, 0.0, 0.0, ())
+        return self._stats
+
+    def _age(self) -> float:
+        return max(0.0, self._clock() - self._taken)
+
+    def depth_by_priority(self) -> dict[float, int]:
+        return {level.priority: level.depth for level in self.stats().per_priority if level.depth}
+
+    def oldest_wait(self, priority: float | None = None) -> float:
+        levels = [
+            level for level in self.stats().per_priority
+            if level.depth and (priority is None or level.priority == priority)
+        ]  # fmt: skip
+        return max((level.oldest_wait for level in levels), default=-self._age()) + self._age()
+
+    def qsize(self) -> int:
+        return self.stats().depth
+
+    @property
+    def maxsize(self) -> float:
+        return self.queue.maxsize or math.inf
+
+    @property
+    def overflow(self) -> Any:
+        return self.queue.overflow
+
+    @property
+    def aging_rate(self) -> float:
+        return self.queue.aging_rate
+
+    @property
+    def puts(self) -> int:
+        return getattr(self.stats(), "puts", 0)
+
+    @property
+    def lease(self) -> float:
+        return self.queue.lease
+
+    def top(self, k: int, priority: float | None = None) -> tuple[Any, ...]:
+        return ()  # the heap's entries stay in Redis: the per-priority panel shows the levels
+
+
+class Heartbeat:
+    """Publishes this process's pool and alerts every `interval` seconds, under a key that
+    expires after three intervals without one."""
+
+    def __init__(
+        self, client: Any, target: QueueTarget, role: str, pool: Any, watchdog: Any,
+        interval: float = 1.0,
+    ) -> None:  # fmt: skip
+        # The queue's own key prefix (engine.redis_queue): one hash tag for every key.
+        self.key = f"heapwatch:{{{target.name}}}:hb:{HOST}"
+        self.client = client
+        self.target = target
+        self.role = role
+        self.pool = pool
+        self.watchdog = watchdog
+        self.interval = interval
+        self.published = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def payload(self) -> dict[str, Any]:
+        pool = self.pool.snapshot()
+        a = pool.accounting
+        return {
+            "host": HOST,
+            "role": self.role,
+            "queue": self.target.shown,
+            "wall_time": time.time(),
+            "workers": [
+                {"id": f"{HOST}/{w.name}", "state": str(w.state), "item": w.item_repr,
+                 "busy_for": w.busy_for, "attempt": w.attempt, "done": w.done,
+                 "failed": w.failed}
+                for w in pool.workers
+            ],  # fmt: skip
+            "accounting": {"deliveries": a.submitted, "completed": a.completed,
+                           "dead_lettered": a.dead_lettered, "handed_back": a.returned,
+                           "in_flight": a.in_flight},  # fmt: skip
+            "leases": _fields(self.pool.lease_counts()),
+            "alerts": [
+                {"id": f"{HOST}#{alert.id}", "kind": str(alert.kind), "message": alert.message,
+                 "active": alert.active}
+                for alert in self.watchdog.alerts
+            ],  # fmt: skip
+        }
+
+    async def beat(self) -> None:
+        data = json.dumps(self.payload(), separators=(",", ":"), allow_nan=False, default=str)
+        await self.client.set(self.key, data, px=int(self.interval * 3000))
+        self.published += 1
+
+    async def start(self) -> None:
+        await self.beat()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="heapwatch-heartbeat")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.beat()
+            except Exception:
+                _log.warning("publishing the heartbeat failed", exc_info=True)
+
+    async def stop(self) -> None:
+        """Stop publishing and take the key down: a process that left is not a lost host."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        try:
+            await self.client.delete(self.key)
+        except Exception:
+            _log.warning("removing the heartbeat failed; it expires on its own", exc_info=True)
+
+
+async def read_heartbeats(client: Any, name: str) -> list[dict[str, Any]]:
+    """Every live process's last heartbeat on queue `name`, by host."""
+    keys = [key async for key in client.scan_iter(match=f"heapwatch:{{{name}}}:hb:*", count=200)]
+    values = await client.mget(keys) if keys else []
+    beats = [json.loads(value) for value in values if value is not None]
+    return sorted(beats, key=lambda beat: beat["host"])
+
+
+def _fields(record: Any) -> dict[str, Any]:
+    return {} if record is None else {name: getattr(record, name) for name in record.__slots__}
