@@ -28,12 +28,18 @@ from typing import Any
 
 from engine.snapshots import QueueStats
 
-__all__ = ["HOST", "Heartbeat", "QueueTarget", "SharedQueueError", "SharedQueueView", "redact"]
+__all__ = [
+    "HOST", "ROLES", "Heartbeat", "QueueTarget", "SharedQueueError", "SharedQueueView", "SharedRun",
+    "read_heartbeats", "redact",
+]  # fmt: skip
 
 _log = logging.getLogger(__name__)
 
 HOST = f"{socket.gethostname()}:{os.getpid()}"
 """This process as worker rows and alert ids name it: host:pid."""
+ROLES = ("all", "producer", "worker")
+"""`--role`: what this process does on the shared queue."""
+PASSWORD_FILE_LIMIT = 4096
 
 
 class SharedQueueError(Exception):
@@ -90,6 +96,46 @@ class QueueTarget:
             )
         secret = password if password is not None else parts.password
         return cls(parts.hostname or "127.0.0.1", port, int(path), names[0], secret or None)
+
+    @classmethod
+    def from_flags(
+        cls, url: str, password_file: str | None, environ: Any = os.environ
+    ) -> QueueTarget:
+        """`--queue URL` with the password from `--redis-password-file`, else REDIS_PASSWORD,
+        else the URL itself."""
+        password = environ.get("REDIS_PASSWORD") or None
+        if password_file is not None:
+            try:
+                with open(password_file, "rb") as file:
+                    raw = file.read(PASSWORD_FILE_LIMIT + 1)
+            except OSError as error:
+                raise SharedQueueError(
+                    f"--redis-password-file {password_file!r}: {error.strerror or error}"
+                ) from None
+            if len(raw) > PASSWORD_FILE_LIMIT:
+                raise SharedQueueError(f"--redis-password-file {password_file!r} is too big")
+            password = raw.decode("utf-8", "replace").strip() or None
+        return cls.parse(url, password)
+
+    def preflight(self, aging_rate: float) -> None:
+        """Reach Redis, log in and agree on the stored settings, in a loop of its own: a
+        mistake stops the command before anything starts."""
+
+        async def check() -> None:
+            from engine.redis_queue import RedisPriorityQueue
+
+            client = self.client()
+            try:
+                await self.check(client)
+                queue = RedisPriorityQueue(client, self.name, aging_rate=aging_rate)
+                try:
+                    await queue.stats()
+                except ValueError as error:  # the stored aging rate differs
+                    raise SharedQueueError(f"{self.shown}: {error}") from None
+            finally:
+                await client.aclose()
+
+        asyncio.run(check())
 
     @property
     def shown(self) -> str:
@@ -215,6 +261,91 @@ class SharedQueueView:
 
     def top(self, k: int, priority: float | None = None) -> tuple[Any, ...]:
         return ()  # the heap's entries stay in Redis: the per-priority panel shows the levels
+
+
+class SharedRun:
+    """One process's part in a run on a shared queue: its client, queue, view and heartbeat."""
+
+    def __init__(self, target: QueueTarget, role: str, scenario: Any) -> None:
+        from engine.redis_queue import RedisPriorityQueue
+
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        q, p = scenario.queue, scenario.pool
+        self.target = target
+        self.role = role
+        self.client = target.client()
+        self.queue = RedisPriorityQueue(
+            self.client, target.name, maxsize=q.maxsize, overflow=q.overflow,
+            aging_rate=q.aging, max_attempts=p.max_attempts, max_wait=0.5,
+        )  # fmt: skip
+        self.view = SharedQueueView(self.queue, interval=scenario.watchdog.interval)
+        self.heartbeat: Heartbeat | None = None
+        self._final: Any = None
+
+    @property
+    def produces(self) -> bool:
+        return self.role in ("all", "producer")
+
+    @property
+    def consumes(self) -> bool:
+        return self.role in ("all", "worker")
+
+    async def start(self, pool: Any, watchdog: Any) -> None:
+        await self.view.start()
+        self.heartbeat = Heartbeat(self.client, self.target, self.role, pool, watchdog)
+        await self.heartbeat.start()
+
+    async def stop(self) -> None:
+        """After the pool's shutdown: the last global counters, then leave the queue alone."""
+        try:
+            self._final = await self.view.refresh()
+        except Exception:
+            _log.warning("the shared queue's last stats could not be read", exc_info=True)
+        if self.heartbeat is not None:
+            await self.heartbeat.stop()
+        await self.view.stop()
+        await self.queue.close()
+        await self.client.aclose()
+
+    def counters(self) -> dict[str, int]:
+        """The queue's global counters (kept in Redis), as last read; `lost` is computed."""
+        stats = self._final or self.view.stats()
+        out = {name: int(getattr(stats, name, 0)) for name in _GLOBAL}
+        out["lost"] = out["submitted"] - sum(out[name] for name in _FATES)
+        return out
+
+    def report(self, pool: Any) -> dict[str, Any]:
+        """The report's `shared_queue` part: this process's leases, the global counters."""
+        return {
+            "queue": self.target.shown,
+            "role": self.role,
+            "host": HOST,
+            "leases": _fields(pool.lease_counts()),
+            "global": self.counters(),
+        }
+
+    def own_line(self, pool: Any) -> str:
+        """This process's part: what it put on the queue, and its deliveries' fates."""
+        a, leases = pool.accounting(), pool.lease_counts()
+        return (
+            f"{HOST} as {self.role}: put={leases.submitted} deliveries={a.submitted}"
+            f" completed={a.completed} dead_lettered={a.dead_lettered} handed_back={a.returned}"
+            f" in_flight={a.in_flight} stale_acks={leases.stale_acks}"
+        )
+
+    def summary(self) -> str:
+        g = self.counters()
+        return (
+            f"shared queue {self.target.shown}: submitted={g['submitted']}"
+            f" completed={g['completed']} dead_lettered={g['dead_lettered']}"
+            f" queued={g['depth']} leased={g['leased']} redelivered={g['redelivered']}"
+            f" lost={g['lost']}"
+        )
+
+
+_FATES = ("completed", "dead_lettered", "evicted", "rejected", "depth", "leased", "retry_scheduled")
+_GLOBAL = ("submitted", "redelivered", "expired", "stale_acks", *_FATES)
 
 
 class Heartbeat:
