@@ -199,9 +199,9 @@ class Engine:
 
             self._metrics = serve_metrics(self.metrics_port, engine=self)
         self._started_at = self.clock()
-        if self.shared is not None:
-            await self.shared.start(self.pool, self.watchdog)
         await self.pool.start()
+        if self.shared is not None:  # after the pool: its first heartbeat lists the workers
+            await self.shared.start(self.pool, self.watchdog)
         await self.watchdog.start()
         if self.shared is None or self.shared.produces:
             await self.load.start()

@@ -160,15 +160,13 @@ class QueueTarget:
 
         try:
             await asyncio.wait_for(client.ping(), 5.0)
-        except exceptions.AuthenticationError:
-            raise SharedQueueError(f"Redis at {self.shown} refused the password") from None
-        except exceptions.ResponseError as error:
-            if "NOAUTH" in str(error) or "WRONGPASS" in str(error):
+        except (exceptions.AuthenticationError, exceptions.ResponseError) as error:
+            if not isinstance(error, exceptions.AuthenticationError) and "NOAUTH" not in str(error):
+                raise SharedQueueError(f"Redis at {self.shown}: {error}") from None
+            why = "refused the password"
+            if not self.password:
                 why = "needs a password (REDIS_PASSWORD or --redis-password-file)"
-                if self.password:
-                    why = "refused the password"
-                raise SharedQueueError(f"Redis at {self.shown} {why}") from None
-            raise SharedQueueError(f"Redis at {self.shown}: {error}") from None
+            raise SharedQueueError(f"Redis at {self.shown} {why}") from None
         except (exceptions.ConnectionError, OSError, TimeoutError) as error:
             reason = str(error).split(". ")[0] or type(error).__name__
             raise SharedQueueError(f"Redis at {self.shown} is unreachable: {reason}") from None
