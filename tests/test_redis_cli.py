@@ -54,8 +54,8 @@ def scenario(tmp_path: Path, name: str, *, workers=3, drain=10.0, latency=2, fai
 
 
 def command(*args: str | Path, env: dict[str, str] | None = None, stderr=None) -> subprocess.Popen:
-    full_env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
-    full_env.pop("REDIS_PASSWORD", None) if "REDIS_PASSWORD" not in (env or {}) else None
+    full_env = {k: v for k, v in os.environ.items() if k != "REDIS_PASSWORD"}  # only env's
+    full_env.update(PYTHONPATH=str(ROOT), **(env or {}))
     return subprocess.Popen(
         [sys.executable, "-m", "tui", "--headless", *map(str, args)],
         env=full_env, stdout=subprocess.PIPE, stderr=stderr or subprocess.PIPE, text=True,
@@ -152,7 +152,7 @@ async def test_sigterm_a_worker_hands_back_its_own_and_leaves_the_queue_alone(re
     assert stats.leased == 0 and stats.expired == 0  # nothing left to a lease running out
     assert stats.depth + stats.completed == 100 and (await queue.accounting()).lost == 0
     assert stats.depth >= 90  # the rest of the queue is untouched
-    assert f"heapwatch: stopped after" in err and "lost=0" in err
+    assert "heapwatch: stopped after" in err and "lost=0" in err
     await queue.close()
 
 
