@@ -119,6 +119,17 @@ local function dead_letter(id, p, e, attempts, t, reason)
   redis.call('RPUSH', P .. 'dead', head .. '\n' .. payload)
   redis.call('HINCRBY', C, 'dead_lettered', 1)
 end
+-- The lease of element `e` ends here: its priority, or nil (counted) when it was reaped.
+local function take_lease(e)
+  local p = redis.call('HGET', P .. 'leased', e)
+  if not p then
+    redis.call('HINCRBY', C, 'stale_acks', 1)
+    return nil
+  end
+  redis.call('HDEL', P .. 'leased', e)
+  redis.call('ZREM', P .. 'leases', e)
+  return p
+end
 -- A lease ends without an ack: back in the queue (after `delay`), or dead past max_attempts.
 local function settle_back(e, p, t, max_attempts, delay, expired, reason)
   local id, et, a = parse(e)
@@ -335,26 +346,16 @@ return table.concat(flags)
 # ARGV: rate, epoch, max_attempts, delay, element, reason -> the fate, or 'stale'
 NACK = _COMMON + r"""
 local e = ARGV[5]
-local p = redis.call('HGET', P .. 'leased', e)
-if not p then
-  redis.call('HINCRBY', C, 'stale_acks', 1)
-  return 'stale'
-end
-redis.call('HDEL', P .. 'leased', e)
-redis.call('ZREM', P .. 'leases', e)
+local p = take_lease(e)
+if not p then return 'stale' end
 return settle_back(e, p, now(), tonumber(ARGV[3]), tonumber(ARGV[4]), 0, ARGV[6])
 """
 
 # ARGV: rate, epoch, element -> 'queued' (back at its place, the attempt not counted) or 'stale'
 RELEASE = _COMMON + r"""
 local e = ARGV[3]
-local p = redis.call('HGET', P .. 'leased', e)
-if not p then
-  redis.call('HINCRBY', C, 'stale_acks', 1)
-  return 'stale'
-end
-redis.call('HDEL', P .. 'leased', e)
-redis.call('ZREM', P .. 'leases', e)
+local p = take_lease(e)
+if not p then return 'stale' end
 local id, et, a = parse(e)
 put_back(p, table.concat({id, stamp(et), a, 0}, ':'))
 return 'queued'

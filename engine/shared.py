@@ -172,7 +172,43 @@ class QueueTarget:
             raise SharedQueueError(f"Redis at {self.shown} is unreachable: {reason}") from None
 
 
-class SharedQueueView:
+class _Every:
+    """`tick()` now, then every `interval` seconds on a task of its own until `stop()`; a tick
+    that fails is logged and the next one tries again."""
+
+    what = "a periodic task"
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.errors = 0
+        """Ticks that failed (Redis away)."""
+        self._task: asyncio.Task[None] | None = None
+
+    async def tick(self) -> Any:
+        raise NotImplementedError
+
+    async def start(self) -> None:
+        await self.tick()
+        name = f"heapwatch-{type(self).__name__.lower()}"
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=name)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.tick()
+            except Exception:
+                self.errors += 1
+                _log.warning("%s failed", self.what, exc_info=True)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+class SharedQueueView(_Every):
     """The shared queue as the watchdog reads it, from the last stats snapshot.
 
     `refresh()` reads one (one script, O(priority levels)); `start()` keeps doing so every
@@ -180,39 +216,21 @@ class SharedQueueView:
     a starving level's wait keeps growing between two reads.
     """
 
+    what = "reading the shared queue's stats"  # failed: the view serves the last snapshot
+
     def __init__(self, queue: Any, interval: float = 0.5, clock: Any = time.monotonic) -> None:
+        super().__init__(interval)
         self.queue = queue
-        self.interval = interval
         self._clock = clock
         self._stats: Any = None
         self._taken = clock()
-        self._task: asyncio.Task[None] | None = None
-        self.errors = 0
-        """Refreshes that failed (Redis away): the view then serves the last snapshot."""
 
     async def refresh(self) -> Any:
         self._stats = await self.queue.stats()
         self._taken = self._clock()
         return self._stats
 
-    async def start(self) -> None:
-        await self.refresh()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="heapwatch-view")
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.refresh()
-            except Exception:
-                self.errors += 1
-                _log.warning("reading the shared queue's stats failed", exc_info=True)
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+    tick = refresh
 
     # ------------------------------------------------------------------ what the watchdog reads
 
@@ -291,7 +309,7 @@ class SharedRun:
 
     async def start(self, pool: Any, watchdog: Any) -> None:
         await self.view.start()
-        self.heartbeat = Heartbeat(self.client, self.target, self.role, pool, watchdog)
+        self.heartbeat = Heartbeat(self, pool, watchdog)
         await self.heartbeat.start()
 
     async def stop(self) -> None:
@@ -326,52 +344,43 @@ class SharedRun:
     def own_line(self, pool: Any) -> str:
         """This process's part: what it put on the queue, and its deliveries' fates."""
         a, leases = pool.accounting(), pool.lease_counts()
-        return (
-            f"{HOST} as {self.role}: put={leases.submitted} deliveries={a.submitted}"
-            f" completed={a.completed} dead_lettered={a.dead_lettered} handed_back={a.returned}"
-            f" in_flight={a.in_flight} stale_acks={leases.stale_acks}"
-        )
+        figures = {"put": leases.submitted, "deliveries": a.submitted, "completed": a.completed,
+                   "dead_lettered": a.dead_lettered, "handed_back": a.returned,
+                   "in_flight": a.in_flight, "stale_acks": leases.stale_acks}  # fmt: skip
+        return f"{HOST} as {self.role}: " + _pairs(figures)
 
     def summary(self) -> str:
+        """The queue's global counters, one line."""
         g = self.counters()
-        return (
-            f"shared queue {self.target.shown}: submitted={g['submitted']}"
-            f" completed={g['completed']} dead_lettered={g['dead_lettered']}"
-            f" queued={g['depth']} leased={g['leased']} redelivered={g['redelivered']}"
-            f" lost={g['lost']}"
-        )
+        g["queued"] = g.pop("depth")
+        return f"shared queue {self.target.shown}: " + _pairs(g)
 
 
 _FATES = ("completed", "dead_lettered", "evicted", "rejected", "depth", "leased", "retry_scheduled")
 _GLOBAL = ("submitted", "redelivered", "expired", "stale_acks", *_FATES)
 
 
-class Heartbeat:
+class Heartbeat(_Every):
     """Publishes this process's pool and alerts every `interval` seconds, under a key that
     expires after three intervals without one."""
 
-    def __init__(
-        self, client: Any, target: QueueTarget, role: str, pool: Any, watchdog: Any,
-        interval: float = 1.0,
-    ) -> None:  # fmt: skip
+    what = "publishing the heartbeat"
+
+    def __init__(self, run: SharedRun, pool: Any, watchdog: Any, interval: float = 1.0) -> None:
+        super().__init__(interval)
         # The queue's own key prefix (engine.redis_queue): one hash tag for every key.
-        self.key = f"heapwatch:{{{target.name}}}:hb:{HOST}"
-        self.client = client
-        self.target = target
-        self.role = role
-        self.pool = pool
-        self.watchdog = watchdog
-        self.interval = interval
+        self.key = f"heapwatch:{{{run.target.name}}}:hb:{HOST}"
+        self.run = run
+        self.pool, self.watchdog = pool, watchdog
         self.published = 0
-        self._task: asyncio.Task[None] | None = None
 
     def payload(self) -> dict[str, Any]:
         pool = self.pool.snapshot()
         a = pool.accounting
         return {
             "host": HOST,
-            "role": self.role,
-            "queue": self.target.shown,
+            "role": self.run.role,
+            "queue": self.run.target.shown,
             "wall_time": time.time(),
             "workers": [
                 {"id": f"{HOST}/{w.name}", "state": str(w.state), "item": w.item_repr,
@@ -390,31 +399,16 @@ class Heartbeat:
             ],  # fmt: skip
         }
 
-    async def beat(self) -> None:
+    async def tick(self) -> None:
         data = json.dumps(self.payload(), separators=(",", ":"), allow_nan=False, default=str)
-        await self.client.set(self.key, data, px=int(self.interval * 3000))
+        await self.run.client.set(self.key, data, px=int(self.interval * 3000))
         self.published += 1
-
-    async def start(self) -> None:
-        await self.beat()
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="heapwatch-heartbeat")
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.beat()
-            except Exception:
-                _log.warning("publishing the heartbeat failed", exc_info=True)
 
     async def stop(self) -> None:
         """Stop publishing and take the key down: a process that left is not a lost host."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await super().stop()
         try:
-            await self.client.delete(self.key)
+            await self.run.client.delete(self.key)
         except Exception:
             _log.warning("removing the heartbeat failed; it expires on its own", exc_info=True)
 
@@ -425,6 +419,10 @@ async def read_heartbeats(client: Any, name: str) -> list[dict[str, Any]]:
     values = await client.mget(keys) if keys else []
     beats = [json.loads(value) for value in values if value is not None]
     return sorted(beats, key=lambda beat: beat["host"])
+
+
+def _pairs(figures: dict[str, Any]) -> str:
+    return " ".join(f"{name}={value}" for name, value in figures.items())
 
 
 def _fields(record: Any) -> dict[str, Any]:

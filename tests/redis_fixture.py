@@ -6,6 +6,7 @@ the module's tests are skipped, with the reason said, when `redis-server` is not
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
@@ -135,3 +136,12 @@ def durable_redis(tmp_path: Path):
         yield server
     finally:
         server.stop()
+
+
+async def until(predicate, what: str, limit: float = 15.0) -> None:
+    """Await `predicate()` until it is true; the limit (a bound, not a pace) guards a hang."""
+    end = time.monotonic() + limit
+    while not await predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from engine.shared import QueueTarget, read_heartbeats, redact
 pytestmark = redis_fixture.needs_redis
 redis_server = redis_fixture.redis_server
 redis_url = redis_fixture.redis_url
+until = redis_fixture.until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,12 +68,6 @@ def run(*args: str | Path, env: dict[str, str] | None = None, timeout: float = 6
     return process.returncode, out, err
 
 
-async def until(predicate, what: str, limit: float = 30.0) -> None:
-    end = time.monotonic() + limit
-    while not await predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def test_a_producer_and_two_workers_share_one_queue(redis_url, tmp_path):
@@ -88,7 +82,7 @@ async def test_a_producer_and_two_workers_share_one_queue(redis_url, tmp_path):
     client = aioredis.Redis.from_url(redis_url)
     queue = RedisPriorityQueue(redis_url, "three")
     try:
-        await until(lambda: _beats(client, "three", 2), "two workers' heartbeats")
+        await until(lambda: _beats(client, "three", 2), "two workers' heartbeats", limit=30)
         beats = await read_heartbeats(client, "three")
         assert {beat["role"] for beat in beats} == {"worker"}
         for beat in beats:  # worker rows carry the host and pid, so hosts never collide
@@ -99,7 +93,7 @@ async def test_a_producer_and_two_workers_share_one_queue(redis_url, tmp_path):
             "--report", tmp_path / "p.json",
         )  # fmt: skip
         assert code == 0, err
-        await until(lambda: _drained(queue), "the workers to drain the queue")
+        await until(lambda: _drained(queue), "the workers to drain the queue", limit=30)
         for worker in workers:
             worker.send_signal(signal.SIGTERM)
         for worker in workers:
@@ -138,7 +132,7 @@ async def test_sigterm_a_worker_hands_back_its_own_and_leaves_the_queue_alone(re
     worker = command("--queue", url, "--role", "worker", "--scenario", toml,
                      "--report", tmp_path / "w.json")  # fmt: skip
     try:
-        await until(lambda: _leased(queue, 4), "the worker's four leases")
+        await until(lambda: _leased(queue, 4), "the worker's four leases", limit=30)
         worker.send_signal(signal.SIGTERM)
         _, err = worker.communicate(timeout=30)
     finally:

@@ -30,16 +30,11 @@ from engine.watchdog import Watchdog
 pytestmark = redis_fixture.needs_redis
 redis_server = redis_fixture.redis_server
 redis_url = redis_fixture.redis_url
+until = redis_fixture.until
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def until(predicate, what: str, limit: float = 15.0) -> None:
-    end = time.monotonic() + limit
-    while not await predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 async def test_a_pool_over_redis_gives_every_item_exactly_one_fate(redis_url):
