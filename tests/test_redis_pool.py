@@ -138,6 +138,36 @@ async def test_a_handler_longer_than_its_lease_runs_once(redis_url):
     await other.close()
 
 
+async def test_a_cancelled_worker_releases_its_item_to_its_place_attempt_not_counted(redis_url):
+    queue = RedisPriorityQueue(redis_url, "cancel", lease=5.0, max_wait=0.1)
+    seen: list[tuple[str, int]] = []
+    started = asyncio.Event()
+
+    async def handler(item: str, priority: float, ctx) -> None:
+        seen.append((item, ctx.attempt))
+        if len(seen) == 1:
+            started.set()
+            await asyncio.sleep(60)  # cancelled from the outside, by cancel_worker
+
+    async with WorkerPool(queue, handler, workers=1) as pool:
+        await pool.submit("first", priority=1)
+        await started.wait()
+        await pool.submit("second", priority=1)  # arrived after "first": served after it
+        assert pool.cancel_worker(pool.busiest_worker())
+        # The release is one script call after the cancel; once it landed, the item is
+        # ahead of "second" again.
+        await until(lambda: _true(pool.lease_counts().released == 1), "the release")
+        pool.add_worker()
+        await until(lambda: _settled(queue, 2), "both items completed")
+    assert seen == [("first", 1), ("first", 1), ("second", 1)]  # same place, same attempt
+    counts = pool.lease_counts()
+    assert counts is not None and counts.released == 1
+    stats = await queue.stats()
+    assert (stats.completed, stats.redelivered, stats.expired, stats.stale_acks) == (2, 0, 0, 0)
+    assert pool.accounting().lost == 0
+    await queue.close()
+
+
 async def test_the_in_process_queue_is_untouched_by_leases():
     queue = PriorityQueue()
     pool = WorkerPool(queue, lambda item, priority: asyncio.sleep(0), workers=1)
