@@ -487,8 +487,7 @@ class RedisPriorityQueue:
     # ------------------------------------------------------------------ introspection
 
     def qsize(self) -> int:
-        """Queued items as of this process's last call to Redis; 0 after `shutdown()` (a pool's
-        drain waits for its own deliveries, not the shared queue's). `stats()` reads it now."""
+        """Queued items at this process's last call to Redis; 0 once it is shut down (its drain)."""
         return 0 if self._is_shutdown else self._depth
 
     @property
