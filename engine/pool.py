@@ -31,14 +31,15 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from functools import partial
 from itertools import count
 from typing import TYPE_CHECKING, Any
 
 from engine.checks import check_count, check_seconds
 from engine.events import EventLog
+from engine.leases import Leases
 from engine.ledger import DONE, QUEUED, RUNNING, CountRate, Job, Ledger, RateMeter
+from engine.pool_reading import SNAPSHOT_LIMIT, PoolReading
 from engine.protocol import Delivery, HandlerContext, WorkQueue
 from engine.queue import PriorityQueue, QueueShutDown
 from engine.reprs import ItemRepr, describe
@@ -48,7 +49,6 @@ from engine.signals import GRACEFUL_SIGNALS, TwoStageSignals, cut_drain_short
 from engine.snapshots import (
     DeadLetter,
     EventKind,
-    PoolSnapshot,
     ReturnedItem,
     ShutdownPhase,
     WorkerState,
@@ -56,9 +56,9 @@ from engine.snapshots import (
 from engine.workers import LiveControl, Replacements, Worker, park, retrieve, takes_context, wake
 
 if TYPE_CHECKING:
-    from engine.snapshots import Accounting, HeapEntry, RetrySnapshot, ShutdownReport
+    from engine.snapshots import Accounting, ShutdownReport
 
-__all__ = ["Handler", "Job", "RateMeter", "WorkerPool"]
+__all__ = ["SNAPSHOT_LIMIT", "Handler", "Job", "RateMeter", "WorkerPool"]
 
 Handler = Callable[..., Awaitable[object]]
 """`handler(item, priority)` or `handler(item, priority, ctx: HandlerContext)`: async;
@@ -68,15 +68,12 @@ _log = logging.getLogger(__name__)
 
 _IDLE, _PAUSED = WorkerState.IDLE, WorkerState.PAUSED
 
-SNAPSHOT_LIMIT = 100
-"""Retries and dead letters a snapshot carries at most (a snapshot stays cheap at any backlog)."""
-
 
 class _SwallowedTimeout(TimeoutError):
     """A handler that returned after its timeout had cancelled it."""
 
 
-class WorkerPool(LiveControl, ShutdownSteps):
+class WorkerPool(LiveControl, ShutdownSteps, PoolReading):
     """A pool of worker tasks running `handler` on a `WorkQueue`'s items.
 
     Args:
@@ -110,7 +107,7 @@ class WorkerPool(LiveControl, ShutdownSteps):
         "_report", "_resume_waiters", "_retired", "_retired_linger", "_retries",
         "_returned_items", "_signal_drain_timeout", "_signals", "_signal_task",
         "_started", "_timeout", "_with_ctx", "_worker_ids", "_workers", "_unlisten",
-        "_task_done", "_ack", "_fatal", "__weakref__",
+        "_task_done", "_ack", "_fatal", "_leases", "__weakref__",
     )  # fmt: skip
 
     def __init__(
@@ -186,6 +183,14 @@ class WorkerPool(LiveControl, ShutdownSteps):
         self._task_done = getattr(queue, "task_done", None) if queue.acks_on_get else None
         listen = getattr(queue, "add_drop_listener", None)  # a queue that never drops has none
         self._unlisten = listen(self._on_drop) if listen is not None else lambda: None
+        # A shared queue keeps the retries and the dead letters itself (engine/leases.py).
+        self._leases: Leases | None = None
+        if not queue.acks_on_get:
+            self._leases = Leases(
+                queue, self._ledger, self._dead, partial(wake, self._drain_waiters)
+            )
+            self._handler, self._with_ctx = self._leases.wrap(handler, self._with_ctx), True
+            self._ack = self._leases.ack
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -245,6 +250,8 @@ class WorkerPool(LiveControl, ShutdownSteps):
         """
         if self._phase is not ShutdownPhase.RUNNING:
             raise QueueShutDown(f"the pool is shutting down: {self._describe(item)} not accepted")
+        if self._leases is not None:
+            return self._leases.submit_nowait(item, priority)
         job = self._ledger.new_job(item, priority)
         self._queue.put_nowait(job, priority=priority)
         self._ledger.landed(job)
@@ -254,6 +261,8 @@ class WorkerPool(LiveControl, ShutdownSteps):
         """Queue `item` at `priority`, waiting for room under the 'block' policy; return its id."""
         if self._phase is not ShutdownPhase.RUNNING:
             raise QueueShutDown(f"the pool is shutting down: {self._describe(item)} not accepted")
+        if self._leases is not None:
+            return await self._leases.submit(item, priority)
         job = self._ledger.new_job(item, priority)
         # put() returns right after its synchronous put_nowait: nothing runs in between, so
         # the job is counted before any worker can get it.
@@ -305,6 +314,7 @@ class WorkerPool(LiveControl, ShutdownSteps):
                 job = delivery.item
                 if type(job) is not job_class:
                     job = ledger.adopt(job, delivery.priority)
+                    job.attempts = delivery.attempt  # a shared queue counts them (else 0)
                 # The hot path inlines the ledger's `started` and `finished` arrows and reads
                 # the clock once (rates are sampled from the counters when read): in paired
                 # runs at 20k items that took the pool's cost over a plain get_delivery loop
@@ -399,6 +409,8 @@ class WorkerPool(LiveControl, ShutdownSteps):
 
     def _context(self, job: Job, delivery: Delivery, now: float) -> HandlerContext:
         deadline = None if self._timeout is None else now + self._timeout
+        if self._leases is not None:
+            return self._leases.context(job, delivery, deadline)
         return HandlerContext(job.id, job.attempts, delivery.first_arrival, deadline, job.priority)
 
     def _late(self, job: Job, worker: Worker) -> None:
@@ -416,7 +428,7 @@ class WorkerPool(LiveControl, ShutdownSteps):
         if job is None:
             return
         worker.job = None
-        if self._phase is ShutdownPhase.CANCELLING:
+        if self._leases is not None or self._phase is ShutdownPhase.CANCELLING:
             self._return(job)
         else:
             self._ledger.put_back(job)
@@ -426,6 +438,8 @@ class WorkerPool(LiveControl, ShutdownSteps):
         wake(self._drain_waiters)
 
     def _return(self, job: Job, abandoned: bool = False) -> None:
+        if self._leases is not None:  # back to the shared queue: not this process's to keep
+            return self._leases.release(job)
         where = self._ledger.returned(job)
         self._returned_items.append(
             ReturnedItem(job.item, job.priority, job.attempts, where, abandoned, job.id)
@@ -478,6 +492,8 @@ class WorkerPool(LiveControl, ShutdownSteps):
         text = describe(error, 200)
         worker.last_error = text
         worker.last_traceback = "".join(traceback.format_exception(error))[-4000:]
+        if self._leases is not None:
+            return self._leases.failed(job, worker.id, text, self._backoff.delay(job.attempts))
         if job.attempts < self._max_attempts:
             assert self._loop is not None
             self._ledger.retrying(job)
@@ -485,6 +501,9 @@ class WorkerPool(LiveControl, ShutdownSteps):
             self._retries.schedule(self._loop, job, worker.id, delay, text)
             worker.retried += 1
             return
+        self._dead(job, worker.id, text)
+
+    def _dead(self, job: Job, worker_id: int, text: str) -> None:
         self._ledger.dead(job)
         letter = DeadLetter(
             self._repr(job), job.priority, job.attempts, text, self._clock(), job.item, job.id
@@ -492,7 +511,7 @@ class WorkerPool(LiveControl, ShutdownSteps):
         self._emit(
             EventKind.DEAD_LETTER,
             f"{letter.item_repr} dead-lettered after {job.attempts} attempts: {text}",
-            worker_id=worker.id,
+            worker_id=worker_id,
             job_id=job.id,
         )
         self._dead_letters.add(letter)
@@ -543,51 +562,6 @@ class WorkerPool(LiveControl, ShutdownSteps):
     def accounting(self) -> Accounting:
         """Every item's fate, counted now (O(1))."""
         return self._ledger.accounting()
-
-    def top(self, k: int, priority: float | None = None) -> tuple[HeapEntry, ...]:
-        """The best `k` queued entries (at `priority` only, if given), with each job unwrapped:
-        `item` is the payload, `item_repr` through the pool's hook, `job_id` and `attempt` set."""
-        entries = []
-        for entry in self._queue.top(k, priority):
-            job = entry.item
-            if type(job) is Job:
-                entry = replace(entry, item=job.item, job_id=job.id, attempt=job.attempts)
-            entries.append(replace(entry, item_repr=self._describe(entry.item)))
-        return tuple(entries)
-
-    def snapshot(self) -> PoolSnapshot:
-        """What the pool looks like now: workers, accounting, retries, dead letters, phases.
-
-        Live workers come first, by id, then the recently stopped (for `retired_linger`
-        seconds) and the last crashed ones. Retries (the soonest due) and dead letters (the
-        latest) are cut to `SNAPSHOT_LIMIT` each; `accounting()` counts them all.
-        """
-        now = self._clock()
-        retries = self._retries.snapshots(now, SNAPSHOT_LIMIT, self._repr)
-        by_worker: dict[int, list[RetrySnapshot]] = {}
-        for retry in retries:
-            by_worker.setdefault(retry.worker_id, []).append(retry)
-        waiting = self._retries.worker_ids()
-        workers = [
-            w.snapshot(now, self._repr, tuple(by_worker.get(w.id, ())), w.id in waiting)
-            for w in list(self._workers.values())
-        ]
-        for w in self._retired:
-            if now - w.stopped_at <= self._retired_linger:
-                workers.append(w.snapshot(now, self._repr))
-        workers.extend(w.snapshot(now, self._repr) for w in self._crashed)
-        return PoolSnapshot(
-            workers=tuple(workers),
-            phase=self._phase,
-            phases=self._phase_timings(),
-            paused=self._paused,
-            accounting=self.accounting(),
-            completion_rate=self._meter.rate(now, self._ledger.completed),
-            retries=retries,
-            dead_letters=self._dead_letters.latest(SNAPSHOT_LIMIT),
-            last_drain_time=self._last_drain_time,
-            report=self._report,
-        )
 
     def __repr__(self) -> str:
         a = self.accounting()

@@ -29,7 +29,7 @@ fields of the counters hash (`seq` is the last job id given out).
 
 from __future__ import annotations
 
-__all__ = ["ACK", "COUNTERS", "EXTEND", "GET", "INIT", "NACK", "PUT", "REAP", "STATS"]
+__all__ = ["ACK", "COUNTERS", "EXTEND", "GET", "INIT", "NACK", "PUT", "REAP", "RELEASE", "STATS"]
 
 COUNTERS = (
     "submitted", "completed", "dead_lettered", "evicted", "rejected", "redelivered",
@@ -118,6 +118,17 @@ local function dead_letter(id, p, e, attempts, t, reason)
   local head = table.concat({id, p, attempts, stamp(elem_time(e)), stamp(t), reason}, '|')
   redis.call('RPUSH', P .. 'dead', head .. '\n' .. payload)
   redis.call('HINCRBY', C, 'dead_lettered', 1)
+end
+-- The lease of element `e` ends here: its priority, or nil (counted) when it was reaped.
+local function take_lease(e)
+  local p = redis.call('HGET', P .. 'leased', e)
+  if not p then
+    redis.call('HINCRBY', C, 'stale_acks', 1)
+    return nil
+  end
+  redis.call('HDEL', P .. 'leased', e)
+  redis.call('ZREM', P .. 'leases', e)
+  return p
 end
 -- A lease ends without an ack: back in the queue (after `delay`), or dead past max_attempts.
 local function settle_back(e, p, t, max_attempts, delay, expired, reason)
@@ -335,14 +346,19 @@ return table.concat(flags)
 # ARGV: rate, epoch, max_attempts, delay, element, reason -> the fate, or 'stale'
 NACK = _COMMON + r"""
 local e = ARGV[5]
-local p = redis.call('HGET', P .. 'leased', e)
-if not p then
-  redis.call('HINCRBY', C, 'stale_acks', 1)
-  return 'stale'
-end
-redis.call('HDEL', P .. 'leased', e)
-redis.call('ZREM', P .. 'leases', e)
+local p = take_lease(e)
+if not p then return 'stale' end
 return settle_back(e, p, now(), tonumber(ARGV[3]), tonumber(ARGV[4]), 0, ARGV[6])
+"""
+
+# ARGV: rate, epoch, element -> 'queued' (back at its place, the attempt not counted) or 'stale'
+RELEASE = _COMMON + r"""
+local e = ARGV[3]
+local p = take_lease(e)
+if not p then return 'stale' end
+local id, et, a = parse(e)
+put_back(p, table.concat({id, stamp(et), a, 0}, ':'))
+return 'queued'
 """
 
 # ARGV: rate, epoch, element, seconds -> the new deadline, or false when the lease is gone

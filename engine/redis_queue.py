@@ -36,6 +36,7 @@ except ImportError as exc:  # pragma: no cover - the optional extra is missing
 from engine import redis_lua
 from engine.checks import check_choice, check_count, check_priority, check_rate, check_seconds
 from engine.latency import LatencyWindow
+from engine.leases import LeaseContext as RedisHandlerContext
 from engine.protocol import Delivery, HandlerContext
 from engine.queue import Overflow, QueueShutDown
 from engine.reprs import ItemRepr, describe
@@ -103,22 +104,6 @@ class RedisQueueStats(QueueStats):
     """Leases the reaper found past their deadline."""
     stale_acks: int = 0
     """Acks, nacks and extends refused because their lease had been reaped."""
-
-
-class RedisHandlerContext(HandlerContext):
-    """A `HandlerContext` whose `extend` extends the delivery's lease in Redis."""
-
-    __slots__ = ("_queue", "_delivery")
-
-    def __init__(self, queue: RedisPriorityQueue, delivery: Delivery, job_id: int) -> None:
-        d = delivery
-        super().__init__(job_id, d.attempt + 1, d.first_arrival, d.deadline, d.priority)
-        self._queue = queue
-        self._delivery = delivery
-
-    async def extend(self, seconds: float | None = None) -> None:
-        self._delivery = await self._queue.extend(self._delivery, seconds)
-        self.deadline = self._delivery.deadline
 
 
 _log = logging.getLogger(__name__)
@@ -204,7 +189,7 @@ class RedisPriorityQueue:
         register = self._redis.register_script
         self._scripts = {
             op: register(getattr(redis_lua, op))
-            for op in ("INIT", "PUT", "GET", "ACK", "NACK", "EXTEND", "REAP", "STATS")
+            for op in ("INIT", "PUT", "GET", "ACK", "NACK", "RELEASE", "EXTEND", "REAP", "STATS")
         }
         self._epoch: str | None = None
         self._depth = 0
@@ -257,7 +242,8 @@ class RedisPriorityQueue:
             )
         self._epoch = epoch.decode()
 
-    def _encode(self, item: Any) -> bytes:
+    def encode(self, item: Any) -> bytes:
+        """The payload's bytes (TypeError, naming the item, if the codec refuses it)."""
         try:
             return self._codec.encode(item)
         except (TypeError, ValueError, OverflowError) as exc:
@@ -308,22 +294,24 @@ class RedisPriorityQueue:
         if not await self.put_many((item,), priority=priority) and self._overflow is Overflow.REJECT:
             raise asyncio.QueueFull
 
-    def put_nowait(self, item: Any, *, priority: float = DEFAULT_PRIORITY) -> None:
+    def put_nowait(self, item: Any, *, priority: float = DEFAULT_PRIORITY) -> None:  # no network
         raise TypeError("RedisPriorityQueue has no put_nowait: use `await queue.put(...)`")
 
-    async def put_many(self, items: Iterable[Any], *, priority: float = DEFAULT_PRIORITY) -> int:
+    async def put_many(
+        self, items: Iterable[Any], *, priority: float = DEFAULT_PRIORITY, encoded: bool = False
+    ) -> int:
         """Put several items at one priority in one script call; returns how many were queued.
 
         Under 'block' waits for room for all of them; under 'reject' the ones that do not fit
-        are counted and given to `on_drop`, not raised.
+        are counted and given to `on_drop`, not raised. `encoded`: the items are `encode()`d.
         """
         member = self._member(priority)
-        encode = self._codec.encode
+        encode = (lambda payload: payload) if encoded else self._codec.encode
         items = list(items)
         try:
             pending = [encode(item) for item in items]
         except (TypeError, ValueError, OverflowError):
-            pending = [self._encode(item) for item in items]  # names the item that fails
+            pending = [self.encode(item) for item in items]  # names the item that fails
         queued = 0
         registered = False
         started = None
@@ -373,9 +361,9 @@ class RedisPriorityQueue:
     get_delivery = get
 
     def get_delivery_nowait(self) -> Delivery:
-        """Always QueueEmpty: taking an item needs the network, so a `WorkQueue` consumer's
-        fallback (`await get_delivery()`) does it."""
-        raise asyncio.QueueEmpty
+        """QueueEmpty (QueueShutDown after `shutdown()`): taking an item needs the network, so
+        a `WorkQueue` consumer's fallback (`await get_delivery()`) does it."""
+        raise QueueShutDown if self._is_shutdown else asyncio.QueueEmpty
 
     async def get_many(self, n: int) -> list[Delivery]:
         """Lease up to `n` items in one script call, waiting until there is at least one."""
@@ -462,6 +450,10 @@ class RedisPriorityQueue:
         fate = await self._call("NACK", self._max_attempts, delay, delivery.arrival, reason)
         return fate.decode()
 
+    async def release(self, delivery: Delivery) -> str:
+        """An interrupted delivery back to its place, its attempt not counted: 'queued'|'stale'."""
+        return (await self._call("RELEASE", delivery.arrival)).decode()
+
     async def extend(self, delivery: Delivery, seconds: float | None = None) -> Delivery:
         """Push the lease deadline to `seconds` (default: `lease`) from now on the server clock.
 
@@ -476,6 +468,10 @@ class RedisPriorityQueue:
     def handler_context(self, delivery: Delivery, job_id: int | None = None) -> HandlerContext:
         """A `HandlerContext` for `delivery` whose `extend()` extends its lease."""
         return RedisHandlerContext(self, delivery, _job_id(delivery) if job_id is None else job_id)
+
+    def drain_nowait(self) -> list[tuple[Any, float]]:
+        """Nothing: the shared queue is not this process's to empty (see `destroy()`)."""
+        return []
 
     async def reap(self) -> tuple[int, int] | None:
         """Return expired leases (or dead-letter them) if no process reaped this interval.
@@ -492,13 +488,17 @@ class RedisPriorityQueue:
     # ------------------------------------------------------------------ introspection
 
     def qsize(self) -> int:
-        """Queued items as of this process's last call to Redis (`stats()` reads it now)."""
-        return self._depth
+        """Queued items at this process's last call to Redis; 0 once it is shut down (its drain)."""
+        return 0 if self._is_shutdown else self._depth
 
     # Set when the queue is made, then read-only.
     maxsize = property(attrgetter("_maxsize"), doc="Items at which it is full (0: unbounded).")
     overflow = property(attrgetter("_overflow"), doc="The `Overflow` policy.")
     aging_rate = property(attrgetter("_rate"), doc="Priority points per second waited.")
+
+    @property
+    def lease(self) -> float:  # seconds a delivery stays leased
+        return self._lease
 
     async def stats(self) -> RedisQueueStats:
         """The shared queue's figures read in one script (O(P)), plus this process's waits."""

@@ -57,6 +57,10 @@ EVENTS_IN_SNAPSHOT = 50
 """Recent events a snapshot carries; a reader that polls slower sees a gap in `seq`."""
 WHILE_SHUTTING_DOWN = frozenset({Capability.STACKS, Capability.MEMORY})
 """A shutdown under way can still be looked at, not steered."""
+SHARED_CAPABILITIES = frozenset(Capability) - {
+    Capability.AGING, Capability.OVERFLOW, Capability.MEMORY, Capability.RESTART,
+}  # fmt: skip
+"""On a shared queue the stored settings are every process's, and its items are not in memory."""
 
 _S = TypeVar("_S", bound=Stamped)
 
@@ -88,6 +92,8 @@ class Engine:
         item_repr: `item_repr(payload) -> str`, how every payload is shown in snapshots
             (through `engine.reprs.describe`); passed to the queue and the pool when they take
             it. None: `repr`.
+        shared: run on a queue shared through Redis (`engine.shared.SharedRun`), in its role:
+            a producer runs no workers, a worker no producers.
 
     `events` is the engine's `EventLog`: every part emits there, and `snapshot().events` carries
     the recent ones.
@@ -100,28 +106,33 @@ class Engine:
         clock: Callable[[], float] = time.monotonic,
         metrics_port: int | None = None,
         item_repr: ItemRepr | None = None,
+        shared: Any = None,
     ) -> None:
         self.scenario = scenario
+        self.shared = shared
         self.clock = clock
         self.metrics_port = metrics_port
         self.item_repr = item_repr
         self.events = EventLog(clock=clock)
         """Every event of the run, in order (created first: the parts emit from the start)."""
         q, p, w = scenario.queue, scenario.pool, scenario.watchdog
-        self.queue = PriorityQueue(
+        self.queue: Any = PriorityQueue(
             q.maxsize,
             overflow=q.overflow,
             aging_rate=q.aging,
             clock=clock,
             item_repr=item_repr,
-        )
+        ) if shared is None else shared.queue  # fmt: skip
+        # The watchdog and the snapshots read a shared queue through a view refreshed in the
+        # background (engine/shared.py): a tick never waits on the network.
+        self._watched = self.queue if shared is None else shared.view
         self.handler = SimulatedHandler(
             scenario.handler, seed=scenario.seed, max_attempts=p.max_attempts
         )
         self.pool = WorkerPool(
             self.queue,
             self.handler,
-            workers=p.workers,
+            workers=p.workers if shared is None or shared.consumes else 0,
             max_attempts=p.max_attempts,
             backoff_base=p.backoff_base,
             backoff_cap=p.backoff_cap,
@@ -134,7 +145,7 @@ class Engine:
             item_repr=item_repr,
         )
         self.watchdog = Watchdog(
-            self.queue,
+            self._watched,
             self.pool,
             interval=w.interval,
             sla=w.sla_ms / 1000,
@@ -189,8 +200,11 @@ class Engine:
             self._metrics = serve_metrics(self.metrics_port, engine=self)
         self._started_at = self.clock()
         await self.pool.start()
+        if self.shared is not None:  # after the pool: its first heartbeat lists the workers
+            await self.shared.start(self.pool, self.watchdog)
         await self.watchdog.start()
-        await self.load.start()
+        if self.shared is None or self.shared.produces:
+            await self.load.start()
         if self.scenario.pool.cancel_every > 0:
             self._scheduler = asyncio.get_running_loop().create_task(
                 self._cancel_on_schedule(self.scenario.pool.cancel_every),
@@ -239,6 +253,8 @@ class Engine:
         finally:
             self.watchdog.sample()  # the queue is empty now: its alerts resolve, not hang on
             await self.watchdog.stop()
+            if self.shared is not None:
+                await self.shared.stop()
             await self._close_metrics()
             self._stopped_at = self.clock()
         a = report.accounting
@@ -276,6 +292,8 @@ class Engine:
     def capabilities(self) -> frozenset[Capability]:
         """What the engine can do now: everything while it runs, only RESTART once it has
         stopped, nothing but STACKS and MEMORY while it shuts down (nothing before start)."""
+        if self.running and self.shared is not None:
+            return SHARED_CAPABILITIES
         if self.running:
             return frozenset(Capability)
         if self.shutting_down:
@@ -296,7 +314,7 @@ class Engine:
                 )
         except psutil.Error:
             process = ProcessStats(cpu_percent=0.0, rss_bytes=0)
-        stats = self.queue.stats()
+        stats = self._watched.stats()
         return EngineSnapshot(
             at=self.elapsed,
             scenario=self.scenario.name,
@@ -446,11 +464,11 @@ class Engine:
     def report(self) -> dict[str, Any]:
         """The run's JSON report: counts, identity, throughput, waits, alerts, shutdown
         (built by `engine.report.build_report`; encode it with `engine.report.to_json`)."""
-        return build_report(
+        report = build_report(
             scenario=self.scenario,
             accounting=self.pool.accounting(),
             shutdown=self.pool.report,
-            queue=self.queue.stats(),
+            queue=self._watched.stats(),
             elapsed=self.elapsed,
             origin=self._started_at or 0.0,
             alerts=self._alerts.values(),
@@ -466,6 +484,9 @@ class Engine:
             overflow=str(self.queue.overflow),
             aging=self.queue.aging_rate,
         )
+        if self.shared is not None:  # this process's deliveries above; the queue's here
+            report["shared_queue"] = self.shared.report(self.pool)
+        return report
 
     def returned_items(self) -> list[dict[str, Any]]:
         """What the shutdown handed back, one dict per item (the `--spill` lines)."""

@@ -48,6 +48,7 @@ class ShutdownSteps:
     _clock: Any
     _unlisten: Any
     _started: bool
+    _leases: Any
 
     async def run(
         self, *, drain_timeout: float = 10.0, handle_signals: bool = False
@@ -125,6 +126,8 @@ class ShutdownSteps:
                 interrupted = True
             self._abandon_workers()
             self._return_leftovers()
+        if self._leases is not None:  # what this process hands back to a shared queue
+            await self._leases.settled(self._cancel_grace)
         self._enter(ShutdownPhase.STOPPED)
         self._unlisten()
         drain_time = self._clock() - began

@@ -224,6 +224,9 @@ class Watchdog:
         if (AlertKind.LOOP_BLOCKED, None) in self._active:
             # Running this sample means the loop is free again: the block is over.
             self._end_loop_block(now)
+        lease_alert = self._active.get((AlertKind.LOOP_BLOCKED, "lease"))
+        if lease_alert is not None and now - lease_alert.started_at > 2 * (lease_alert.threshold or 0):
+            self._resolve((AlertKind.LOOP_BLOCKED, "lease"), now)  # a lease later, it is settled
         self._record_rates(now, pool_snapshot)
         self._samples += 1
         self._sample_cost = time.perf_counter() - started
@@ -430,6 +433,29 @@ class Watchdog:
 
     def _on_loop_unblock(self, lag: float) -> None:
         self._end_loop_block(self._clock(), lag)
+        lease = getattr(self.queue, "lease", None)  # a queue with leases (engine.shared)
+        if lease and lag > lease / 2:
+            self._redelivery_possible(lag, lease)
+
+    def _redelivery_possible(self, lag: float, lease: float) -> None:
+        """A loop held past half the lease may have missed its extends: another process may
+        be handling the same item now."""
+        key = (AlertKind.LOOP_BLOCKED, "lease")
+        now = self._clock()
+        self._resolve(key, now)
+        culprit = self._resolved[0].culprit if self._resolved else None
+        self._raise(
+            key,
+            kind=AlertKind.LOOP_BLOCKED,
+            started_at=now,
+            message=(
+                f"event loop blocked for {_fmt_seconds(lag)} in {culprit or 'a handler'}, over"
+                f" half the {_fmt_seconds(lease)} lease: redelivery possible"
+            ),
+            wait=lag,
+            threshold=lease / 2,
+            culprit=culprit,
+        )
 
     def _end_loop_block(self, now: float, lag: float | None = None) -> None:
         """Resolve the LOOP_BLOCKED alert with the full lateness (if measured) and task stacks.

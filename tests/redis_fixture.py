@@ -6,6 +6,7 @@ the module's tests are skipped, with the reason said, when `redis-server` is not
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
@@ -30,10 +31,13 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process; `restart()` keeps its port and its data directory."""
 
-    def __init__(self, directory: Path, *, appendonly: bool = False) -> None:
+    def __init__(
+        self, directory: Path, *, appendonly: bool = False, password: str | None = None
+    ) -> None:
         self.directory = directory
         self.port = free_port()
         self.appendonly = appendonly
+        self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -49,6 +53,8 @@ class RedisServer:
         ]  # fmt: skip
         if self.appendonly:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
+        if self.password is not None:
+            args += ["--requirepass", self.password]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self._wait_ready()
 
@@ -62,6 +68,9 @@ class RedisServer:
                 raise RuntimeError(f"redis-server exited: {err} {log.read_text() if log.exists() else ''}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                    if self.password is not None:
+                        sock.sendall(f"AUTH {self.password}\r\n".encode())
+                        sock.recv(64)
                     sock.sendall(b"PING\r\n")
                     if sock.recv(64).startswith(b"+PONG"):
                         return
@@ -127,3 +136,12 @@ def durable_redis(tmp_path: Path):
         yield server
     finally:
         server.stop()
+
+
+async def until(predicate, what: str, limit: float = 15.0) -> None:
+    """Await `predicate()` until it is true; the limit (a bound, not a pace) guards a hang."""
+    end = time.monotonic() + limit
+    while not await predicate():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)

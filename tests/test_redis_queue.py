@@ -28,6 +28,7 @@ from engine.snapshots import QueueStats
 pytestmark = redis_fixture.needs_redis
 redis_server = redis_fixture.redis_server
 redis_url = redis_fixture.redis_url
+until = redis_fixture.until
 durable_redis = redis_fixture.durable_redis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,12 +46,6 @@ async def drain(queue: RedisPriorityQueue, limit: float = 0.3) -> list:
         assert await queue.ack(delivery)
 
 
-async def until(predicate, what: str, limit: float = 10.0) -> None:
-    end = time.monotonic() + limit
-    while not await predicate():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 # --------------------------------------------------------------------------- ordering
@@ -189,7 +184,7 @@ async def test_extend_keeps_the_lease_and_refuses_a_reaped_one(redis_url):
             await asyncio.sleep(0.1)
             await ctx.extend(0.2)
             assert await q.reap() in (None, (0, 0))
-        assert ctx.deadline > delivery.deadline
+        assert ctx.lease_deadline > delivery.deadline and ctx.deadline is None
         assert await q.ack(delivery)
         await q.put("lost job")
         late = await q.get()

@@ -112,6 +112,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--duration", metavar="SECONDS", type=_flag(BOUNDS["--duration"]),
         help="shut down gracefully after this long, then exit",
     )
+    shared = parser.add_argument_group("a queue shared by several processes (Redis)")
+    shared.add_argument(
+        "--queue", metavar="redis://HOST:PORT/DB?name=Q",
+        help="keep the queue in Redis, shared with every process given the same URL",
+    )
+    shared.add_argument(
+        "--role", choices=("all", "producer", "worker"), default="all",
+        help="with --queue: run the producers, the workers, or both (default: all)",
+    )
+    shared.add_argument(
+        "--redis-password-file", metavar="FILE",
+        help="read the Redis password from FILE (else REDIS_PASSWORD); never printed",
+    )
     out = parser.add_argument_group("output")
     out.add_argument("--report", metavar="FILE", type=Path, help="write the final report as JSON")
     out.add_argument(
@@ -327,9 +340,13 @@ def _main(argv: Sequence[str] | None, signals: TwoStageSignals) -> int:
             raise UsageError("the dashboard needs a terminal; use --headless for plain output")
     except (ScenarioError, UsageError) as error:
         return _fail(str(error))
+    try:
+        shared = _shared_run(args, scenario)
+    except UsageError as error:
+        return _fail(str(error))
     from engine.runtime import Engine
 
-    runtime = Engine(scenario, metrics_port=args.metrics_port)
+    runtime = Engine(scenario, metrics_port=args.metrics_port, shared=shared)
     written: dict[int, tuple[list[str], list[str]]] = {}
     if args.headless:
         status = _run_headless(runtime, args, signals)
@@ -346,6 +363,26 @@ def _main(argv: Sequence[str] | None, signals: TwoStageSignals) -> int:
         if errors and status == 0:
             status = EXIT_WRITE_FAILED
     return status
+
+
+def _shared_run(args: argparse.Namespace, scenario: Scenario) -> Any:
+    """`--queue`: the run's part in a shared queue, checked (reachable, logged in, agreeing on
+    the stored settings) before anything starts. None without --queue."""
+    if args.queue is None:
+        if args.role != "all" or args.redis_password_file is not None:
+            raise UsageError("--role and --redis-password-file need --queue")
+        return None
+    try:
+        from engine.shared import QueueTarget, SharedQueueError, SharedRun
+    except ImportError:
+        raise UsageError("--queue needs the redis extra: pip install 'heapwatch[redis]'") from None
+    try:
+        target = QueueTarget.from_flags(args.queue, args.redis_password_file)
+        target.preflight(scenario.queue.aging)
+    except SharedQueueError as error:
+        raise UsageError(str(error)) from None
+    _say(f"{PROG}: queue {target.shown} as {args.role}")
+    return SharedRun(target, args.role, scenario)
 
 
 def numbered(path: Path | None, run: int) -> Path | None:
@@ -392,6 +429,10 @@ def _run_headless(runtime: Any, args: argparse.Namespace, signals: TwoStageSigna
     except OSError as error:  # the metrics port taken between the check and the start
         return _fail(f"--metrics-port {args.metrics_port}: {error.strerror or error}")
     a = report.accounting
+    if runtime.shared is not None:  # this process's deliveries, then the queue's counters
+        _say(f"{PROG}: stopped after {runtime.elapsed:.1f}s: {runtime.shared.own_line(runtime.pool)}")
+        _say(f"{PROG}: {runtime.shared.summary()}")
+        return 0
     _say(
         f"{PROG}: stopped after {runtime.elapsed:.1f}s: submitted={a.submitted}"
         f" completed={a.completed} dead_lettered={a.dead_lettered} evicted={a.evicted}"
