@@ -83,6 +83,13 @@ def use_overrides(keymap: Mapping[str, str]) -> None:
 PAGE_KEYS = ("1", "2", "3", "4", "5")
 """Number keys that switch pages in the paged layout (not in the footer: the tabs show them)."""
 
+FIXED_KEYS: dict[str, str] = {
+    "escape": "escape (back)", "ctrl+p": "the command palette", "ctrl+q": "quit at once",
+    "tab": "the next panel", "shift+tab": "the previous panel",
+    **{number: f"page {number}" for number in PAGE_KEYS},
+}
+"""Keys outside the table that the config's `[keys]` may not give to a binding."""
+
 
 def key_for(action: str) -> str:
     """How a person types the key of `action` ('a', '+', '?')."""

@@ -137,6 +137,11 @@ class QuitActions:
             self.call_after_refresh(self.refresh_snapshot)
         self._quit_after_shutdown()
 
+    def request_quit(self) -> None:
+        """Quit gracefully unless already quitting (`--duration` ending: not a second `q`)."""
+        if not self._quitting:
+            self.action_quit()
+
     def cut_short(self) -> None:
         """Cut the drain under way short: what is left is returned (and spilled), not lost."""
         pool = getattr(self.engine, "pool", None)
