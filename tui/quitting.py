@@ -128,7 +128,8 @@ class QuitActions:
         self.part(ShutdownPanel).quitting = True
         again = key_for("quit")
         if source_label(self.engine):
-            self.toast("detaching: the service keeps running")
+            self.toast("detaching: the service keeps running" if hasattr(self.engine, "detach")
+                       else "closing the recording")
         elif draining:
             self.toast(f"quitting once the drain ends; {again} again cuts it short")
         elif task is None and getattr(self.engine, "running", False):
