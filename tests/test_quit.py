@@ -114,6 +114,16 @@ async def test_q_then_q_or_ctrl_c_cuts_the_drain_short_and_spills_the_rest(
     assert len(spilled) == report["remaining"] > 0
 
 
+async def test_q_q_pressed_at_once_still_cuts_the_drain_short() -> None:
+    app, engine = slow_app(drain_timeout=60.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: engine.running and app.snapshot is not None, "the engine")
+        await pilot.press("b", "q", "q")
+        await until(lambda: not app.is_running, "the exit", limit=10)  # not the 60 s drain
+    report = engine.pool.snapshot().report
+    assert report.cut_short and report.accounting.lost == 0 and report.accounting.returned > 0
+
+
 async def test_ctrl_c_with_nothing_selected_quits_like_q() -> None:
     engine = ScriptedEngine()
     app = HeapwatchApp(engine, clock=fixed_clock)

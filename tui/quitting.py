@@ -47,12 +47,18 @@ class QuitActions:
     _call: Any
     _report_error: Any
 
-    async def _graceful_shutdown(self) -> ShutdownReport | None:
-        """Shut the engine down once; later callers wait for the same shutdown."""
+    def _start_shutdown(self) -> asyncio.Future[ShutdownReport]:
+        """The shutdown, started now if it has not been (on the loop, so that a second `q`
+        pressed right after the first already finds it under way)."""
         if self._shutdown_task is None:
             self._shutdown_task = asyncio.ensure_future(self._shutdown_run(self.engine))
+        return self._shutdown_task
+
+    async def _graceful_shutdown(self) -> ShutdownReport | None:
+        """Shut the engine down once; later callers wait for the same shutdown."""
+        task = self._start_shutdown()
         try:
-            return await asyncio.shield(self._shutdown_task)
+            return await asyncio.shield(task)
         except Exception as error:
             self._report_error("shutdown", error)
             return None
@@ -95,6 +101,7 @@ class QuitActions:
 
     def _begin_shutdown(self) -> None:
         self._refresh_slow_next = True
+        self._start_shutdown()
         self._run_shutdown()
         self.call_after_refresh(self.refresh_snapshot)
 
@@ -134,6 +141,7 @@ class QuitActions:
             self.toast(f"quitting once the drain ends; {again} again cuts it short")
         elif task is None and getattr(self.engine, "running", False):
             self.toast(f"quitting: draining{self._drain_text()}; {again} again cuts it short")
+            self._start_shutdown()
             self._refresh_slow_next = True
             self.call_after_refresh(self.refresh_snapshot)
         self._quit_after_shutdown()
