@@ -150,11 +150,13 @@ def _shutdown(shutdown: ShutdownReport, origin: float) -> dict[str, Any]:
     return {
         "drain_time": _seconds(shutdown.drain_time),
         "deadline_hit": shutdown.deadline_hit,
+        "cut_short": shutdown.cut_short,
         "phases": [
             {
                 "phase": str(phase.phase),
                 "started": _seconds(phase.started_at - origin),
                 "duration": _seconds(phase.duration),
+                "limit": _seconds(phase.limit),
             }
             for phase in shutdown.phases
         ],

@@ -113,13 +113,14 @@ class ShutdownSteps:
         self._enter(ShutdownPhase.STOPPING_INTAKE)
         self._queue.shutdown()
         self.resume()
-        self._enter(ShutdownPhase.DRAINING)
+        self._enter(ShutdownPhase.DRAINING, limit=drain_timeout)
         try:
             drained = await self._drain(drain_timeout)
         except asyncio.CancelledError:
             interrupted, drained = True, False
+        cut_short = self._force.done()
         if self._workers or len(self._retries) or self._queue.qsize():
-            self._enter(ShutdownPhase.CANCELLING)
+            self._enter(ShutdownPhase.CANCELLING, limit=self._cancel_grace)
             try:
                 await self._cancel_workers()
             except asyncio.CancelledError:
@@ -138,6 +139,7 @@ class ShutdownSteps:
             returned=tuple(self._returned_items),
             drain_time=drain_time,
             deadline_hit=not drained,
+            cut_short=cut_short,
         )
         self._last_drain_time = drain_time
         self._closed.set_result(self._report)
@@ -213,15 +215,16 @@ class ShutdownSteps:
             if self._task_done is not None:
                 self._task_done()
 
-    def _enter(self, phase: ShutdownPhase) -> None:
+    def _enter(self, phase: ShutdownPhase, limit: float | None = None) -> None:
         now = self._clock()
         if self._phases:
             current = self._phases[-1]
             current[2] = now - current[1]
-        self._phases.append([phase, now, 0.0 if phase is ShutdownPhase.STOPPED else None])
+        done = 0.0 if phase is ShutdownPhase.STOPPED else None
+        self._phases.append([phase, now, done, limit])
         self._phase = phase
         self._emit(EventKind.SHUTDOWN_PHASE, f"pool shutdown: {phase.value}", phase=phase.value)
 
     def _phase_timings(self) -> tuple[PhaseTiming, ...]:
-        return tuple(PhaseTiming(phase, at, duration) for phase, at, duration in self._phases)
+        return tuple(PhaseTiming(*timing) for timing in self._phases)
 

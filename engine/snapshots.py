@@ -290,6 +290,9 @@ class PhaseTiming:
     """Seconds on the engine's clock."""
     duration: float | None
     """None while the phase is still running."""
+    limit: float | None = None
+    """Seconds the phase may last at most (the drain timeout, the cancel grace), None: no
+    limit; with `started_at` it gives the seconds left, which the dashboard counts down."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,7 +341,9 @@ class ShutdownReport:
     drain_time: float
     """Seconds from the start of the shutdown to STOPPED."""
     deadline_hit: bool
-    """The drain timeout passed before everything finished."""
+    """The drain did not finish everything (its timeout passed, or it was cut short)."""
+    cut_short: bool = False
+    """`abort()` ended the drain before its timeout (a second signal, a second `q`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,7 @@ async def alert_with_stacks(pilot: Pilot, engine: Engine) -> None:
 
 
 async def shutdown_report(pilot: Pilot, engine: Engine) -> None:
-    await pilot.press("s")
+    await pilot.press("s", "y")
     for _ in range(80):
         if engine.pool.snapshot().report is not None:
             break

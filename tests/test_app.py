@@ -199,7 +199,7 @@ async def test_help_lists_every_binding():
         assert isinstance(pilot.app.screen, HelpScreen)
         table = pilot.app.screen.query_one("#help-keys")
         keys = [str(table.get_row_at(row)[0]) for row in range(table.row_count)]
-        assert keys == ["?", "q", "b", "B", "l", "c", "+", "-", "p", "a", "o", "x", "m", "k", "f",
+        assert keys == ["?", "q", "ctrl+c", "b", "B", "l", "c", "+", "-", "p", "a", "o", "x", "m", "k", "f",
                         "z", "s", "r"]
         await pilot.press("escape")
         assert not isinstance(pilot.app.screen, HelpScreen)
@@ -223,7 +223,7 @@ async def test_s_shuts_down_and_stays_open_on_the_report():
     app = HeapwatchApp(engine, clock=fixed_clock)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await pilot.press("s")
+        await pilot.press("s", "y")
         await settle(pilot, 2)
         assert app.is_running
         assert engine.calls.count(("shutdown", (None,))) == 1
@@ -362,8 +362,8 @@ async def test_every_control_key_changes_the_real_engine():
         chosen = table.selected_worker_id
         await pilot.press("c")
         assert engine.cancelled_workers == 1
-        assert (f"worker-{chosen} cancelled; its item goes back to the queue", "information") in (
-            app.notices)
+        assert (f"worker-{chosen} cancelled; its item goes back to the queue. The pool is one"
+                " worker smaller: + adds one", "information") in app.notices
 
         await pilot.press("m")
         await wait_for(pilot, lambda: app.snapshot.watchdog.memory is not None,
@@ -416,7 +416,7 @@ async def test_s_drains_the_real_engine_and_shows_the_report():
         await pilot.press("B")
         await pilot.press("x")
         await wait_for(pilot, lambda: engine.watchdog.snapshot().alerts, "an alert", tries=250)
-        await pilot.press("s")
+        await pilot.press("s", "y")
         await wait_for(pilot, lambda: engine.pool.snapshot().report is not None, "the report")
         await settle(pilot, 2)
         assert app.is_running and not engine.running
@@ -479,7 +479,7 @@ async def test_s_in_the_compact_layout_turns_to_the_shutdown_page():
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert app.compact and app.query_one("#pages").active == "queue"
-        await pilot.press("s")
+        await pilot.press("s", "y")
         await settle(pilot, 2)
         assert app.query_one("#pages").active == "shutdown"
         assert app.query_one(ShutdownPanel).region.height > 5
@@ -521,7 +521,7 @@ async def test_1_alerts_are_never_toasts_and_a_key_shows_one_toast_at_a_time(siz
         await pilot.pause(0.1)
         assert len(toasts(app)) == 1  # a newer replaces an older
         # The shutdown's result arrives while the help is open: no toast over a modal.
-        await pilot.press("s", "question_mark")
+        await pilot.press("s", "y", "question_mark")
         assert isinstance(app.screen, HelpScreen)
         await wait_for(pilot, lambda: engine.report is not None, "the shutdown")
         await pilot.pause(0.1)
@@ -569,7 +569,7 @@ async def test_2_the_summary_leads_with_state_words_at_every_size(size):
         assert [line.index(word) for word in words] == sorted(line.index(w) for w in words)
         assert "up 12.5s held" in line or size[0] < 120  # the figures give way first
         assert app.has_class("-frozen")  # every panel's frame changes
-        await pilot.press("f", "s")
+        await pilot.press("f", "s", "y")
         await settle(pilot, 3)
         line = summary_text(app)
         assert line.index("STOPPED") < line.index("PAUSED") < line.index("⚠")
@@ -675,7 +675,7 @@ async def test_7_after_a_shutdown_the_keys_that_no_longer_apply_are_disabled(siz
         await settle(pilot)
         assert app.check_action("burst", ()) is True
         assert app.check_action("restart", ()) is False  # nothing to restart yet
-        await pilot.press("s")
+        await pilot.press("s", "y")
         await settle(pilot, 3)
         assert app.check_action("burst", ()) is None  # disabled, shown so
         assert app.check_action("help", ()) is True
@@ -698,7 +698,7 @@ async def test_7_r_runs_a_fresh_engine_and_each_run_is_handed_over_when_it_stops
                        on_run_stopped=lambda source, run: stopped.append((source, run)))
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        await pilot.press("b", "s")
+        await pilot.press("b", "s", "y")
         await wait_for(pilot, lambda: stopped, "the first run to stop")
         await settle(pilot, 2)
         assert stopped == [(first, 1)] and first.report()["lost"] == 0

@@ -142,7 +142,10 @@ def test_a_directory_nobody_may_write_is_refused_for_nobody(tmp_path: Path) -> N
     result = subprocess.run(
         [*as_nobody, "-m", "tui.cli", "--headless", "--duration", "1", "--report", str(locked / "r.json")],
         capture_output=True, text=True, cwd=ROOT, timeout=60, stdin=subprocess.DEVNULL,
-        env={**os.environ, "HOME": "/tmp"},
+        # conftest's config path is in root's own tmp (mode 700): nobody gets one it may
+        # look for (and not find) instead.
+        env={**os.environ, "HOME": "/tmp",
+             "HEAPWATCH_CONFIG": f"/tmp/{tmp_path.name}-absent/config.toml"},
     )
     refused_up_front(result, "--report", "permission denied")
 

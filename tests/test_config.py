@@ -52,7 +52,7 @@ def test_a_full_config(tmp_path: Path) -> None:
     ("text", "expected"),
     [
         ('theme = "x"\ncolour = "red"\n', ":2: colour: unknown key"),
-        ("refresh = 0\n", ":1: refresh: must be between 0.1 and 60"),
+        ("refresh = 0\n", ":1: refresh: must be between 0.01 and 60"),
         ("refresh = nan\n", ":1: refresh: must be between"),
         ('refresh = "fast"\n', ":1: refresh: must be a number"),
         ("theme = 3\n", ":1: theme: must be a theme name"),

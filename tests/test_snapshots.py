@@ -59,4 +59,4 @@ class NoToastApp(HeapwatchApp):
 def test_shutdown_report(snap_compare, size):
     # Two pauses: one for the shutdown worker to finish, one for the refresh that shows it.
     app = NoToastApp(ScriptedEngine(), clock=fixed_clock)
-    assert snap_compare(app, press=["s", "_", "_"], terminal_size=size)
+    assert snap_compare(app, press=["s", "y", "_"], terminal_size=size)

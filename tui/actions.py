@@ -14,6 +14,7 @@ from textual import work
 from textual.screen import ModalScreen
 
 from engine.snapshots import BurstResult
+from tui.keys import key_for
 from tui.widgets.format import size
 from tui.widgets.worker_table import WorkerTable
 
@@ -90,7 +91,9 @@ class SourceActions:
         if cancelled is None:
             self.toast("no worker to cancel", severity="warning")
         else:
-            self.toast(f"worker-{cancelled} cancelled; its item goes back to the queue")
+            # Cancelling shrinks the pool (no replacement): say so, and how to grow it back.
+            self.toast(f"worker-{cancelled} cancelled; its item goes back to the queue. The pool"
+                       f" is one worker smaller: {key_for('add_worker')} adds one")
 
     def action_add_worker(self) -> None:
         """Add a worker to the pool."""

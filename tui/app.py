@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,9 +27,10 @@ from textual.widgets import Input, Tab, Tabs, TextArea
 
 from engine.snapshots import Capability, EngineSnapshot, EventKind, ShutdownReport
 from tui.actions import SourceActions
-from tui.keys import KEYS, PAGE_KEYS, allowed
+from tui.keys import KEYS, PAGE_KEYS, allowed, use_overrides
 from tui.layout import plan
 from tui.palette import SafeCommandPalette
+from tui.quitting import QuitActions
 from tui.screens.alert_detail import AlertScreen
 from tui.screens.help import HelpScreen
 from tui.signals import watch_signals
@@ -37,7 +38,6 @@ from tui.source import SnapshotSource, source_capabilities, source_label
 from tui.widgets.alert_table import AlertTable
 from tui.widgets.depth_gauge import DepthGauge
 from tui.widgets.event_log import EventLog
-from tui.widgets.format import seconds
 from tui.widgets.heap_table import HeapTable
 from tui.widgets.hint_bar import HintBar, hint_for
 from tui.widgets.history import HistoryPanel
@@ -77,7 +77,7 @@ class ScrollPanel(VerticalScroll):
     ALLOW_MAXIMIZE = True
 
 
-class HeapwatchApp(SourceActions, App[int]):
+class HeapwatchApp(QuitActions, SourceActions, App[int]):
     """The dashboard. `HeapwatchApp(engine).run()` returns 0 after a graceful quit.
 
     `restart` makes a fresh source for `r` once a run has stopped (None: a local Engine gets a
@@ -121,11 +121,17 @@ class HeapwatchApp(SourceActions, App[int]):
         compact: bool | None = None,
         restart: Callable[[], SnapshotSource] | None = None,
         on_run_stopped: Callable[[SnapshotSource, int], None] | None = None,
+        theme: str | None = None,
+        keymap: Mapping[str, str] | None = None,
+        on_theme_picked: Callable[[str], object] | None = None,
     ) -> None:
         """Show `engine`, reading it `refresh_hz` times a second.
 
         `clock` must be the engine's clock (leave as default unless testing). `compact` forces
-        the paged layout on or off; None decides from the terminal size.
+        the paged layout on or off; None decides from the terminal size. `theme` is the theme
+        to open with, `keymap` the config's key overrides (binding id -> key), and
+        `on_theme_picked(name)` is called when the user picks another theme (the command
+        remembers it in its state file).
         """
         if not refresh_hz > 0:
             raise ValueError(f"refresh_hz must be > 0, got {refresh_hz!r}")
@@ -158,6 +164,13 @@ class HeapwatchApp(SourceActions, App[int]):
         self._refreshing = False
         self._grid_applied: tuple[tuple[int, ...], str] | None = None
         self._parts: dict[type, Widget] = {}
+        self._quitting = False
+        """`q` (or a signal) asked to exit once the shutdown is over."""
+        self._initial_theme = theme
+        self.on_theme_picked = on_theme_picked
+        use_overrides(keymap or {})
+        if keymap:
+            self.set_keymap(dict(keymap))
 
     # ------------------------------------------------------------------ layout
 
@@ -193,6 +206,10 @@ class HeapwatchApp(SourceActions, App[int]):
 
     def on_mount(self) -> None:
         self._signals = watch_signals(self)  # first: a SIGTERM from now on quits gracefully
+        if self._initial_theme is not None:
+            self.theme = self._initial_theme
+        # Only what the user picks from now on is remembered, not the theme it opened with.
+        self.watch(self, "theme", self._theme_picked, init=False)
         titles = {
             "heap-panel": "heap root (next out first)",
             "depth-panel": "depth",
@@ -397,25 +414,6 @@ class HeapwatchApp(SourceActions, App[int]):
         summary.source_flags = self._source_flags()
         self._update_hint()
 
-    async def _graceful_shutdown(self) -> ShutdownReport | None:
-        """Shut the engine down once; later callers wait for the same shutdown."""
-        if self._shutdown_task is None:
-            self._shutdown_task = asyncio.ensure_future(self._shutdown_run(self.engine))
-        try:
-            return await asyncio.shield(self._shutdown_task)
-        except Exception as error:
-            self._report_error("shutdown", error)
-            return None
-
-    async def _shutdown_run(self, source: SnapshotSource) -> ShutdownReport:
-        report = await source.shutdown()
-        if self.on_run_stopped is not None:
-            try:
-                self.on_run_stopped(source, self.run_number)
-            except Exception as error:  # a report that cannot be written is said, not fatal
-                self._report_error("writing the run's report", error)
-        return report
-
     async def on_unmount(self) -> None:
         # Leaving by any road (ctrl+c, an exception) still shuts the engine down gracefully.
         if self._shutdown_task is None and getattr(self.engine, "running", False):
@@ -448,26 +446,6 @@ class HeapwatchApp(SourceActions, App[int]):
             self.refresh_snapshot()
         self._update_hint()
 
-    def action_shutdown(self) -> None:
-        """Shut down gracefully; stay open on the drain and the report."""
-        if self._shutdown_task is not None:
-            return
-        self.toast("graceful shutdown: stopping intake, draining…")
-        self._refresh_slow_next = True
-        self._run_shutdown()
-        self.refresh_snapshot()
-
-    @work(group="shutdown", exit_on_error=False)
-    async def _run_shutdown(self) -> None:
-        report = await self._graceful_shutdown()
-        if report is not None:
-            accounting = report.accounting
-            self.toast(f"shutdown done in {seconds(report.drain_time)}: "
-                       f"{accounting.completed:,} completed, {accounting.returned:,} returned, "
-                       f"{accounting.lost:,} lost")
-        self._refresh_slow_next = True
-        self.refresh_snapshot()
-
     @work(group="restart", exclusive=True, exit_on_error=False)
     async def action_restart(self) -> None:
         """Run again: a fresh engine, same scenario and seed (once the run has stopped)."""
@@ -497,18 +475,9 @@ class HeapwatchApp(SourceActions, App[int]):
         self.refresh_snapshot()
         self.toast(f"run {self.run_number} started")
 
-    def action_quit(self) -> None:
-        """Shut the engine down gracefully, then exit with status 0."""
-        if self._shutdown_task is None:
-            self.toast("quitting: graceful shutdown…")
-        self._quit_after_shutdown()
-
-    @work(group="quit", exclusive=True, exit_on_error=False)
-    async def _quit_after_shutdown(self) -> None:
-        # A worker, so that the panels keep showing the drain until the very end.
-        if getattr(self.engine, "running", False) or self._shutdown_task is not None:
-            await self._graceful_shutdown()
-        self.exit(0)
+    def _theme_picked(self, name: str) -> None:
+        if self.on_theme_picked is not None:
+            self.on_theme_picked(name)
 
     def action_help(self) -> None:
         """Show every key and what the columns mean."""

@@ -18,10 +18,11 @@ import os
 import socket
 import stat
 import sys
+import textwrap
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import engine
 from engine.limits import BOUNDS, Bound
@@ -34,6 +35,9 @@ from engine.scenario import (
     load_scenario,
 )
 from engine.signals import COMMAND_SIGNALS, TwoStageSignals
+
+if TYPE_CHECKING:
+    from tui.config import Config
 
 __all__ = ["build_parser", "check_outputs", "main", "write_outputs"]
 
@@ -78,22 +82,73 @@ def _flag(bound: Bound) -> Callable[[str], float]:
     return parse
 
 
+EXAMPLES = """\
+EXAMPLES
+  heapwatch
+      the dashboard on the built-in demo (? lists the keys; q drains, then quits)
+  heapwatch --scenario starvation
+      a built-in scenario (--list-scenarios lists them)
+  heapwatch --scenario my.toml --workers 16
+      a scenario file, with one of its values overridden
+  heapwatch --headless --scenario chaos --duration 30 --report run.json --spill left.jsonl
+      no dashboard: run 30 s, drain, write the report and the items left over
+  heapwatch --web 8000
+      the dashboard in a browser (prints the URL with its token)
+  heapwatch attach 4242
+      the dashboard on a running service (a pid, a monitor name or unix:PATH); q detaches
+  heapwatch replay run.ndjson
+      play back a recording made with heapwatch attach --record run.ndjson
+
+CONFIG
+  {config}
+  (HEAPWATCH_CONFIG names another file) sets theme, refresh, scenario and [keys] (binding
+  id = key, e.g. burst = "n"). Flags beat the config and the config beats the scenario;
+  --no-config ignores it. A theme picked in the command palette is remembered in
+  {state}.
+
+built-in scenarios: {scenarios}"""
+
+
+def _theme(name: str) -> str:
+    """An argparse type: one of Textual's themes, else one line listing them."""
+    themes = _themes()
+    if name not in themes:
+        raise argparse.ArgumentTypeError(
+            f"unknown theme {name!r}; the themes: {', '.join(sorted(themes))}")
+    return name
+
+
+def _themes() -> frozenset[str]:
+    from textual.theme import BUILTIN_THEMES  # only when a theme is asked for: 0.1 s to import
+
+    return frozenset(BUILTIN_THEMES)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `heapwatch` argument parser."""
+    from tui.config import config_path, state_path
+
     parser = _Parser(
         prog=PROG,
-        description=(
+        description="\n\n".join(textwrap.fill(paragraph, 78) for paragraph in (
             "A live terminal dashboard for an asyncio priority queue, its workers and a"
-            " starvation watchdog. With no argument it opens the dashboard on the demo."
-        ),
-        epilog=f"built-in scenarios: {', '.join(BUILTIN_SCENARIOS)} (see --list-scenarios)",
+            " starvation watchdog. With no argument it opens the dashboard on the demo.",
+            "Lower priority numbers are served first (0 before 9). The handler is simulated:"
+            " each item takes a latency drawn from the scenario and fails, hangs or blocks the"
+            " loop at the scenario's rates; no real work is done.",
+            "Also: heapwatch attach TARGET (the dashboard on a running service) and heapwatch"
+            " replay FILE (a recording); each has its own --help.",
+        )),
+        epilog=EXAMPLES.format(config=config_path(), state=state_path(),
+                               scenarios=", ".join(BUILTIN_SCENARIOS)),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         allow_abbrev=False,
     )
-    run = parser.add_argument_group("what to run (flags override the scenario)")
+    run = parser.add_argument_group("what to run (flags override the config and the scenario)")
     run.add_argument(
-        "--scenario", metavar="NAME|FILE", default="demo",
+        "--scenario", metavar="NAME|FILE", default=None,
         help="a built-in scenario name, a scenario TOML file, or - to read it from standard input"
-        " (default: demo)",
+        " (default: the config's scenario, else demo)",
     )
     run.add_argument("--workers", metavar="N", type=_flag(BOUNDS["pool.workers"]), help="worker tasks")
     run.add_argument(
@@ -148,6 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the dashboard in a browser (one session per page) on 127.0.0.1 unless a"
         " HOST is given; prints the URL with its token",
     )
+    look = parser.add_argument_group("look and config")
+    look.add_argument("--theme", metavar="NAME", type=_theme,
+                      help="the dashboard's theme (textual-dark, nord, gruvbox...)")
+    look.add_argument("--no-config", action="store_true",
+                      help="ignore the config file and the remembered theme")
     info = parser.add_argument_group("information")
     info.add_argument(
         "--list-scenarios", action="store_true", help="list the built-in scenarios and exit"
@@ -238,15 +298,45 @@ def _check_port(port: int | None) -> None:
             raise UsageError(f"--metrics-port {port}: {error.strerror or error}") from None
 
 
-def scenario_from_args(args: argparse.Namespace) -> Scenario:
-    """The scenario named by `--scenario`, with the other flags in place of its values."""
-    return load_scenario(args.scenario).with_overrides(
+def scenario_from_args(args: argparse.Namespace, base: Scenario | None = None) -> Scenario:
+    """The scenario named by `--scenario` (else `base`, else the demo), with the other flags in
+    place of its values."""
+    if args.scenario is not None or base is None:
+        base = load_scenario(args.scenario or "demo")
+    return base.with_overrides(
         workers=args.workers,
         maxsize=args.maxsize,
         overflow=args.overflow,
         aging=args.aging,
         seed=args.seed,
     )
+
+
+def user_config(args: argparse.Namespace) -> tuple[Config, Scenario | None]:
+    """The config file's settings, checked, and the scenario it names when no flag does. A bad
+    file is one warning line on stderr (file, line, key) and then nothing of it applies."""
+    from tui.config import Config, ConfigError, check_keys, check_theme, config_error, load_config
+    from tui.keys import FIXED_KEYS, KEYS
+
+    if args.no_config:
+        return Config(), None
+    try:
+        config = load_config()
+        if config.theme is not None:
+            check_theme(config, _themes())
+        check_keys(config, {key.action: key.key for key in KEYS}, FIXED_KEYS)
+        scenario = None
+        if config.scenario is not None and args.scenario is None:
+            if config.scenario.strip() == "-":
+                raise config_error(config, "scenario", "cannot be - (standard input)")
+            try:
+                scenario = load_scenario(config.scenario)
+            except ScenarioError as error:
+                raise config_error(config, "scenario", str(error)) from None
+    except ConfigError as error:
+        _say(f"{PROG}: warning: {error} (the config is ignored: the defaults apply)")
+        return Config(), None
+    return config, scenario
 
 
 def _list_scenarios() -> int:
@@ -330,7 +420,8 @@ def _main(argv: Sequence[str] | None, signals: TwoStageSignals) -> int:
     try:
         if args.list_scenarios:
             return _list_scenarios()
-        scenario = scenario_from_args(args)
+        config, configured = user_config(args)
+        scenario = scenario_from_args(args, configured)
         check_outputs({"--report": args.report, "--spill": args.spill})
         _check_port(args.metrics_port)
         if args.web is not None:
@@ -349,9 +440,9 @@ def _main(argv: Sequence[str] | None, signals: TwoStageSignals) -> int:
     runtime = Engine(scenario, metrics_port=args.metrics_port, shared=shared)
     written: dict[int, tuple[list[str], list[str]]] = {}
     if args.headless:
-        status = _run_headless(runtime, args, signals)
+        status = _run_headless(runtime, args, signals, config)
     else:
-        status = _run_dashboard(runtime, args, signals, written)
+        status = _run_dashboard(runtime, args, signals, written, config)
     if runtime.elapsed > 0 and 1 not in written:
         written[1] = write_outputs(runtime, args.report, args.spill)
     for run in sorted(written):
@@ -417,14 +508,15 @@ def _serve_web(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return serve_web(rest, host, port)
 
 
-def _run_headless(runtime: Any, args: argparse.Namespace, signals: TwoStageSignals) -> int:
+def _run_headless(
+    runtime: Any, args: argparse.Namespace, signals: TwoStageSignals, config: Config
+) -> int:
     from tui.headless import run_headless
 
+    refresh = args.refresh or config.refresh or 4.0
     try:
         report = asyncio.run(
-            run_headless(
-                runtime, duration=args.duration, refresh_hz=args.refresh or 4.0, signals=signals
-            )
+            run_headless(runtime, duration=args.duration, refresh_hz=refresh, signals=signals)
         )
     except OSError as error:  # the metrics port taken between the check and the start
         return _fail(f"--metrics-port {args.metrics_port}: {error.strerror or error}")
@@ -447,10 +539,9 @@ def _run_dashboard(
     args: argparse.Namespace,
     signals: TwoStageSignals,
     written: dict[int, tuple[list[str], list[str]]],
+    config: Config,
 ) -> int:
     import logging
-
-    from tui.app import DEFAULT_REFRESH_HZ, HeapwatchApp
 
     def run_stopped(source: Any, run: int) -> None:
         # Each run's report and spill are written when it stops (said after the app exits:
@@ -461,9 +552,7 @@ def _run_dashboard(
     # Log lines on stderr would tear the screen; the dashboard shows alerts and errors itself.
     logging.getLogger("engine").addHandler(logging.NullHandler())
     logging.getLogger("engine").propagate = False
-    app = HeapwatchApp(
-        runtime, refresh_hz=args.refresh or DEFAULT_REFRESH_HZ, on_run_stopped=run_stopped
-    )
+    app = dashboard_app(runtime, args, config, on_run_stopped=run_stopped)
     app.signals = signals  # tui.signals wires them to the app's loop on mount
     # The tens of thousands of objects imported so far live for the whole run: kept out of the
     # collector, a full collection no longer holds the loop long enough to look like a block.
@@ -482,9 +571,24 @@ def _run_dashboard(
     return app.return_code or 0
 
 
+def dashboard_app(runtime: Any, args: argparse.Namespace, config: Config, **kwargs: Any) -> Any:
+    """The HeapwatchApp the command opens on `runtime`: refresh and theme from the flags, else
+    the config (a theme picked in the palette is remembered), the config's key overrides."""
+    from tui.app import DEFAULT_REFRESH_HZ, HeapwatchApp
+    from tui.config import choose_theme, save_state, state_path
+
+    theme = choose_theme(args.theme, config, _themes(), None if args.no_config else state_path())
+    return HeapwatchApp(
+        runtime, refresh_hz=args.refresh or config.refresh or DEFAULT_REFRESH_HZ, theme=theme,
+        keymap=config.keys,
+        # Remembered in the state file, never in the user's config.
+        on_theme_picked=lambda name: save_state({"theme": name}), **kwargs,
+    )
+
+
 def _quit_from_thread(app: Any) -> None:
     try:
-        app.call_from_thread(app.action_quit)
+        app.call_from_thread(app.request_quit)
     except RuntimeError:  # the app has already gone
         pass
 

@@ -11,8 +11,9 @@ file) holds what a person sets once:
 
 Precedence: the command's flags, then this file, then the scenario. The file is never written
 by heapwatch: a theme picked in the command palette is remembered in a separate state file
-(platformdirs' user state dir, `state.toml`). A bad config file is one line naming the file,
-the line and the key; the defaults apply and the dashboard still opens.
+(platformdirs' user state dir, `state.toml`) and used at the next start, until the config's
+own file is edited again (the newer of the two decides). A bad config file is one line naming
+the file, the line and the key; the defaults apply and the dashboard still opens.
 """
 
 from __future__ import annotations
@@ -20,14 +21,20 @@ from __future__ import annotations
 import math
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.limits import BOUNDS
+
 __all__ = [
     "Config",
     "ConfigError",
+    "check_keys",
+    "check_theme",
+    "choose_theme",
+    "config_error",
     "config_path",
     "load_config",
     "load_state",
@@ -36,7 +43,7 @@ __all__ = [
 ]
 
 MAX_BYTES = 64 * 1024
-REFRESH_RANGE = (0.1, 60.0)
+REFRESH_RANGE = (BOUNDS["--refresh"].low, BOUNDS["--refresh"].high)
 """Refreshes per second a config may ask for, the same range as `--refresh`."""
 
 
@@ -113,8 +120,12 @@ def load_config(path: Path | None = None) -> Config:
     Raises ConfigError with one line ('FILE:LINE: key: what is wrong') for anything else.
     """
     path = config_path() if path is None else path
-    if not path.exists():
+    try:
+        os.stat(path)
+    except FileNotFoundError:
         return Config()
+    except OSError as error:  # a directory this user may not enter: said, not a traceback
+        raise ConfigError(f"{path}: cannot read it: {error.strerror or error}") from None
     text = _read(path)
     try:
         data = tomllib.loads(text)
@@ -163,6 +174,58 @@ def check_bindings(config: Config, binding_ids: set[str]) -> None:
             where = config.path or "config"
             allowed = ", ".join(sorted(binding_ids))
             raise ConfigError(f"{where}: keys.{binding}: no such binding (known: {allowed})")
+
+
+def config_error(config: Config, key: str, message: str) -> ConfigError:
+    """The one line for a value the file holds but the command cannot use: 'FILE:LINE: key: ...'."""
+    path = config.path or Path("config")
+    try:
+        text = _read(path) if config.path is not None else ""
+    except ConfigError:
+        text = ""
+    return ConfigError(f"{_where(path, text, key)}: {key}: {message}")
+
+
+def check_theme(config: Config, themes: Collection[str]) -> None:
+    """Raise ConfigError when the config names a theme the dashboard does not have."""
+    if config.theme is not None and config.theme not in themes:
+        raise config_error(config, "theme", f"unknown theme {config.theme!r} (themes: "
+                           f"{', '.join(sorted(themes))})")
+
+
+def check_keys(config: Config, defaults: Mapping[str, str], fixed: Mapping[str, str]) -> None:
+    """Raise ConfigError for a `[keys]` entry naming no binding, or giving a binding a key that
+    another one keeps (`defaults`: binding id -> its key; `fixed`: key -> what it does, for the
+    keys that cannot be rebound): no key may mean two things on one screen."""
+    check_bindings(config, set(defaults))
+    users: dict[str, list[str]] = {}
+    for binding, key in {**defaults, **config.keys}.items():
+        users.setdefault(key, []).append(binding)
+    for binding, key in config.keys.items():
+        if key in fixed:
+            raise config_error(config, f"keys.{binding}", f"{key!r} is already {fixed[key]}")
+        others = [other for other in users[key] if other != binding]
+        if others:
+            raise config_error(config, f"keys.{binding}", f"{key!r} is already the key of"
+                               f" {others[0]}")
+
+
+def choose_theme(flag: str | None, config: Config, themes: Collection[str],
+                 state: Path | None) -> str | None:
+    """The theme to open with: `--theme`, else the newer of the config's and the one picked
+    in the palette last (remembered in `state`; None: not read), else None (Textual's own)."""
+    if flag:
+        return flag
+    remembered = load_state(state).get("theme") if state is not None else None
+    if remembered not in themes:
+        remembered = None
+    if config.theme and remembered and config.path is not None and state is not None:
+        try:
+            picked_later = state.stat().st_mtime >= config.path.stat().st_mtime
+        except OSError:
+            picked_later = False
+        return remembered if picked_later else config.theme
+    return config.theme or remembered
 
 
 def load_state(path: Path | None = None) -> dict[str, str]:

@@ -7,6 +7,7 @@ place and refused in another.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from textual.binding import Binding
@@ -37,7 +38,7 @@ class Key:
 
     @property
     def shown_as(self) -> str:
-        return self.display or self.key
+        return _overrides.get(self.action) or self.display or self.key
 
     def binding(self) -> Binding:
         return Binding(self.key, self.action, self.label, show=self.show,
@@ -47,6 +48,7 @@ class Key:
 KEYS: tuple[Key, ...] = (
     Key("help", "question_mark", "Help", essential=True, display="?"),
     Key("quit", "q", "Quit", essential=True, priority=True),
+    Key("interrupt", "ctrl+c", "Copy/Quit", show=False, display="ctrl+c"),
     Key("burst", "b", "Burst", Capability.BURST, essential=True),
     Key("big_burst", "B", "×10", Capability.BURST, display="B"),
     Key("flood_low", "l", "Flood", Capability.FLOOD, essential=True),
@@ -67,8 +69,26 @@ KEYS: tuple[Key, ...] = (
 
 KEY_BY_ACTION = {key.action: key for key in KEYS}
 
+_overrides: dict[str, str] = {}
+"""The config's `[keys]` (binding id -> key) of the running app, so that the footer, the help
+and the hints write the keys the user actually types (tui.app sets it; Textual's keymap does
+the rebinding itself)."""
+
+
+def use_overrides(keymap: Mapping[str, str]) -> None:
+    """Show the keys of `keymap` (binding id -> key) in place of the table's own."""
+    _overrides.clear()
+    _overrides.update(keymap)
+
 PAGE_KEYS = ("1", "2", "3", "4", "5")
 """Number keys that switch pages in the paged layout (not in the footer: the tabs show them)."""
+
+FIXED_KEYS: dict[str, str] = {
+    "escape": "escape (back)", "ctrl+p": "the command palette", "ctrl+q": "quit at once",
+    "tab": "the next panel", "shift+tab": "the previous panel",
+    **{number: f"page {number}" for number in PAGE_KEYS},
+}
+"""Keys outside the table that the config's `[keys]` may not give to a binding."""
 
 
 def key_for(action: str) -> str:

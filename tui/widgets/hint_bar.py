@@ -31,7 +31,8 @@ def hint_for(snapshot: EngineSnapshot | None, capabilities: frozenset[Capability
                     f" {key_for('quit')} to quit")
         return f"the run has stopped: press {key_for('quit')} to quit"
     if state is not None:
-        return "shutting down: draining what is queued (the shutdown panel shows the phases)"
+        return (f"shutting down: draining what is queued; {key_for('quit')} twice cuts the drain"
+                " short (nothing is lost)")
     queue = snapshot.queue
     starving = [alert for alert in snapshot.watchdog.alerts
                 if alert.active and alert.kind is AlertKind.STARVATION]

@@ -12,6 +12,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from engine.snapshots import Accounting, EngineSnapshot
+from tui.keys import key_for
 from tui.widgets.format import count, seconds
 
 
@@ -47,6 +48,8 @@ class ShutdownPanel(Widget):
 
     snapshot: reactive[EngineSnapshot | None] = reactive(None, repaint=False)
     """The snapshot on display (bound to the app's)."""
+    quitting: reactive[bool] = reactive(False)
+    """The app exits once the shutdown is over (`q`): the panel says how to hurry it."""
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic, id: str | None = None,
                  classes: str | None = None) -> None:
@@ -72,15 +75,28 @@ class ShutdownPanel(Widget):
             current = timing.duration is None
             took = seconds(now - timing.started_at if current else timing.duration)
             marker = "▶" if current else "✓"
-            phases.add_row(Text(f"{marker} {timing.phase}", style="bold" if current else ""), took)
+            row: list[RenderableType] = [
+                Text(f"{marker} {timing.phase}", style="bold" if current else ""), took]
+            if current and timing.limit is not None:
+                # The deadline counting down: the phase ends by then, drained or not.
+                left = max(0.0, timing.started_at + timing.limit - now)
+                row.append(Text(f"{seconds(left)} left", style="bold yellow"))
+            phases.add_row(*row)
         parts: list[RenderableType] = []
         report = pool.report
-        if report is not None:
+        if report is None:
+            quit_key = key_for("quit")
+            parts.append(Text(
+                f"quitting once drained: {quit_key} or ctrl+c again cuts the drain short"
+                if self.quitting else f"{quit_key} quits once drained; {quit_key} twice cuts"
+                " the drain short", style="dim"))
+        else:
+            ended = (", cut short" if report.cut_short else ", deadline hit" if report.deadline_hit
+                     else ", within the deadline")
             parts.append(Text.assemble(
                 ("final report: ", "bold"),
                 f"drained in {seconds(report.drain_time)}",
-                (", deadline hit" if report.deadline_hit else ", within the deadline",
-                 "yellow" if report.deadline_hit else "green"),
+                (ended, "yellow" if report.deadline_hit else "green"),
             ))
             if report.returned:
                 parts.append(Text(f"{len(report.returned)} items returned, not lost:", "dim"))
