@@ -29,8 +29,8 @@ from engine.snapshots import Capability, EngineSnapshot, EventKind, ShutdownRepo
 from tui.actions import SourceActions
 from tui.keys import KEYS, PAGE_KEYS, allowed
 from tui.layout import plan
-from tui.palette import SafeCommandPalette
-from tui.screens.alert_detail import AlertScreen
+from tui.navigation import TableNavigation
+from tui.palette import HeapwatchCommands, SafeCommandPalette
 from tui.screens.help import HelpScreen
 from tui.signals import watch_signals
 from tui.source import SnapshotSource, source_capabilities, source_label
@@ -77,7 +77,7 @@ class ScrollPanel(VerticalScroll):
     ALLOW_MAXIMIZE = True
 
 
-class HeapwatchApp(SourceActions, App[int]):
+class HeapwatchApp(SourceActions, TableNavigation, App[int]):
     """The dashboard. `HeapwatchApp(engine).run()` returns 0 after a graceful quit.
 
     `restart` makes a fresh source for `r` once a run has stopped (None: a local Engine gets a
@@ -90,6 +90,7 @@ class HeapwatchApp(SourceActions, App[int]):
     """Absolute, so that subclasses defined elsewhere find it too."""
     TITLE = "heapwatch"
     ENABLE_COMMAND_PALETTE = True  # opened through SafeCommandPalette (action_command_palette)
+    COMMANDS = App.COMMANDS | {HeapwatchCommands}
 
     BINDINGS = [key.binding() for key in KEYS] + [
         Binding("escape", "back", "Back", show=False),
@@ -188,6 +189,7 @@ class HeapwatchApp(SourceActions, App[int]):
                 yield StackView(id="stacks").data_bind(snapshot=HeapwatchApp.slow_snapshot)
             with Panel(id="events-panel", classes="panel"):
                 yield EventLog(id="events").data_bind(snapshot=HeapwatchApp.slow_snapshot)
+        yield Input(id="filter")
         yield HintBar(id="hint")
         yield KeyBar(id="keys")
 
@@ -206,6 +208,7 @@ class HeapwatchApp(SourceActions, App[int]):
         }
         for panel_id, title in titles.items():
             self._main.query_one(f"#{panel_id}").border_title = title
+        self.setup_navigation()
         summary = self.part(SummaryBar)
         summary.source = source_label(self.engine)
         self._apply_layout(self.size.width, self.size.height)
@@ -287,7 +290,10 @@ class HeapwatchApp(SourceActions, App[int]):
         screen.maximize(focused)
 
     def action_back(self) -> None:
-        """Escape: close the topmost thing: a modal closes itself; then a maximised panel."""
+        """Escape: close the topmost thing: a modal closes itself; then a filter; then a
+        maximised panel."""
+        if self.clear_filter():
+            return
         if self.screen.maximized is not None:
             self.screen.minimize()
 
@@ -424,6 +430,7 @@ class HeapwatchApp(SourceActions, App[int]):
             self._signals.remove()
 
     def action_command_palette(self) -> None:
+        """List every action by name and key (type to narrow the list)."""
         # Textual's own palette can die on mashed keys (see tui/palette.py).
         if self.use_command_palette and not isinstance(self.screen, SafeCommandPalette):
             self.push_screen(SafeCommandPalette())
@@ -515,13 +522,6 @@ class HeapwatchApp(SourceActions, App[int]):
         if not isinstance(self.screen, HelpScreen):
             self.clear_notifications()
             self.push_screen(HelpScreen())
-
-    @on(AlertTable.RowSelected, "#alerts")
-    def _open_alert(self, event: AlertTable.RowSelected) -> None:
-        alert = self.part(AlertTable).alert(int(event.key)) if event.key.isdigit() else None
-        if alert is not None:
-            self.clear_notifications()
-            self.push_screen(AlertScreen(alert))
 
 
 def tell_viewer(source: Any) -> None:

@@ -1,14 +1,16 @@
-"""HelpScreen: every key of the dashboard, read from the app's BINDINGS."""
+"""HelpScreen: every key of the dashboard, read from the key table: the actions, then the
+keys that move around (tui.keys.NAVIGATION)."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from tui.keys import KEYS
+from tui.keys import KEYS, NAVIGATION
 
 LEGEND = """\
 heap root: prio is the priority an item was put with; eff its effective priority after aging
@@ -72,4 +74,12 @@ class HelpScreen(ModalScreen[None]):
         table = self.query_one("#help-keys", DataTable)
         table.add_columns("key", "what it does")
         for key in KEYS:
-            table.add_row(key.shown_as, action_help(self.app, key.binding()))
+            what = action_help(self.app, key.binding())
+            if self.app.check_action(key.action, ()) is not True:
+                # Disabled everywhere alike: dim here as in the footer, absent from the palette.
+                table.add_row(Text(key.shown_as, style="dim"),
+                              Text(f"{what} (not now: the run or the source cannot)", "dim"))
+            else:
+                table.add_row(key.shown_as, what)
+        for keys, what in NAVIGATION:
+            table.add_row(keys, what)
