@@ -518,8 +518,10 @@ class HeapwatchApp(SourceActions, TableNavigation, App[int]):
         self.exit(0)
 
     def action_help(self) -> None:
-        """Show every key and what the columns mean."""
-        if not isinstance(self.screen, HelpScreen):
+        """Show every key and what the columns mean (again: close it)."""
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+        else:
             self.clear_notifications()
             self.push_screen(HelpScreen())
 

@@ -78,6 +78,10 @@ class DetailScreen(ModalScreen[None]):
         Binding("w", "export", "Save to a file"),
     ]
 
+    AUTO_FOCUS = None
+    """Nothing focused on opening: a focused text would take q, escape's peers, as its own;
+    tab reaches the texts for keyboard selection, a mouse selects in them at any time."""
+
     stem = "detail"
     """The start of the file name `w` writes."""
 

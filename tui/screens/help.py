@@ -33,7 +33,7 @@ def action_help(app: object, binding: Binding) -> str:
 
 
 class HelpScreen(ModalScreen[None]):
-    """The key table (tui/keys.py) and a legend of the columns; escape, q or ? closes it."""
+    """The key table (tui/keys.py) and a legend of the columns; escape or ? closes it."""
 
     DEFAULT_CSS = """
     HelpScreen {
@@ -56,11 +56,9 @@ class HelpScreen(ModalScreen[None]):
     }
     """
 
-    BINDINGS = [
-        Binding("escape", "dismiss", "Close"),
-        Binding("question_mark", "dismiss", "Close", key_display="?"),
-        Binding("q", "dismiss", "Close", show=False),
-    ]
+    # `?` closes it through the app's own `?` (help toggles), and `q` quits from any screen:
+    # a binding of either here would give the key a second meaning.
+    BINDINGS = [Binding("escape", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
         with Vertical():

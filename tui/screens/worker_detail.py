@@ -55,7 +55,7 @@ def worker_stack(groups: tuple[StackGroup, ...], name: str) -> list[str]:
 class WorkerScreen(DetailScreen):
     """Follows one worker by id; `t` captures its task's stack again (the stacks capability)."""
 
-    BINDINGS = [Binding("t", "capture", "Capture its stack")]
+    BINDINGS = [Binding("t", "capture_stacks", "Capture its stack")]
 
     def __init__(self, worker: WorkerSnapshot) -> None:
         super().__init__()
@@ -87,7 +87,7 @@ class WorkerScreen(DetailScreen):
         snapshot = getattr(self.app, "snapshot", None)
         if snapshot is not None:
             self.follow(snapshot)
-        self.action_capture()
+        self.action_capture_stacks()
 
     def follow(self, snapshot: EngineSnapshot) -> None:
         latest = next((w for w in snapshot.pool.workers if w.id == self.worker.id), None)
@@ -110,7 +110,7 @@ class WorkerScreen(DetailScreen):
             return "no error yet"
         return "\n".join(filter(None, (worker.last_error, worker.last_traceback)))
 
-    def action_capture(self) -> None:
+    def action_capture_stacks(self) -> None:
         """Capture the worker's stack now (only when the source can capture stacks)."""
         heading = self.query_one("#worker-stack-heading", Static)
         if Capability.STACKS not in getattr(self.app, "capabilities", frozenset()):
