@@ -282,4 +282,4 @@ async def test_help_lists_the_navigation_keys_and_dims_what_cannot_be_done():
             assert keys in rows
         for shown in ("tab / shift+tab", "escape", "^q", "/", "^p"):
             assert shown in rows
-        assert "not now" in str(rows["b"][1]) and "not now" not in str(rows["f"][1])
+        assert "(not now)" in str(rows["b"][1]) and "not now" not in str(rows["f"][1])

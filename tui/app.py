@@ -302,7 +302,9 @@ class HeapwatchApp(SourceActions, TableNavigation, App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "quit":
             # While a text input has focus q is a letter (Esc leaves the input first).
-            return not isinstance(self.focused, Input | TextArea)
+            focused = self.focused
+            return not isinstance(focused, Input) and not (
+                isinstance(focused, TextArea) and not focused.read_only)  # details' texts
         if action == "restart":
             # Hidden while a run goes on (and for sources that cannot restart).
             return Capability.RESTART in self.capabilities

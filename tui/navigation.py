@@ -88,7 +88,7 @@ class TableNavigation:
     # ------------------------------------------------------------------ filter
 
     def action_filter(self) -> None:
-        """Filter the focused table: text; on the heap a priority alone (escape clears it)."""
+        """Filter the focused table (on the heap a number: that priority); escape clears."""
         table = self._focused_table()
         if table is None:
             self.toast("focus a table first (tab), then / filters it", severity="warning")
@@ -131,7 +131,7 @@ class TableNavigation:
     # ------------------------------------------------------------------ sort
 
     def action_sort(self) -> None:
-        """Sort the focused table by its next column, then the other way (or click a header)."""
+        """Sort the focused table by its next column, then the other way (or click one)."""
         table = self._focused_table()
         if table is None:
             self.toast("focus a table first (tab), then S sorts it", severity="warning")

@@ -61,11 +61,14 @@ class DetailScreen(ModalScreen[None]):
         color: $text-accent;
         text-style: bold;
     }
-    DetailScreen .detail-text {
+    DetailScreen .detail-text, DetailScreen .detail-text:focus {
         height: auto;
         max-height: 14;
         border: none;
         padding: 0;
+    }
+    DetailScreen .detail-text:focus {
+        background: $boost;
     }
     DetailScreen #detail-said {
         color: $foreground-muted;
@@ -78,7 +81,7 @@ class DetailScreen(ModalScreen[None]):
         Binding("w", "export", "Save to a file"),
     ]
 
-    AUTO_FOCUS = None
+    AUTO_FOCUS = ""
     """Nothing focused on opening: a focused text would take q, escape's peers, as its own;
     tab reaches the texts for keyboard selection, a mouse selects in them at any time."""
 

@@ -20,7 +20,8 @@ per priority: oldest is the wait of the oldest item still queued (amber past hal
   whose items all still wait shows '-' there.
 workers: fail counts attempts that raised or timed out; gave up, those not retried (dead).
 process: costs in microseconds (µs); maxsize≈ is Little's law: arrival rate x time in system.
-Dim keys in the footer do nothing now (the run has stopped, or the source is read-only).
+Dim keys, here and in the footer, do nothing now (the run has stopped, or the source is
+  read-only); the palette (^p) leaves them out.
 Number keys 1-5 switch pages on a small terminal; z maximises the focused panel; escape closes
 the topmost thing (this screen, an alert, a maximised panel)."""
 
@@ -76,7 +77,7 @@ class HelpScreen(ModalScreen[None]):
             if self.app.check_action(key.action, ()) is not True:
                 # Disabled everywhere alike: dim here as in the footer, absent from the palette.
                 table.add_row(Text(key.shown_as, style="dim"),
-                              Text(f"{what} (not now: the run or the source cannot)", "dim"))
+                              Text(f"{what} (not now)", "dim"))
             else:
                 table.add_row(key.shown_as, what)
         for keys, what in NAVIGATION:
