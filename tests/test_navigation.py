@@ -39,6 +39,13 @@ async def palette_prompts(pilot: Pilot) -> list[str]:
             for n in range(commands.option_count)]
 
 
+def read_only_app() -> HeapwatchApp:
+    """The app on a source that can only be read (no control capability)."""
+    engine = ScriptedEngine()
+    engine.read_only = True
+    return HeapwatchApp(engine, clock=fixed_clock)
+
+
 # --------------------------------------------------------------------------- point 2: palette
 
 
@@ -63,9 +70,7 @@ async def test_the_palette_lists_every_action_with_nothing_typed_and_runs_burst(
 
 
 async def test_the_palette_hides_what_a_read_only_source_cannot_do():
-    engine = ScriptedEngine()
-    engine.read_only = True
-    async with HeapwatchApp(engine, clock=fixed_clock).run_test(size=(120, 40)) as pilot:
+    async with read_only_app().run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await pilot.press("ctrl+p")
         prompts = await palette_prompts(pilot)
@@ -271,9 +276,7 @@ async def test_no_key_means_two_things_on_any_screen():
 
 
 async def test_help_lists_the_navigation_keys_and_dims_what_cannot_be_done():
-    engine = ScriptedEngine()
-    engine.read_only = True
-    async with HeapwatchApp(engine, clock=fixed_clock).run_test(size=(120, 40)) as pilot:
+    async with read_only_app().run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await pilot.press("question_mark")
         table = pilot.app.screen.query_one("#help-keys")

@@ -58,12 +58,8 @@ class AlertScreen(DetailScreen):
         super().__init__()
         self.alert = alert
 
-    @property
-    def stem(self) -> str:  # type: ignore[override]
-        return f"alert-{self.alert.id}"
-
-    def title_text(self) -> str:
-        return f"alert #{self.alert.id}: {self.alert.kind}"
+    def names(self) -> tuple[str, str]:
+        return f"alert-{self.alert.id}", f"alert #{self.alert.id}: {self.alert.kind}"
 
     def body(self) -> ComposeResult:
         yield Static(alert_facts(self.alert), id="alert-facts", classes="detail-facts")

@@ -19,6 +19,24 @@ from engine.snapshots import EngineSnapshot
 from tui.export import export_text, stamp
 
 
+def modal_frame_css(screen: str, *, width: int = 100) -> str:
+    """The CSS of a modal's centred, bordered frame (its one Vertical child)."""
+    return f"""
+    {screen} {{
+        align: center middle;
+    }}
+    {screen} > Vertical {{
+        width: {width};
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: thick $primary;
+        background: $surface;
+        padding: 0 1;
+    }}
+    """
+
+
 def facts(rows: list[tuple[str, RenderableType]]) -> Table:
     """(label, value) rows as a small key/value grid."""
     grid = Table.grid(padding=(0, 1))
@@ -40,19 +58,7 @@ def selectable(text: str, id: str) -> TextArea:
 class DetailScreen(ModalScreen[None]):
     """Subclasses compose their parts inside `body()` and keep them current in `follow`."""
 
-    DEFAULT_CSS = """
-    DetailScreen {
-        align: center middle;
-    }
-    DetailScreen > Vertical {
-        width: 110;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
-        border: thick $primary;
-        background: $surface;
-        padding: 0 1;
-    }
+    DEFAULT_CSS = modal_frame_css("DetailScreen", width=110) + """
     DetailScreen .detail-facts {
         height: auto;
         margin-bottom: 1;
@@ -85,9 +91,6 @@ class DetailScreen(ModalScreen[None]):
     """Nothing focused on opening: a focused text would take q, escape's peers, as its own;
     tab reaches the texts for keyboard selection, a mouse selects in them at any time."""
 
-    stem = "detail"
-    """The start of the file name `w` writes."""
-
     def compose(self) -> ComposeResult:
         with Vertical():
             yield from self.body()
@@ -98,17 +101,18 @@ class DetailScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         frame = self.query_one(Vertical)
-        frame.border_title = self.title_text()
+        frame.border_title = self.names()[1]
         frame.border_subtitle = "escape closes · w saves to a file"
         self.watch(self.app, "snapshot", self._follow_snapshot, init=False)
 
     def _follow_snapshot(self, snapshot: EngineSnapshot | None) -> None:
         if snapshot is not None:
             self.follow(snapshot)
-            self.query_one(Vertical).border_title = self.title_text()
+            self.query_one(Vertical).border_title = self.names()[1]
 
-    def title_text(self) -> str:
-        return self.stem
+    def names(self) -> tuple[str, str]:
+        """(the start of the file name `w` writes, the frame's title), both as of now."""
+        raise NotImplementedError
 
     def follow(self, snapshot: EngineSnapshot) -> None:
         """Show the latest state of the thing in `snapshot`."""
@@ -121,7 +125,7 @@ class DetailScreen(ModalScreen[None]):
         """Write the open detail to a file (in the browser: a download) and say where."""
         said = self.query_one("#detail-said", Static)
         try:
-            said.update(export_text(self.app, f"heapwatch-{self.stem}-{stamp()}",
+            said.update(export_text(self.app, f"heapwatch-{self.names()[0]}-{stamp()}",
                                     self.detail_text()))
         except OSError as error:
             said.update(f"could not save: {error}")

@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from tui.keys import KEYS, NAVIGATION
+from tui.screens.detail import modal_frame_css
 
 LEGEND = """\
 heap root: prio is the priority an item was put with; eff its effective priority after aging
@@ -36,19 +37,7 @@ def action_help(app: object, binding: Binding) -> str:
 class HelpScreen(ModalScreen[None]):
     """The key table (tui/keys.py) and a legend of the columns; escape or ? closes it."""
 
-    DEFAULT_CSS = """
-    HelpScreen {
-        align: center middle;
-    }
-    HelpScreen > Vertical {
-        width: 100;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
-        border: thick $primary;
-        background: $surface;
-        padding: 0 1;
-    }
+    DEFAULT_CSS = modal_frame_css("HelpScreen") + """
     HelpScreen DataTable {
         height: auto;
     }

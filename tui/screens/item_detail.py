@@ -62,12 +62,10 @@ class ItemScreen(DetailScreen):
         self._aging = 0.0
         self._started = 0.0
 
-    @property
-    def stem(self) -> str:  # type: ignore[override]
-        return f"item-{self.entry.job_id if self.entry.job_id is not None else self.entry.seq}"
-
-    def title_text(self) -> str:
-        return f"queued item at priority {priority(self.entry.priority)}"
+    def names(self) -> tuple[str, str]:
+        entry = self.entry
+        return (f"item-{entry.job_id if entry.job_id is not None else entry.seq}",
+                f"queued item at priority {priority(entry.priority)}")
 
     def body(self) -> ComposeResult:
         yield Static(id="item-facts", classes="detail-facts")
@@ -102,7 +100,7 @@ class ItemScreen(DetailScreen):
         return item_facts(self.entry, self._aging, self._started, self.queued)
 
     def detail_text(self) -> str:
-        lines = [self.title_text()]
+        lines = [self.names()[1]]
         lines += [f"  {label}: {value}" for label, value in self.rows()]
         lines.append(f"  repr: {self.entry.item_repr or repr(self.entry.item)}")
         return "\n".join(lines) + "\n"

@@ -66,12 +66,8 @@ class WorkerScreen(DetailScreen):
         self.captured_at: float | None = None
         self._now = 0.0
 
-    @property
-    def stem(self) -> str:  # type: ignore[override]
-        return self.worker.name
-
-    def title_text(self) -> str:
-        return f"{self.worker.name}: {self.worker.state}"
+    def names(self) -> tuple[str, str]:
+        return self.worker.name, f"{self.worker.name}: {self.worker.state}"
 
     def body(self) -> ComposeResult:
         yield Static(id="worker-facts", classes="detail-facts")
