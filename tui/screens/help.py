@@ -24,7 +24,9 @@ process: costs in microseconds (µs); maxsize≈ is Little's law: arrival rate x
 Dim keys, here and in the footer, do nothing now (the run has stopped, or the source is
   read-only); the palette (^p) leaves them out.
 Number keys 1-5 switch pages on a small terminal; z maximises the focused panel; escape closes
-the topmost thing (this screen, an alert, a maximised panel)."""
+the topmost thing (this screen or a detail, then a filter, then a maximised panel). In a detail,
+  w writes it to a file (in the browser: a download) and the stacks and tracebacks are text you
+  can select; on the heap, the filter /3 asks the engine for priority 3's own top."""
 
 
 def action_help(app: object, binding: Binding) -> str:
