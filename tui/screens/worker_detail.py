@@ -6,7 +6,7 @@ from rich.console import RenderableType
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Static
+from textual.widgets import Static, TextArea
 
 from engine.snapshots import Capability, EngineSnapshot, StackGroup, WorkerSnapshot, WorkerState
 from tui.export import stacks_text
@@ -63,7 +63,6 @@ class WorkerScreen(DetailScreen):
         self.gone = False
         """True once the worker has left the pool (the screen keeps its last state)."""
         self.stack: list[str] = []
-        self.captured_at: float | None = None
         self._now = 0.0
 
     def names(self) -> tuple[str, str]:
@@ -95,8 +94,12 @@ class WorkerScreen(DetailScreen):
             facts(worker_facts(self.worker, self.gone)))
         self.query_one("#worker-history", Static).update("\n".join(
             history_lines(self.worker, self._now)))
+        # A newer capture (an alert's, a remote source's reply to `t`) replaces the shown one.
+        latest_stack = worker_stack(snapshot.watchdog.stacks, self.worker.name)
+        if latest_stack:
+            self._show_stack(latest_stack)
         error = self.error_text()
-        area = self.query_one("#worker-error")
+        area = self.query_one("#worker-error", TextArea)
         if area.text != error:
             area.load_text(error)
 
@@ -117,12 +120,16 @@ class WorkerScreen(DetailScreen):
         except Exception as error:  # said on the screen: the rest of the detail still holds
             heading.update(f"its task's stack: capture failed: {error!r}")
             return
-        self.stack = worker_stack(tuple(groups), self.worker.name)
-        self.captured_at = self._now
         heading.update("its task's stack (innermost last; t captures again)")
-        text = "\n".join(self.stack) or (
+        self._show_stack(worker_stack(tuple(groups), self.worker.name))
+
+    def _show_stack(self, stack: list[str]) -> None:
+        self.stack = stack
+        text = "\n".join(stack) or (
             f"{self.worker.name} is not named in the capture (a group keeps a few names)")
-        self.query_one("#worker-stack").load_text(text)
+        area = self.query_one("#worker-stack", TextArea)
+        if area.text != text:
+            area.load_text(text)
 
     def detail_text(self) -> str:
         worker = self.worker
