@@ -33,6 +33,7 @@ from engine.snapshots import (
     EngineSnapshot,
     Event,
     EventKind,
+    HeapEntry,
     MemoryProfile,
     ProcessStats,
     ShutdownReport,
@@ -443,6 +444,11 @@ class Engine:
             raise ValueError(f"seconds must be between 0 and 10, not {seconds!r}")
         self.handler.block_next = float(seconds)
         self._note(f"the next job blocks the loop for {seconds:g} s")
+
+    def top(self, k: int, priority: float | None = None) -> tuple[HeapEntry, ...]:
+        """The best `k` queued entries, of one `priority` if given (the queue's own top k: no
+        scan of the queue), each job unwrapped as in the snapshot's `top`."""
+        return self.pool.top(k, priority)
 
     def capture_stacks(self) -> tuple[StackGroup, ...]:
         """Capture the blocked-task stacks now (the next snapshot carries them)."""

@@ -262,6 +262,15 @@ def scripted_accounting(engine: ScriptedEngine, *, drained: bool = False) -> Acc
                       retry_scheduled=2)
 
 
+WORKER_ERROR = "TimeoutError('handler took longer than 2.0s')"
+WORKER_TRACEBACK = """Traceback (most recent call last):
+  File "engine/pool.py", line 312, in _run_job
+    await asyncio.wait_for(handler(item), timeout)
+  File "engine/load.py", line 64, in handle
+    await asyncio.sleep(latency)
+TimeoutError: handler took longer than 2.0s"""
+
+
 def scripted_workers(engine: ScriptedEngine) -> tuple[WorkerSnapshot, ...]:
     workers = []
     for wid in engine.worker_ids:
@@ -282,6 +291,9 @@ def scripted_workers(engine: ScriptedEngine) -> tuple[WorkerSnapshot, ...]:
             busy_for=0.05 * wid if busy else 0.0, attempt=1 + (wid == 2),
             done=1_200 + 37 * wid, failed=wid % 3, retried=wid // 2, throughput=40.0 + wid,
             backoff=backoff,
+            history=((WorkerState.IDLE, CLOCK_NOW - 5.0), (state, CLOCK_NOW - 0.05 * wid)),
+            last_error=WORKER_ERROR if wid % 3 else None,
+            last_traceback=WORKER_TRACEBACK if wid % 3 else None,
         ))
     return tuple(workers)
 

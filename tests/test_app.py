@@ -199,8 +199,9 @@ async def test_help_lists_every_binding():
         assert isinstance(pilot.app.screen, HelpScreen)
         table = pilot.app.screen.query_one("#help-keys")
         keys = [str(table.get_row_at(row)[0]) for row in range(table.row_count)]
-        assert keys == ["?", "q", "ctrl+c", "b", "B", "l", "c", "+", "-", "p", "a", "o", "x", "m", "k", "f",
-                        "z", "s", "r"]
+        assert keys == ["?", "^p", "q", "ctrl+c", "b", "B", "l", "c", "+", "-", "p", "a", "o", "x", "m", "t", "f",
+                        "z", "s", "r", "/", "S", "W", "tab / shift+tab", "↑ ↓  j k",
+                        "enter / click", "escape", "^q"]
         await pilot.press("escape")
         assert not isinstance(pilot.app.screen, HelpScreen)
 
@@ -382,7 +383,7 @@ async def test_every_control_key_changes_the_real_engine():
             "a loop-blocked alert naming the handler", tries=250)
         assert engine.handler.block_next is None
 
-        await pilot.press("k")
+        await pilot.press("t")
         stacks = engine.watchdog.snapshot().stacks
         assert any(group.role == "worker" for group in stacks)
         # The UI's own tasks are left out: every other task shown is one of the engine's.

@@ -35,7 +35,7 @@ sla_ms = 300
 """
 
 # Every key the app binds, its screens' keys, focus moves, and the command palette (an input).
-KEYS = ["question_mark", "b", "B", "l", "c", "plus", "minus", "p", "a", "o", "x", "m", "k",
+KEYS = ["question_mark", "b", "B", "l", "c", "plus", "minus", "p", "a", "o", "x", "m", "t", "j", "k", "S",
         "f", "s", "enter", "escape", "tab", "shift+tab", "up", "down", "pageup", "pagedown", "end",
         "ctrl+p", "z", "1", "space"]
 SIZES = [(2, 2), (3, 1), (10, 5), (40, 12), (80, 24), (109, 31), (120, 40), (300, 80)]

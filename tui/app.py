@@ -29,9 +29,9 @@ from engine.snapshots import Capability, EngineSnapshot, EventKind, ShutdownRepo
 from tui.actions import SourceActions
 from tui.keys import KEYS, PAGE_KEYS, allowed, use_overrides
 from tui.layout import plan
-from tui.palette import SafeCommandPalette
+from tui.navigation import TableNavigation
+from tui.palette import HeapwatchCommands, SafeCommandPalette
 from tui.quitting import QuitActions
-from tui.screens.alert_detail import AlertScreen
 from tui.screens.help import HelpScreen
 from tui.signals import watch_signals
 from tui.source import SnapshotSource, source_capabilities, source_label
@@ -77,7 +77,7 @@ class ScrollPanel(VerticalScroll):
     ALLOW_MAXIMIZE = True
 
 
-class HeapwatchApp(QuitActions, SourceActions, App[int]):
+class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
     """The dashboard. `HeapwatchApp(engine).run()` returns 0 after a graceful quit.
 
     `restart` makes a fresh source for `r` once a run has stopped (None: a local Engine gets a
@@ -90,6 +90,7 @@ class HeapwatchApp(QuitActions, SourceActions, App[int]):
     """Absolute, so that subclasses defined elsewhere find it too."""
     TITLE = "heapwatch"
     ENABLE_COMMAND_PALETTE = True  # opened through SafeCommandPalette (action_command_palette)
+    COMMANDS = App.COMMANDS | {HeapwatchCommands}
 
     BINDINGS = [key.binding() for key in KEYS] + [
         Binding("escape", "back", "Back", show=False),
@@ -201,6 +202,7 @@ class HeapwatchApp(QuitActions, SourceActions, App[int]):
                 yield StackView(id="stacks").data_bind(snapshot=HeapwatchApp.slow_snapshot)
             with Panel(id="events-panel", classes="panel"):
                 yield EventLog(id="events").data_bind(snapshot=HeapwatchApp.slow_snapshot)
+        yield Input(id="filter")
         yield HintBar(id="hint")
         yield KeyBar(id="keys")
 
@@ -223,6 +225,7 @@ class HeapwatchApp(QuitActions, SourceActions, App[int]):
         }
         for panel_id, title in titles.items():
             self._main.query_one(f"#{panel_id}").border_title = title
+        self.setup_navigation()
         summary = self.part(SummaryBar)
         summary.source = source_label(self.engine)
         self._apply_layout(self.size.width, self.size.height)
@@ -304,7 +307,10 @@ class HeapwatchApp(QuitActions, SourceActions, App[int]):
         screen.maximize(focused)
 
     def action_back(self) -> None:
-        """Escape: close the topmost thing: a modal closes itself; then a maximised panel."""
+        """Escape: close the topmost thing: a modal closes itself; then a filter; then a
+        maximised panel."""
+        if self.clear_filter():
+            return
         if self.screen.maximized is not None:
             self.screen.minimize()
 
@@ -313,7 +319,9 @@ class HeapwatchApp(QuitActions, SourceActions, App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "quit":
             # While a text input has focus q is a letter (Esc leaves the input first).
-            return not isinstance(self.focused, Input | TextArea)
+            focused = self.focused
+            return not isinstance(focused, Input) and not (
+                isinstance(focused, TextArea) and not focused.read_only)  # details' texts
         if action == "restart":
             # Hidden while a run goes on (and for sources that cannot restart).
             return Capability.RESTART in self.capabilities
@@ -422,6 +430,7 @@ class HeapwatchApp(QuitActions, SourceActions, App[int]):
             self._signals.remove()
 
     def action_command_palette(self) -> None:
+        """List every action by name and key (type to narrow the list)."""
         # Textual's own palette can die on mashed keys (see tui/palette.py).
         if self.use_command_palette and not isinstance(self.screen, SafeCommandPalette):
             self.push_screen(SafeCommandPalette())
@@ -480,17 +489,12 @@ class HeapwatchApp(QuitActions, SourceActions, App[int]):
             self.on_theme_picked(name)
 
     def action_help(self) -> None:
-        """Show every key and what the columns mean."""
-        if not isinstance(self.screen, HelpScreen):
+        """Show every key and what the columns mean (again: close it)."""
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+        else:
             self.clear_notifications()
             self.push_screen(HelpScreen())
-
-    @on(AlertTable.RowSelected, "#alerts")
-    def _open_alert(self, event: AlertTable.RowSelected) -> None:
-        alert = self.part(AlertTable).alert(int(event.key)) if event.key.isdigit() else None
-        if alert is not None:
-            self.clear_notifications()
-            self.push_screen(AlertScreen(alert))
 
 
 def tell_viewer(source: Any) -> None:

@@ -47,6 +47,8 @@ class Key:
 
 KEYS: tuple[Key, ...] = (
     Key("help", "question_mark", "Help", essential=True, display="?"),
+    # Not essential: a small footer has no room, and the hint line names it there.
+    Key("command_palette", "ctrl+p", "Palette", display="^p", priority=True),
     Key("quit", "q", "Quit", essential=True, priority=True),
     Key("interrupt", "ctrl+c", "Copy/Quit", show=False, display="ctrl+c"),
     Key("burst", "b", "Burst", Capability.BURST, essential=True),
@@ -60,11 +62,14 @@ KEYS: tuple[Key, ...] = (
     Key("cycle_overflow", "o", "Policy", Capability.OVERFLOW, essential=True),
     Key("block_loop", "x", "Block", Capability.BLOCK_LOOP),
     Key("memory_profile", "m", "Mem", Capability.MEMORY),
-    Key("capture_stacks", "k", "Stacks", Capability.STACKS, show=False),
+    Key("capture_stacks", "t", "Stacks", Capability.STACKS, show=False),
     Key("toggle_freeze", "f", "Freeze", essential=True),
     Key("toggle_maximize", "z", "Zoom"),
     Key("shutdown", "s", "Stop", Capability.SHUTDOWN, essential=True),
     Key("restart", "r", "Restart", Capability.RESTART, essential=True),
+    Key("filter", "slash", "Filter", show=False, display="/"),
+    Key("sort", "S", "Sort", show=False),
+    Key("export_alerts", "W", "Save alerts", show=False),
 )
 
 KEY_BY_ACTION = {key.action: key for key in KEYS}
@@ -79,6 +84,41 @@ def use_overrides(keymap: Mapping[str, str]) -> None:
     """Show the keys of `keymap` (binding id -> key) in place of the table's own."""
     _overrides.clear()
     _overrides.update(keymap)
+
+
+PALETTE: tuple[tuple[str, str, str], ...] = (
+    ("queue", "Burst", "burst"),
+    ("queue", "Burst ×10", "big_burst"),
+    ("queue", "Flood low priority", "flood_low"),
+    ("queue", "Pause producers", "toggle_producers"),
+    ("queue", "Aging on/off", "toggle_aging"),
+    ("queue", "Overflow policy", "cycle_overflow"),
+    ("workers", "Cancel", "cancel_worker"),
+    ("workers", "Add", "add_worker"),
+    ("workers", "Remove", "remove_worker"),
+    ("diagnose", "Block the loop once", "block_loop"),
+    ("diagnose", "Memory profile", "memory_profile"),
+    ("diagnose", "Capture stacks", "capture_stacks"),
+    ("diagnose", "Save every alert to a file", "export_alerts"),
+    ("view", "Freeze", "toggle_freeze"),
+    ("view", "Zoom the focused panel", "toggle_maximize"),
+    ("view", "Filter the focused table", "filter"),
+    ("view", "Sort the focused table", "sort"),
+    ("view", "Help", "help"),
+    ("run", "Stop (graceful shutdown)", "shutdown"),
+    ("run", "Restart", "restart"),
+    ("run", "Quit", "quit"),
+)
+"""The palette's entries, "group: Name" and the action, each action of KEYS but the palette."""
+
+NAVIGATION: tuple[tuple[str, str], ...] = (
+    ("tab / shift+tab", "focus the next / previous table (its border lights up)"),
+    ("↑ ↓  j k", "move the cursor in the focused table (pgup/pgdn, home/end: further)"),
+    ("enter / click", "open the row's detail (a worker, a queued item, an alert)"),
+    ("escape", "close the topmost thing: a detail or this screen, a filter, a zoomed panel"),
+    ("^q", "quit, as q does"),
+)
+"""Keys the tables and Textual itself bind (not the app's actions): for the help screen."""
 
 PAGE_KEYS = ("1", "2", "3", "4", "5")
 """Number keys that switch pages in the paged layout (not in the footer: the tabs show them)."""

@@ -11,13 +11,51 @@ nothing.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding
-from textual.command import CommandList, CommandPalette
+from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
+from textual.content import Content
 
-__all__ = ["SafeCommandPalette"]
+from tui.keys import KEY_BY_ACTION, PALETTE
+
+__all__ = ["HeapwatchCommands", "SafeCommandPalette"]
+
+
+class HeapwatchCommands(Provider):
+    """Every heapwatch action as "group: Name" with its key, read from the key table; listed
+    with nothing typed, and only those the source can carry out now."""
+
+    def _entries(self) -> Iterator[tuple[str, str, str]]:
+        """(name, key, action) of the actions that work now."""
+        app = self.app
+        for group, name, action in PALETTE:
+            if app.check_action(action, ()) is True:
+                yield f"{group}: {name}", KEY_BY_ACTION[action].shown_as, action
+
+    def _help(self, action: str) -> str | None:
+        method = getattr(self.app, f"action_{action}", None)
+        doc = (getattr(method, "__doc__", None) or "").strip()
+        return doc.splitlines()[0] if doc else None
+
+    def _command(self, action: str) -> Any:
+        return partial(self.app.run_action, action)
+
+    async def discover(self) -> Hits:
+        for name, key, action in self._entries():
+            yield DiscoveryHit(Content.assemble(name, ("  " + key, "dim")),
+                               self._command(action), text=name, help=self._help(action))
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, key, action in self._entries():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, Content.assemble(matcher.highlight(name), ("  " + key, "dim")),
+                          self._command(action), text=name, help=self._help(action))
 
 
 class SafeCommandPalette(CommandPalette):

@@ -6,12 +6,12 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from engine.snapshots import Alert, EngineSnapshot
+from tui.export import alert_text
+from tui.screens.detail import DetailScreen
 from tui.widgets.format import ALERT_STYLE, priority, seconds
 from tui.widgets.stack_view import StackView
 
@@ -41,25 +41,12 @@ def alert_facts(alert: Alert) -> RenderableType:
     return grid
 
 
-class AlertScreen(ModalScreen[None]):
+class AlertScreen(DetailScreen):
     """Follows its alert in the app's snapshots (it may resolve while open)."""
 
     DEFAULT_CSS = """
-    AlertScreen {
-        align: center middle;
-    }
     AlertScreen > Vertical {
-        width: 100;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
         border: thick $error;
-        background: $surface;
-        padding: 0 1;
-    }
-    AlertScreen #alert-facts {
-        height: auto;
-        margin-bottom: 1;
     }
     AlertScreen VerticalScroll {
         height: auto;
@@ -67,29 +54,25 @@ class AlertScreen(ModalScreen[None]):
     }
     """
 
-    BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("q", "dismiss", "Close", show=False)]
-
     def __init__(self, alert: Alert) -> None:
         super().__init__()
         self.alert = alert
 
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(alert_facts(self.alert), id="alert-facts")
-            with VerticalScroll():
-                yield StackView(self.alert.stacks, max_frames=0, id="alert-stacks")
+    def names(self) -> tuple[str, str]:
+        return f"alert-{self.alert.id}", f"alert #{self.alert.id}: {self.alert.kind}"
 
-    def on_mount(self) -> None:
-        self.query_one(Vertical).border_title = f"alert #{self.alert.id}: {self.alert.kind}"
-        self.query_one(Vertical).border_subtitle = "escape closes"
-        self.watch(self.app, "snapshot", self._follow, init=False)
+    def body(self) -> ComposeResult:
+        yield Static(alert_facts(self.alert), id="alert-facts", classes="detail-facts")
+        with VerticalScroll():
+            yield StackView(self.alert.stacks, max_frames=0, id="alert-stacks")
 
-    def _follow(self, snapshot: EngineSnapshot | None) -> None:
-        if snapshot is None:
-            return
+    def follow(self, snapshot: EngineSnapshot) -> None:
         latest = next((a for a in snapshot.watchdog.alerts if a.id == self.alert.id), None)
         if latest is None or latest == self.alert:
             return
         self.alert = latest
         self.query_one("#alert-facts", Static).update(alert_facts(latest))
         self.query_one("#alert-stacks", StackView).stacks = latest.stacks
+
+    def detail_text(self) -> str:
+        return alert_text(self.alert)

@@ -1,14 +1,17 @@
-"""HelpScreen: every key of the dashboard, read from the app's BINDINGS."""
+"""HelpScreen: every key of the dashboard, read from the key table: the actions, then the
+keys that move around (tui.keys.NAVIGATION)."""
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from tui.keys import KEYS
+from tui.keys import KEYS, NAVIGATION
+from tui.screens.detail import modal_frame_css
 
 LEGEND = """\
 heap root: prio is the priority an item was put with; eff its effective priority after aging
@@ -18,9 +21,12 @@ per priority: oldest is the wait of the oldest item still queued (amber past hal
   whose items all still wait shows '-' there.
 workers: fail counts attempts that raised or timed out; gave up, those not retried (dead).
 process: costs in microseconds (µs); maxsize≈ is Little's law: arrival rate x time in system.
-Dim keys in the footer do nothing now (the run has stopped, or the source is read-only).
+Dim keys, here and in the footer, do nothing now (the run has stopped, or the source is
+  read-only); the palette (^p) leaves them out.
 Number keys 1-5 switch pages on a small terminal; z maximises the focused panel; escape closes
-the topmost thing (this screen, an alert, a maximised panel)."""
+the topmost thing (this screen or a detail, then a filter, then a maximised panel). In a detail,
+  w writes it to a file (in the browser: a download) and the stacks and tracebacks are text you
+  can select; on the heap, the filter /3 asks the engine for priority 3's own top."""
 
 
 def action_help(app: object, binding: Binding) -> str:
@@ -31,21 +37,9 @@ def action_help(app: object, binding: Binding) -> str:
 
 
 class HelpScreen(ModalScreen[None]):
-    """The key table (tui/keys.py) and a legend of the columns; escape, q or ? closes it."""
+    """The key table (tui/keys.py) and a legend of the columns; escape or ? closes it."""
 
-    DEFAULT_CSS = """
-    HelpScreen {
-        align: center middle;
-    }
-    HelpScreen > Vertical {
-        width: 100;
-        max-width: 100%;
-        height: auto;
-        max-height: 100%;
-        border: thick $primary;
-        background: $surface;
-        padding: 0 1;
-    }
+    DEFAULT_CSS = modal_frame_css("HelpScreen") + """
     HelpScreen DataTable {
         height: auto;
     }
@@ -54,11 +48,9 @@ class HelpScreen(ModalScreen[None]):
     }
     """
 
-    BINDINGS = [
-        Binding("escape", "dismiss", "Close"),
-        Binding("question_mark", "dismiss", "Close", key_display="?"),
-        Binding("q", "dismiss", "Close", show=False),
-    ]
+    # `?` closes it through the app's own `?` (help toggles), and `q` quits from any screen:
+    # a binding of either here would give the key a second meaning.
+    BINDINGS = [Binding("escape", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -72,4 +64,12 @@ class HelpScreen(ModalScreen[None]):
         table = self.query_one("#help-keys", DataTable)
         table.add_columns("key", "what it does")
         for key in KEYS:
-            table.add_row(key.shown_as, action_help(self.app, key.binding()))
+            what = action_help(self.app, key.binding())
+            if self.app.check_action(key.action, ()) is not True:
+                # Disabled everywhere alike: dim here as in the footer, absent from the palette.
+                table.add_row(Text(key.shown_as, style="dim"),
+                              Text(f"{what} (not now)", "dim"))
+            else:
+                table.add_row(key.shown_as, what)
+        for keys, what in NAVIGATION:
+            table.add_row(keys, what)

@@ -81,8 +81,16 @@ def fitted(alerts: Sequence[Alert], rows: int) -> tuple[list[Alert], int, int]:
     return active + resolved, 0, 0
 
 
+def alert_matches(alert: Alert, text: str) -> bool:
+    """True when `text` (lower case) is in the alert's kind, message or row detail."""
+    return any(text in part.lower()
+               for part in (str(alert.kind), alert.message, alert_detail(alert)))
+
+
 class AlertTable(LiveTable):
     """Starvation, loop-blocked, depth and crash alerts. Enter on a row opens its stacks."""
+
+    PINNED = frozenset({MORE_ACTIVE, OLDER})
 
     COLUMNS = (
         ("id", "#"),
@@ -119,7 +127,12 @@ class AlertTable(LiveTable):
 
     def _show(self, snapshot: EngineSnapshot) -> None:
         now = getattr(snapshot, "taken_at", None) or self._clock()
-        shown, more_active, older = fitted(snapshot.watchdog.alerts, self.fitting_rows)
+        alerts = snapshot.watchdog.alerts
+        text = self.filter_text.strip().lower()
+        if text:
+            # Filtered before fitting, so a match never hides behind "+N older".
+            alerts = tuple(alert for alert in alerts if alert_matches(alert, text))
+        shown, more_active, older = fitted(alerts, self.fitting_rows)
         rows: list[tuple[Any, Row]] = [
             (alert.id, alert_row(alert, snapshot.started_at, now)) for alert in shown]
         if more_active:
@@ -130,6 +143,13 @@ class AlertTable(LiveTable):
             rows.append((OLDER, ("", "", "", "", "", Text(f"+{older} older resolved", "dim"))))
         self.hidden_active = more_active
         self.sync(rows)
+
+    def row_matches(self, key: str, cells: Row, text: str) -> bool:
+        return True  # _show filtered the alerts themselves
+
+    def watch_filter_text(self) -> None:
+        if self.snapshot is not None:
+            self._show(self.snapshot)
 
     def alert(self, alert_id: int) -> Alert | None:
         """The alert with this id in the snapshot on display."""

@@ -85,3 +85,25 @@ def priority(value: float | None) -> str:
 def shorten(text: str, width: int) -> str:
     """Cut `text` to `width` characters with an ellipsis."""
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+_UNITS = (("µs", 1e-6), ("us", 1e-6), ("ms", 1e-3), ("s", 1.0))
+
+
+def sort_value(text: str) -> tuple[int, float, str]:
+    """How a cell sorts: numbers, counts ('1,204') and durations ('850ms', '3m05s', 't+1.2s',
+    '2 in 1.25s': its leading count) by value, before plain text (by its lower case)."""
+    word = text.strip().removeprefix("t+").split(" ", 1)[0].replace(",", "")
+    minutes, sep, rest = word.partition("m")
+    if sep and minutes.isdigit() and rest.endswith("s") and rest[:-1].isdigit():
+        return (0, int(minutes) * 60 + int(rest[:-1]), "")
+    for unit, scale in _UNITS:
+        if word.endswith(unit):  # in _UNITS order, so 'ms' is tried before 's'
+            word, factor = word[: -len(unit)], scale
+            break
+    else:
+        factor = 1.0
+    try:
+        return (0, float(word) * factor, "")
+    except ValueError:
+        return (1, 0.0, text.lower())

@@ -74,5 +74,7 @@ class HintBar(Widget):
         self.set_class(bool(error), "-error")
 
     def render(self) -> Text:
-        text = f"✗ {self.error}" if self.error else self.hint or f"press {key_for('help')} for every key"
+        idle = (f"press {key_for('help')} for every key,"
+                f" {key_for('command_palette')} for every action by name")
+        text = f"✗ {self.error}" if self.error else self.hint or idle
         return Text(text, no_wrap=True, overflow="ellipsis", end="")

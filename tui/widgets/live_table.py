@@ -22,6 +22,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tui.widgets.format import sort_value
+
 Cell = str | Text
 """What row builders return: plain text, or Text with one style over the whole cell."""
 Row = tuple[Cell, ...]
@@ -73,8 +75,8 @@ class LiveTable(ScrollView, can_focus=True):
     COMPONENT_CLASSES = {"live-table--header", "live-table--cursor"}
 
     BINDINGS = [
-        Binding("up", "cursor_up", "Up", show=False),
-        Binding("down", "cursor_down", "Down", show=False),
+        Binding("up,k", "cursor_up", "Up", show=False),
+        Binding("down,j", "cursor_down", "Down", show=False),
         Binding("pageup", "page_up", "Page up", show=False),
         Binding("pagedown", "page_down", "Page down", show=False),
         Binding("home", "scroll_home", "Top", show=False),
@@ -87,6 +89,13 @@ class LiveTable(ScrollView, can_focus=True):
 
     cursor_row: reactive[int] = reactive(0, always_update=False)
     """Index of the highlighted row."""
+    filter_text: reactive[str] = reactive("", init=False)
+    """Only the rows this matches are shown ('' shows all); see `row_matches`."""
+    sort_by: reactive[tuple[int, bool] | None] = reactive(None, init=False)
+    """(column index, descending) the rows are sorted by; None keeps the order given."""
+
+    PINNED: frozenset[str] = frozenset()
+    """Row keys that are never filtered out nor sorted: they stay last (summary rows)."""
 
     class RowSelected(Message):
         """Enter (or a click) on a row."""
@@ -110,6 +119,7 @@ class LiveTable(ScrollView, can_focus=True):
         self._position: dict[str, int] = {}
         self._strips: dict[str, Strip] = {}
         self._widths = [len(label) for _, label in self.COLUMNS]
+        self._given: list[tuple[str, Row]] = []
         self._column_index = {key: index for index, (key, _) in enumerate(self.COLUMNS)}
 
     # ------------------------------------------------------------------ data
@@ -135,8 +145,66 @@ class LiveTable(ScrollView, can_focus=True):
         return self._order[min(self.cursor_row, len(self._order) - 1)]
 
     def sync(self, rows: Sequence[tuple[Hashable, Row]]) -> None:
-        """Show exactly `rows` ((key, cells) pairs, in display order), repainting what changed."""
-        order = [str(key) for key, _ in rows]
+        """Show exactly `rows` ((key, cells) pairs, in display order), repainting what changed;
+        those the filter does not match are left out, and the sort orders the rest."""
+        self._given = [(str(key), cells) for key, cells in rows]
+        self._display(self._arranged(self._given))
+
+    def row_matches(self, key: str, cells: Row, text: str) -> bool:
+        """True when the filter `text` (lower case) is in one of the row's cells."""
+        return any(text in _cell_parts(cell)[0].lower() for cell in cells)
+
+    def _arranged(self, rows: list[tuple[str, Row]]) -> list[tuple[str, Row]]:
+        pinned = [row for row in rows if row[0] in self.PINNED]
+        rows = [row for row in rows if row[0] not in self.PINNED]
+        text = self.filter_text.strip().lower()
+        if text:
+            rows = [row for row in rows if self.row_matches(row[0], row[1], text)]
+        if self.sort_by is not None:
+            column, descending = self.sort_by
+            rows.sort(key=lambda row: sort_value(_cell_parts(row[1][column])[0]),
+                      reverse=descending)
+        return rows + pinned
+
+    def watch_filter_text(self) -> None:
+        self._display(self._arranged(self._given))
+
+    def watch_sort_by(self, sort_by: tuple[int, bool] | None) -> None:
+        if sort_by is not None:
+            # Room in the header for the arrow, so the label is never cut.
+            column = sort_by[0]
+            self._widths[column] = max(self._widths[column], len(self.COLUMNS[column][1]) + 2)
+        self._strips.clear()
+        self._display(self._arranged(self._given))
+        self.refresh()
+
+    def cycle_sort(self, column: int | None = None) -> None:
+        """Sort by the next column ascending, then descending, then the next column...,
+        ending unsorted; with `column` (a header click): that column, then its other way."""
+        current = self.sort_by
+        if column is None:
+            if current is None:
+                self.sort_by = (0, False)
+            elif not current[1]:
+                self.sort_by = (current[0], True)
+            else:
+                following = current[0] + 1
+                self.sort_by = (following, False) if following < len(self.COLUMNS) else None
+        elif current is not None and current[0] == column:
+            self.sort_by = None if current[1] else (column, True)
+        else:
+            self.sort_by = (column, False)
+
+    @property
+    def sort_label(self) -> str:
+        """'' when unsorted, else 'sorted by on it ▼'."""
+        if self.sort_by is None:
+            return ""
+        column, descending = self.sort_by
+        return f"sorted by {self.COLUMNS[column][1]} {'▼' if descending else '▲'}"
+
+    def _display(self, rows: Sequence[tuple[str, Row]]) -> None:
+        order = [key for key, _ in rows]
         wanted = dict(zip(order, (cells for _, cells in rows), strict=True))
         widths_changed = False
         changed: list[str] = []
@@ -196,6 +264,10 @@ class LiveTable(ScrollView, can_focus=True):
         if y == 0:
             header = self.get_component_rich_style("live-table--header")
             labels = tuple(label for _, label in self.COLUMNS)
+            if self.sort_by is not None:
+                column, descending = self.sort_by
+                labels = (*labels[:column], f"{labels[column]} {'▼' if descending else '▲'}",
+                          *labels[column + 1:])
             strip = self._row_strip(labels).apply_style(header)
             return strip.crop_extend(0, width, base).apply_style(base)
         index = int(self.scroll_offset.y) + y - 1
@@ -260,8 +332,20 @@ class LiveTable(ScrollView, can_focus=True):
         if key is not None:
             self.post_message(self.RowSelected(self, key))
 
+    def column_at(self, x: int) -> int | None:
+        """The index of the column under screen column `x` of the table, if any."""
+        edge = 1
+        for index, width in enumerate(self._widths):
+            edge += width + GAP
+            if x < edge:
+                return index
+        return None
+
     def on_click(self, event: events.Click) -> None:
         if event.y < 1:
+            column = self.column_at(event.x)
+            if column is not None:
+                self.cycle_sort(column)
             return
         index = int(self.scroll_offset.y) + event.y - 1
         if index < len(self._order):
