@@ -34,8 +34,9 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from functools import partial
+from functools import cache, partial
 from heapq import heapify, heappop, heappush, heapreplace
+from itertools import cycle
 from typing import Any
 
 from engine.checks import check_choice, check_priority, check_rate, check_seconds
@@ -71,9 +72,21 @@ DropCallback = Callable[[Any, float, str], object]
 
 _BLOCK = Overflow.BLOCK
 _new_tuple = tuple.__new__
-_GOLDEN = 0x9E3779B1
-"""Fibonacci hashing: event n is in the latency sample when frac(n * phi) < 1/N."""
 _log = logging.getLogger(__name__)
+
+
+@cache
+def _sample_gaps(every: int) -> tuple[int, ...]:
+    """Gaps between latency samples: 1..2N-1, pseudo-random (an LCG), mean N.
+
+    Random gaps, so a periodic workload cannot alias with the sample; a table (8191 gaps, a
+    period of ~8191 N events) cycled by each queue, so picking the next costs one C call.
+    """
+    seed, gaps = 1, []
+    for _ in range(8191):
+        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+        gaps.append(1 + (seed >> 8) % (2 * every - 1))
+    return tuple(gaps)
 
 
 def _ignore_sample(_: float) -> None:
@@ -108,8 +121,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         "_aging_rate", "_clock", "_dirty_tails", "_discarded", "_drop_listeners", "_epoch",
         "_evicted", "_get_waited", "_heads", "_is_shutdown", "_levels", "_limit", "_log_every",
         "_logged_ops", "_logger", "_overflow", "_peak", "_prune_at", "_put_blocked", "_puts",
-        "_record_wait", "_rejected", "_requeues", "_sample_below", "_sample_due", "_sample_every",
-        "_sample_seed", "_size", "_stale_heads",
+        "_record_wait", "_rejected", "_requeues", "_next_gap", "_sample_due", "_sample_every",
+        "_put_due", "_get_due", "_size", "_stale_heads",
         "_tails", "_track_tails", "_victims", "_wait_all", "_wait_series", "_window",
         "item_repr", "on_drop",
         "_finished", "_getters", "_maxsize", "_putters", "_unfinished_tasks",
@@ -121,9 +134,9 @@ class PriorityQueue(QueueViews, asyncio.Queue):
     """Distinct priorities that get their own wait-time series (beyond: overall only)."""
     WAIT_SAMPLE_EVERY = 4
     """Latency percentiles are taken on a sample: one get in N on average (random gaps)
-    reads the clock for the wait-time windows, and one blocked put (get) in N, chosen by a
-    hash of its number, times its blocking; neither aliases with a periodic workload. The rest
-    cost a counter."""
+    reads the clock for the wait-time windows, and one blocked put (get) in N, also at random
+    gaps, times its blocking; neither aliases with a periodic workload. The rest cost a
+    countdown."""
     acks_on_get = True
     """A got item is forgotten at once: `ack` is free; `nack`/`requeue_nowait` put it back."""
     _LEVEL_PRUNE_AT = 1024
@@ -183,9 +196,10 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         self._limit = maxsize if maxsize > 0 else math.inf
         """put_nowait's one test for its slow path: maxsize, or -1 once shut down."""
         self._sample_every = self.WAIT_SAMPLE_EVERY
-        self._sample_below = (1 << 32) // self._sample_every
+        self._next_gap = cycle(_sample_gaps(self._sample_every)).__next__
         self._sample_due = 1  # the first get is sampled
-        self._sample_seed = 1
+        self._put_due = self._next_gap()  # blocked puts and gets: from a random one on
+        self._get_due = self._next_gap()
         self._peak = 0
         self._puts = 0
         self._requeues = 0
@@ -285,12 +299,22 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         Raises QueueShutDown after `shutdown()`, TypeError/ValueError on a bad priority.
         """
         if self._size >= self._maxsize > 0 and self._overflow is _BLOCK:
-            self._level_for(priority)  # a bad priority fails now, not after the wait
+            try:  # a bad priority fails now, not after the wait (a known one costs no call)
+                known = priority in self._levels and priority.__class__ is not bool
+            except TypeError:
+                known = False
+            if not known:
+                self._level_for(priority)
             # asyncio.Queue.put's wait loop, inlined rather than a nested coroutine: in a
             # hand-off every item waits here. Only the sampled puts read the clock.
-            ordinal = self._puts
-            sampled = (ordinal * _GOLDEN) & 0xFFFFFFFF < self._sample_below
-            started = self._clock() if sampled else None
+            due = self._put_due - 1
+            if due:
+                self._put_due = due
+                started = None
+            else:
+                self._put_due = self._next_gap()
+                ordinal = self._puts
+                started = self._clock()
             try:
                 while self._size >= self._maxsize > 0 and self._overflow is _BLOCK:
                     if self._is_shutdown:
@@ -331,7 +355,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
             level = self._levels[priority]
         except (KeyError, TypeError):
             level = self._new_level(priority)
-        t = self._clock()
+        clock = self._clock  # a callable in a slot: called from a local, it is a fast call
+        t = clock()
         victim = None
         if self._size >= self._limit:  # full, or shut down (the limit is then -1)
             if self._is_shutdown:
@@ -358,8 +383,12 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         if not unfinished:
             self._finished.clear()
         self._unfinished_tasks = unfinished + 1
-        if self._getters:
-            self._wake_next(self._getters, t)  # a getter's wait ends when its item arrives
+        getters = self._getters
+        while getters:  # asyncio's `_wakeup_next`, inline: in a hand-off every put wakes one
+            getter = getters.popleft()
+            if not getter.done():
+                getter.set_result(t)  # a getter's wait ends when its item arrives
+                break
         if victim is not None:
             self._notify_drop(*victim, "evicted")
 
@@ -465,9 +494,14 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         if not self._size:
             # `_wait_for_item` inlined (asyncio.Queue.get's loop): in a hand-off or a pool of
             # idle consumers every get waits, and a nested coroutine costs a frame a resume.
-            ordinal = self._puts + self._requeues - self._size - self._victims - self._discarded
-            sampled = (ordinal * _GOLDEN) & 0xFFFFFFFF < self._sample_below
-            started = self._clock() if sampled else None
+            due = self._get_due - 1
+            if due:
+                self._get_due = due
+                started = None
+            else:
+                self._get_due = self._next_gap()
+                ordinal = self.gets
+                started = self._clock()
             arrived = None
             try:
                 while not self._size:
@@ -499,9 +533,14 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         return self.get_delivery_nowait()
 
     async def _wait_for_item(self) -> None:
-        # `self.gets`, inlined: the number of this get, for the latency sample.
-        ordinal = self._puts + self._requeues - self._size - self._victims - self._discarded
-        started = self._clock() if (ordinal * _GOLDEN) & 0xFFFFFFFF < self._sample_below else None
+        due = self._get_due - 1
+        if due:
+            self._get_due = due
+            started = None
+        else:
+            self._get_due = self._next_gap()
+            ordinal = self.gets  # the number of this get, for the latency sample
+            started = self._clock()
         arrived = None
         try:
             while not self._size:
@@ -563,10 +602,12 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         if due:
             self._sample_due = due
         else:
-            self._sample_due = self._sample_gap()
-            waited = self._clock() - t
-            level.record_wait(waited)
-            self._record_wait(waited)
+            gap, clock, record = self._next_gap, self._clock, level.record_wait
+            self._sample_due = gap()
+            waited = clock() - t
+            record(waited)
+            record = self._record_wait
+            record(waited)
         if self._putters:
             self._wakeup_next(self._putters)
         return item
@@ -618,10 +659,12 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         if due:
             self._sample_due = due
         else:
-            self._sample_due = self._sample_gap()
-            waited = self._clock() - t
-            level.record_wait(waited)
-            self._record_wait(waited)
+            gap, clock, record = self._next_gap, self._clock, level.record_wait
+            self._sample_due = gap()
+            waited = clock() - t
+            record(waited)
+            record = self._record_wait
+            record(waited)
         if self._putters:
             self._wakeup_next(self._putters)
         return _new_tuple(Delivery, (item, level.priority, (t, seq, tie, level), t, 0, None))
@@ -692,20 +735,6 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         self._wake_all(self._getters)
         self._wake_all(self._putters)
         return discarded
-
-    def _sample_gap(self) -> int:
-        """Gets until the next wait sample: 1..2N-1, random (an LCG), mean N."""
-        self._sample_seed = seed = (self._sample_seed * 1103515245 + 12345) & 0x7FFFFFFF
-        return 1 + (seed >> 8) % (2 * self._sample_every - 1)
-
-    @staticmethod
-    def _wake_next(waiters: deque[asyncio.Future[Any]], stamp: float) -> None:
-        """asyncio's `_wakeup_next`, handing the woken waiter the clock reading `stamp`."""
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(stamp)
-                return
 
     @staticmethod
     def _wake_all(waiters: deque[asyncio.Future[None]]) -> None:
