@@ -71,22 +71,34 @@ DropCallback = Callable[[Any, float, str], object]
 """`on_drop(item, priority, reason)`, reason 'evicted' or 'rejected'."""
 
 _BLOCK = Overflow.BLOCK
+_get_running_loop = asyncio._get_running_loop  # what asyncio's _get_loop() reads first
 _new_tuple = tuple.__new__
 _log = logging.getLogger(__name__)
 
 
+def _lcg(count: int) -> list[int]:
+    """`count` pseudo-random 23-bit numbers, the same on every run (a fixed-seed LCG)."""
+    seed, values = 1, []
+    for _ in range(count):
+        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+        values.append(seed >> 8)
+    return values
+
+
+# The latency samples are drawn from fixed tables that each queue cycles through, so that
+# drawing costs one C call. 8191 (a prime) entries: a periodic workload cannot alias with them.
+
+
 @cache
 def _sample_gaps(every: int) -> tuple[int, ...]:
-    """Gaps between latency samples: 1..2N-1, pseudo-random (an LCG), mean N.
+    """Gets between two wait samples: 1..2N-1 at random, mean N."""
+    return tuple(1 + value % (2 * every - 1) for value in _lcg(8191))
 
-    Random gaps, so a periodic workload cannot alias with the sample; a table (8191 gaps, a
-    period of ~8191 N events) cycled by each queue, so picking the next costs one C call.
-    """
-    seed, gaps = 1, []
-    for _ in range(8191):
-        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
-        gaps.append(1 + (seed >> 8) % (2 * every - 1))
-    return tuple(gaps)
+
+@cache
+def _sample_flags(every: int) -> tuple[bool, ...]:
+    """Whether a blocked put (get) is timed: True one time in N, at random."""
+    return tuple(value < (1 << 23) // every for value in _lcg(2 * 8191)[8191:])  # top bits
 
 
 def _ignore_sample(_: float) -> None:
@@ -121,8 +133,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         "_aging_rate", "_clock", "_dirty_tails", "_discarded", "_drop_listeners", "_epoch",
         "_evicted", "_get_waited", "_heads", "_is_shutdown", "_levels", "_limit", "_log_every",
         "_logged_ops", "_logger", "_overflow", "_peak", "_prune_at", "_put_blocked", "_puts",
-        "_record_wait", "_rejected", "_requeues", "_next_gap", "_sample_due", "_sample_every",
-        "_put_due", "_get_due", "_size", "_stale_heads",
+        "_record_wait", "_rejected", "_requeues", "_next_flag", "_next_gap", "_sample_due", "_sample_every",
+        "_size", "_stale_heads",
         "_tails", "_track_tails", "_victims", "_wait_all", "_wait_series", "_window",
         "item_repr", "on_drop",
         "_finished", "_getters", "_maxsize", "_putters", "_unfinished_tasks",
@@ -197,9 +209,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         """put_nowait's one test for its slow path: maxsize, or -1 once shut down."""
         self._sample_every = self.WAIT_SAMPLE_EVERY
         self._next_gap = cycle(_sample_gaps(self._sample_every)).__next__
+        self._next_flag = cycle(_sample_flags(self._sample_every)).__next__
         self._sample_due = 1  # the first get is sampled
-        self._put_due = self._next_gap()  # blocked puts and gets: from a random one on
-        self._get_due = self._next_gap()
         self._peak = 0
         self._puts = 0
         self._requeues = 0
@@ -298,28 +309,24 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         QueueFull at once and 'evict-lowest' never waits. A cancelled put never lands.
         Raises QueueShutDown after `shutdown()`, TypeError/ValueError on a bad priority.
         """
-        if self._size >= self._maxsize > 0 and self._overflow is _BLOCK:
+        if self._size >= self._limit and self._overflow is _BLOCK:  # full, or shut down (-1)
             try:  # a bad priority fails now, not after the wait (a known one costs no call)
-                known = priority in self._levels and priority.__class__ is not bool
+                if priority not in self._levels or priority.__class__ is bool:
+                    self._level_for(priority)
             except TypeError:
-                known = False
-            if not known:
                 self._level_for(priority)
             # asyncio.Queue.put's wait loop, inlined rather than a nested coroutine: in a
             # hand-off every item waits here. Only the sampled puts read the clock.
-            due = self._put_due - 1
-            if due:
-                self._put_due = due
-                started = None
-            else:
-                self._put_due = self._next_gap()
-                ordinal = self._puts
-                started = self._clock()
+            in_sample = self._next_flag  # a callable in a slot: called from a local
+            started = self._clock() if in_sample() else None
             try:
-                while self._size >= self._maxsize > 0 and self._overflow is _BLOCK:
+                while self._size >= self._limit and self._overflow is _BLOCK:
                     if self._is_shutdown:
                         raise QueueShutDown
-                    putter = self._get_loop().create_future()
+                    loop = _get_running_loop()
+                    if loop is not self._loop:
+                        loop = self._get_loop()  # binds the queue to its loop, or refuses
+                    putter = loop.create_future()
                     self._putters.append(putter)
                     try:
                         await putter
@@ -335,9 +342,9 @@ class PriorityQueue(QueueViews, asyncio.Queue):
                             self._wakeup_next(self._putters)
                         raise
             finally:
-                if started is not None:
+                if started is not None:  # numbered as the put it is (it lands next)
                     blocked = self._clock() - started
-                    self._put_blocked.record(ordinal // self._sample_every, blocked)
+                    self._put_blocked.record(self._puts // self._sample_every, blocked)
         self.put_nowait(item, priority=priority)
 
     def put_nowait(self, item: Any, *, priority: float = DEFAULT_PRIORITY) -> None:
@@ -494,20 +501,17 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         if not self._size:
             # `_wait_for_item` inlined (asyncio.Queue.get's loop): in a hand-off or a pool of
             # idle consumers every get waits, and a nested coroutine costs a frame a resume.
-            due = self._get_due - 1
-            if due:
-                self._get_due = due
-                started = None
-            else:
-                self._get_due = self._next_gap()
-                ordinal = self.gets
-                started = self._clock()
+            in_sample = self._next_flag
+            started = self._clock() if in_sample() else None
             arrived = None
             try:
                 while not self._size:
                     if self._is_shutdown:
                         raise QueueShutDown
-                    getter = self._get_loop().create_future()
+                    loop = _get_running_loop()
+                    if loop is not self._loop:
+                        loop = self._get_loop()
+                    getter = loop.create_future()
                     self._getters.append(getter)
                     try:
                         arrived = await getter  # put_nowait's clock reading, None otherwise
@@ -515,9 +519,9 @@ class PriorityQueue(QueueViews, asyncio.Queue):
                         self._drop_getter(getter)
                         raise
             finally:
-                if started is not None:
+                if started is not None:  # numbered as the get it is (it is made next)
                     ended = self._clock() if arrived is None else arrived
-                    self._get_waited.record(ordinal // self._sample_every, ended - started)
+                    self._get_waited.record(self.gets // self._sample_every, ended - started)
         return self.get_nowait()
 
     async def get_with_priority(self) -> tuple[Any, float]:
@@ -533,14 +537,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         return self.get_delivery_nowait()
 
     async def _wait_for_item(self) -> None:
-        due = self._get_due - 1
-        if due:
-            self._get_due = due
-            started = None
-        else:
-            self._get_due = self._next_gap()
-            ordinal = self.gets  # the number of this get, for the latency sample
-            started = self._clock()
+        started = self._clock() if self._next_flag() else None
         arrived = None
         try:
             while not self._size:
@@ -556,7 +553,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         finally:
             if started is not None:
                 ended = self._clock() if arrived is None else arrived
-                self._get_waited.record(ordinal // self._sample_every, ended - started)
+                self._get_waited.record(self.gets // self._sample_every, ended - started)
 
     def _drop_getter(self, getter: asyncio.Future[Any]) -> None:
         """A waiting get was interrupted (cancelled): asyncio's cleanup."""
@@ -602,12 +599,10 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         if due:
             self._sample_due = due
         else:
-            gap, clock, record = self._next_gap, self._clock, level.record_wait
-            self._sample_due = gap()
-            waited = clock() - t
-            record(waited)
-            record = self._record_wait
-            record(waited)
+            self._sample_due = self._next_gap()
+            waited = self._clock() - t
+            level.record_wait(waited)
+            self._record_wait(waited)
         if self._putters:
             self._wakeup_next(self._putters)
         return item
@@ -659,12 +654,10 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         if due:
             self._sample_due = due
         else:
-            gap, clock, record = self._next_gap, self._clock, level.record_wait
-            self._sample_due = gap()
-            waited = clock() - t
-            record(waited)
-            record = self._record_wait
-            record(waited)
+            self._sample_due = self._next_gap()
+            waited = self._clock() - t
+            level.record_wait(waited)
+            self._record_wait(waited)
         if self._putters:
             self._wakeup_next(self._putters)
         return _new_tuple(Delivery, (item, level.priority, (t, seq, tie, level), t, 0, None))
