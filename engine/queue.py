@@ -132,11 +132,10 @@ class PriorityQueue(QueueViews, asyncio.Queue):
     __slots__ = (
         "_aging_rate", "_clock", "_dirty_tails", "_discarded", "_drop_listeners", "_epoch",
         "_evicted", "_get_waited", "_heads", "_is_shutdown", "_levels", "_limit", "_log_every",
-        "_logged_ops", "_logger", "_overflow", "_peak", "_prune_at", "_put_blocked", "_puts",
-        "_record_wait", "_rejected", "_requeues", "_next_flag", "_next_gap", "_sample_due", "_sample_every",
-        "_size", "_stale_heads",
-        "_tails", "_track_tails", "_victims", "_wait_all", "_wait_series", "_window",
-        "item_repr", "on_drop",
+        "_logged_ops", "_logger", "_next_flag", "_next_gap", "_overflow", "_peak", "_prune_at",
+        "_put_blocked", "_puts", "_record_wait", "_rejected", "_requeues", "_sample_due",
+        "_sample_every", "_size", "_stale_heads", "_tails", "_track_tails", "_victims",
+        "_wait_all", "_wait_limit", "_wait_series", "_window", "item_repr", "on_drop",
         "_finished", "_getters", "_maxsize", "_putters", "_unfinished_tasks",
     )  # fmt: skip
 
@@ -207,6 +206,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         self._size = 0
         self._limit = maxsize if maxsize > 0 else math.inf
         """put_nowait's one test for its slow path: maxsize, or -1 once shut down."""
+        self._wait_limit = self._limit if self._overflow is _BLOCK else math.inf
+        """put()'s one test for waiting: the limit under 'block', else never (-1: shut down)."""
         self._sample_every = self.WAIT_SAMPLE_EVERY
         self._next_gap = cycle(_sample_gaps(self._sample_every)).__next__
         self._next_flag = cycle(_sample_flags(self._sample_every)).__next__
@@ -254,6 +255,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
             return
         self._overflow = policy
         self._track_tails = policy is Overflow.EVICT_LOWEST
+        if not self._is_shutdown:
+            self._wait_limit = self._limit if policy is _BLOCK else math.inf
         self._tails = []
         self._dirty_tails = set(self._live_levels()) if self._track_tails else set()
         if policy is not Overflow.BLOCK:
@@ -309,7 +312,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         QueueFull at once and 'evict-lowest' never waits. A cancelled put never lands.
         Raises QueueShutDown after `shutdown()`, TypeError/ValueError on a bad priority.
         """
-        if self._size >= self._limit and self._overflow is _BLOCK:  # full, or shut down (-1)
+        if self._size >= self._wait_limit:  # full under 'block', or shut down
             try:  # a bad priority fails now, not after the wait (a known one costs no call)
                 if priority not in self._levels or priority.__class__ is bool:
                     self._level_for(priority)
@@ -320,7 +323,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
             in_sample = self._next_flag  # a callable in a slot: called from a local
             started = self._clock() if in_sample() else None
             try:
-                while self._size >= self._limit and self._overflow is _BLOCK:
+                while self._size >= self._wait_limit:
                     if self._is_shutdown:
                         raise QueueShutDown
                     loop = _get_running_loop()
@@ -716,7 +719,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         removes the items at once (releasing `join()`) and returns them, best first, as
         `(item, priority)` pairs, so that nothing vanishes."""
         self._is_shutdown = True
-        self._limit = -1
+        self._limit = self._wait_limit = -1
         discarded: list[tuple[Any, float]] = []
         if immediate:
             discarded = [(item, priority) for *_, priority, item in self._merged()]
