@@ -34,13 +34,12 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from functools import cache, partial
+from functools import partial
 from heapq import heapify, heappop, heappush, heapreplace
-from itertools import cycle
 from typing import Any
 
 from engine.checks import check_choice, check_priority, check_rate, check_seconds
-from engine.latency import LatencyWindow, SparseLatencyWindow
+from engine.latency import LatencyWindow, SparseLatencyWindow, flag_drawer, gap_drawer
 from engine.protocol import Delivery
 from engine.queue_level import Level
 from engine.queue_views import QueueViews
@@ -74,31 +73,6 @@ _BLOCK = Overflow.BLOCK
 _get_running_loop = asyncio._get_running_loop  # what asyncio's _get_loop() reads first
 _new_tuple = tuple.__new__
 _log = logging.getLogger(__name__)
-
-
-def _lcg(count: int) -> list[int]:
-    """`count` pseudo-random 23-bit numbers, the same on every run (a fixed-seed LCG)."""
-    seed, values = 1, []
-    for _ in range(count):
-        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
-        values.append(seed >> 8)
-    return values
-
-
-# The latency samples are drawn from fixed tables that each queue cycles through, so that
-# drawing costs one C call. 8191 (a prime) entries: a periodic workload cannot alias with them.
-
-
-@cache
-def _sample_gaps(every: int) -> tuple[int, ...]:
-    """Gets between two wait samples: 1..2N-1 at random, mean N."""
-    return tuple(1 + value % (2 * every - 1) for value in _lcg(8191))
-
-
-@cache
-def _sample_flags(every: int) -> tuple[bool, ...]:
-    """Whether a blocked put (get) is timed: True one time in N, at random."""
-    return tuple(value < (1 << 23) // every for value in _lcg(2 * 8191)[8191:])  # top bits
 
 
 def _ignore_sample(_: float) -> None:
@@ -209,8 +183,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         self._wait_limit = self._limit if self._overflow is _BLOCK else math.inf
         """put()'s one test for waiting: the limit under 'block', else never (-1: shut down)."""
         self._sample_every = self.WAIT_SAMPLE_EVERY
-        self._next_gap = cycle(_sample_gaps(self._sample_every)).__next__
-        self._next_flag = cycle(_sample_flags(self._sample_every)).__next__
+        self._next_gap = gap_drawer(self._sample_every)
+        self._next_flag = flag_drawer(self._sample_every)
         self._sample_due = 1  # the first get is sampled
         self._peak = 0
         self._puts = 0
