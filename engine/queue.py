@@ -287,11 +287,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         Raises QueueShutDown after `shutdown()`, TypeError/ValueError on a bad priority.
         """
         if self._size >= self._wait_limit:  # full under 'block', or shut down
-            try:  # a bad priority fails now, not after the wait (a known one costs no call)
-                if priority not in self._levels or priority.__class__ is bool:
-                    self._level_for(priority)
-            except TypeError:
-                self._level_for(priority)
+            if priority.__class__ is not int or priority not in self._levels:
+                self._level_for(priority)  # a bad priority fails now, not after the wait
             # asyncio.Queue.put's wait loop, inlined rather than a nested coroutine: in a
             # hand-off every item waits here. Only the sampled puts read the clock.
             in_sample = self._next_flag  # a callable in a slot: called from a local
@@ -367,12 +364,11 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         if not unfinished:
             self._finished.clear()
         self._unfinished_tasks = unfinished + 1
-        getters = self._getters
-        while getters:  # asyncio's `_wakeup_next`, inline: in a hand-off every put wakes one
-            getter = getters.popleft()
-            if not getter.done():
-                getter.set_result(t)  # a getter's wait ends when its item arrives
-                break
+        getters = self._getters  # asyncio's `_wakeup_next` inline: a hand-off's every put wakes
+        if getters and not (getter := getters.popleft()).done():
+            getter.set_result(t)  # a getter's wait ends when its item arrives
+        elif getters:
+            self._wakeup_next(getters)  # that one was cancelled: the next (its wait timed now)
         if victim is not None:
             self._notify_drop(*victim, "evicted")
 
@@ -478,8 +474,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         if not self._size:
             # `_wait_for_item` inlined (asyncio.Queue.get's loop): in a hand-off or a pool of
             # idle consumers every get waits, and a nested coroutine costs a frame a resume.
-            in_sample = self._next_flag
-            started = self._clock() if in_sample() else None
+            started = self._clock() if self._next_flag() else None
             arrived = None
             try:
                 while not self._size:
@@ -580,8 +575,11 @@ class PriorityQueue(QueueViews, asyncio.Queue):
             waited = self._clock() - t
             level.record_wait(waited)
             self._record_wait(waited)
-        if self._putters:
-            self._wakeup_next(self._putters)
+        putters = self._putters  # asyncio's `_wakeup_next`, its common case inline
+        if putters and not (putter := putters.popleft()).done():
+            putter.set_result(None)
+        elif putters:
+            self._wakeup_next(putters)  # that one was cancelled: the next
         return item
 
     _take_item = get_nowait
@@ -635,8 +633,11 @@ class PriorityQueue(QueueViews, asyncio.Queue):
             waited = self._clock() - t
             level.record_wait(waited)
             self._record_wait(waited)
-        if self._putters:
-            self._wakeup_next(self._putters)
+        putters = self._putters  # asyncio's `_wakeup_next`, its common case inline
+        if putters and not (putter := putters.popleft()).done():
+            putter.set_result(None)
+        elif putters:
+            self._wakeup_next(putters)  # that one was cancelled: the next
         return _new_tuple(Delivery, (item, level.priority, (t, seq, tie, level), t, 0, None))
 
     async def ack(self, delivery: Delivery) -> None:
