@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import cache
+from itertools import cycle
 
-__all__ = ["LatencyWindow", "percentile_of_sorted"]
+__all__ = ["LatencyWindow", "flag_drawer", "gap_drawer", "percentile_of_sorted"]
+
+SAMPLE_TABLE = 8191
+"""Entries of a sample table, which a sampler cycles through: drawing costs one C call, and
+the length is a prime, so that a periodic workload cannot alias with the cycle."""
 
 
 def percentile_of_sorted(samples: list[float], q: float) -> float:
@@ -27,6 +33,36 @@ def percentile_of_sorted(samples: list[float], q: float) -> float:
     high = min(low + 1, len(samples) - 1)
     fraction = rank - low
     return samples[low] + (samples[high] - samples[low]) * fraction
+
+
+def _lcg(count: int) -> list[int]:
+    """`count` pseudo-random 23-bit numbers, the same on every run (a fixed-seed LCG)."""
+    seed, values = 1, []
+    for _ in range(count):
+        seed = (seed * 1103515245 + 12345) & 0x7FFFFFFF
+        values.append(seed >> 8)
+    return values
+
+
+@cache
+def _gaps(every: int) -> tuple[int, ...]:
+    return tuple(1 + value % (2 * every - 1) for value in _lcg(SAMPLE_TABLE))
+
+
+@cache
+def _flags(every: int) -> tuple[bool, ...]:
+    # The LCG's top bits: its low bits have short periods.
+    return tuple(value < (1 << 23) // every for value in _lcg(2 * SAMPLE_TABLE)[SAMPLE_TABLE:])
+
+
+def gap_drawer(every: int) -> Callable[[], int]:
+    """Draws the number of events until the next sampled one: 1..2N-1 at random, mean N."""
+    return cycle(_gaps(every)).__next__
+
+
+def flag_drawer(every: int) -> Callable[[], bool]:
+    """Draws whether the next event is in the sample: True one time in N, at random."""
+    return cycle(_flags(every)).__next__
 
 
 class LatencyWindow:

@@ -39,7 +39,7 @@ from heapq import heapify, heappop, heappush, heapreplace
 from typing import Any
 
 from engine.checks import check_choice, check_priority, check_rate, check_seconds
-from engine.latency import LatencyWindow, SparseLatencyWindow
+from engine.latency import LatencyWindow, SparseLatencyWindow, flag_drawer, gap_drawer
 from engine.protocol import Delivery, Wrapped
 from engine.queue_level import Level
 from engine.queue_views import QueueViews
@@ -70,9 +70,8 @@ DropCallback = Callable[[Any, float, str], object]
 """`on_drop(item, priority, reason)`, reason 'evicted' or 'rejected'."""
 
 _BLOCK = Overflow.BLOCK
+_get_running_loop = asyncio._get_running_loop  # what asyncio's _get_loop() reads first
 _new_tuple = tuple.__new__
-_GOLDEN = 0x9E3779B1
-"""Fibonacci hashing: event n is in the latency sample when frac(n * phi) < 1/N."""
 _log = logging.getLogger(__name__)
 
 
@@ -107,11 +106,10 @@ class PriorityQueue(QueueViews, asyncio.Queue):
     __slots__ = (
         "_aging_rate", "_clock", "_dirty_tails", "_discarded", "_drop_listeners", "_epoch",
         "_evicted", "_get_waited", "_heads", "_is_shutdown", "_levels", "_limit", "_log_every",
-        "_logged_ops", "_logger", "_overflow", "_peak", "_prune_at", "_put_blocked", "_puts",
-        "_record_wait", "_rejected", "_requeues", "_sample_below", "_sample_due", "_sample_every",
-        "_sample_seed", "_size", "_stale_heads",
-        "_tails", "_track_tails", "_victims", "_wait_all", "_wait_series", "_window",
-        "item_repr", "on_drop",
+        "_logged_ops", "_logger", "_next_flag", "_next_gap", "_overflow", "_peak", "_prune_at",
+        "_put_blocked", "_puts", "_record_wait", "_rejected", "_requeues", "_sample_due",
+        "_sample_every", "_size", "_stale_heads", "_tails", "_track_tails", "_victims",
+        "_wait_all", "_wait_limit", "_wait_series", "_window", "item_repr", "on_drop",
         "_finished", "_getters", "_maxsize", "_putters", "_unfinished_tasks",
     )  # fmt: skip
 
@@ -121,9 +119,9 @@ class PriorityQueue(QueueViews, asyncio.Queue):
     """Distinct priorities that get their own wait-time series (beyond: overall only)."""
     WAIT_SAMPLE_EVERY = 4
     """Latency percentiles are taken on a sample: one get in N on average (random gaps)
-    reads the clock for the wait-time windows, and one blocked put (get) in N, chosen by a
-    hash of its number, times its blocking; neither aliases with a periodic workload. The rest
-    cost a counter."""
+    reads the clock for the wait-time windows, and one blocked put (get) in N, also at random
+    gaps, times its blocking; neither aliases with a periodic workload. The rest cost a
+    countdown."""
     acks_on_get = True
     """A got item is forgotten at once: `ack` is free; `nack`/`requeue_nowait` put it back."""
     _LEVEL_PRUNE_AT = 1024
@@ -182,10 +180,12 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         self._size = 0
         self._limit = maxsize if maxsize > 0 else math.inf
         """put_nowait's one test for its slow path: maxsize, or -1 once shut down."""
+        self._wait_limit = self._limit if self._overflow is _BLOCK else math.inf
+        """put()'s one test for waiting: the limit under 'block', else never (-1: shut down)."""
         self._sample_every = self.WAIT_SAMPLE_EVERY
-        self._sample_below = (1 << 32) // self._sample_every
+        self._next_gap = gap_drawer(self._sample_every)
+        self._next_flag = flag_drawer(self._sample_every)
         self._sample_due = 1  # the first get is sampled
-        self._sample_seed = 1
         self._peak = 0
         self._puts = 0
         self._requeues = 0
@@ -229,6 +229,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
             return
         self._overflow = policy
         self._track_tails = policy is Overflow.EVICT_LOWEST
+        if not self._is_shutdown:
+            self._wait_limit = self._limit if policy is _BLOCK else math.inf
         self._tails = []
         self._dirty_tails = set(self._live_levels()) if self._track_tails else set()
         if policy is not Overflow.BLOCK:
@@ -284,18 +286,21 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         QueueFull at once and 'evict-lowest' never waits. A cancelled put never lands.
         Raises QueueShutDown after `shutdown()`, TypeError/ValueError on a bad priority.
         """
-        if self._size >= self._maxsize > 0 and self._overflow is _BLOCK:
-            self._level_for(priority)  # a bad priority fails now, not after the wait
+        if self._size >= self._wait_limit:  # full under 'block', or shut down
+            if priority.__class__ is not int or priority not in self._levels:
+                self._level_for(priority)  # a bad priority fails now, not after the wait
             # asyncio.Queue.put's wait loop, inlined rather than a nested coroutine: in a
             # hand-off every item waits here. Only the sampled puts read the clock.
-            ordinal = self._puts
-            sampled = (ordinal * _GOLDEN) & 0xFFFFFFFF < self._sample_below
-            started = self._clock() if sampled else None
+            in_sample = self._next_flag  # a callable in a slot: called from a local
+            started = self._clock() if in_sample() else None
             try:
-                while self._size >= self._maxsize > 0 and self._overflow is _BLOCK:
+                while self._size >= self._wait_limit:
                     if self._is_shutdown:
                         raise QueueShutDown
-                    putter = self._get_loop().create_future()
+                    loop = _get_running_loop()
+                    if loop is not self._loop:
+                        loop = self._get_loop()  # binds the queue to its loop, or refuses
+                    putter = loop.create_future()
                     self._putters.append(putter)
                     try:
                         await putter
@@ -311,9 +316,9 @@ class PriorityQueue(QueueViews, asyncio.Queue):
                             self._wakeup_next(self._putters)
                         raise
             finally:
-                if started is not None:
+                if started is not None:  # numbered as the put it is (it lands next)
                     blocked = self._clock() - started
-                    self._put_blocked.record(ordinal // self._sample_every, blocked)
+                    self._put_blocked.record(self._puts // self._sample_every, blocked)
         self.put_nowait(item, priority=priority)
 
     def put_nowait(self, item: Any, *, priority: float = DEFAULT_PRIORITY) -> None:
@@ -331,7 +336,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
             level = self._levels[priority]
         except (KeyError, TypeError):
             level = self._new_level(priority)
-        t = self._clock()
+        clock = self._clock  # a callable in a slot: called from a local, it is a fast call
+        t = clock()
         victim = None
         if self._size >= self._limit:  # full, or shut down (the limit is then -1)
             if self._is_shutdown:
@@ -358,8 +364,11 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         if not unfinished:
             self._finished.clear()
         self._unfinished_tasks = unfinished + 1
-        if self._getters:
-            self._wake_next(self._getters, t)  # a getter's wait ends when its item arrives
+        getters = self._getters  # asyncio's `_wakeup_next` inline: a hand-off's every put wakes
+        if getters and not (getter := getters.popleft()).done():
+            getter.set_result(t)  # a getter's wait ends when its item arrives
+        elif getters:
+            self._wakeup_next(getters)  # that one was cancelled: the next (its wait timed now)
         if victim is not None:
             self._notify_drop(*victim, "evicted")
 
@@ -465,15 +474,16 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         if not self._size:
             # `_wait_for_item` inlined (asyncio.Queue.get's loop): in a hand-off or a pool of
             # idle consumers every get waits, and a nested coroutine costs a frame a resume.
-            ordinal = self._puts + self._requeues - self._size - self._victims - self._discarded
-            sampled = (ordinal * _GOLDEN) & 0xFFFFFFFF < self._sample_below
-            started = self._clock() if sampled else None
+            started = self._clock() if self._next_flag() else None
             arrived = None
             try:
                 while not self._size:
                     if self._is_shutdown:
                         raise QueueShutDown
-                    getter = self._get_loop().create_future()
+                    loop = _get_running_loop()
+                    if loop is not self._loop:
+                        loop = self._get_loop()
+                    getter = loop.create_future()
                     self._getters.append(getter)
                     try:
                         arrived = await getter  # put_nowait's clock reading, None otherwise
@@ -481,9 +491,9 @@ class PriorityQueue(QueueViews, asyncio.Queue):
                         self._drop_getter(getter)
                         raise
             finally:
-                if started is not None:
+                if started is not None:  # numbered as the get it is (it is made next)
                     ended = self._clock() if arrived is None else arrived
-                    self._get_waited.record(ordinal // self._sample_every, ended - started)
+                    self._get_waited.record(self.gets // self._sample_every, ended - started)
         return self.get_nowait()
 
     async def get_with_priority(self) -> tuple[Any, float]:
@@ -499,9 +509,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         return self.get_delivery_nowait()
 
     async def _wait_for_item(self) -> None:
-        # `self.gets`, inlined: the number of this get, for the latency sample.
-        ordinal = self._puts + self._requeues - self._size - self._victims - self._discarded
-        started = self._clock() if (ordinal * _GOLDEN) & 0xFFFFFFFF < self._sample_below else None
+        started = self._clock() if self._next_flag() else None
         arrived = None
         try:
             while not self._size:
@@ -517,7 +525,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         finally:
             if started is not None:
                 ended = self._clock() if arrived is None else arrived
-                self._get_waited.record(ordinal // self._sample_every, ended - started)
+                self._get_waited.record(self.gets // self._sample_every, ended - started)
 
     def _drop_getter(self, getter: asyncio.Future[Any]) -> None:
         """A waiting get was interrupted (cancelled): asyncio's cleanup."""
@@ -563,12 +571,15 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         if due:
             self._sample_due = due
         else:
-            self._sample_due = self._sample_gap()
+            self._sample_due = self._next_gap()
             waited = self._clock() - t
             level.record_wait(waited)
             self._record_wait(waited)
-        if self._putters:
-            self._wakeup_next(self._putters)
+        putters = self._putters  # asyncio's `_wakeup_next`, its common case inline
+        if putters and not (putter := putters.popleft()).done():
+            putter.set_result(None)
+        elif putters:
+            self._wakeup_next(putters)  # that one was cancelled: the next
         return item
 
     _take_item = get_nowait
@@ -618,12 +629,15 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         if due:
             self._sample_due = due
         else:
-            self._sample_due = self._sample_gap()
+            self._sample_due = self._next_gap()
             waited = self._clock() - t
             level.record_wait(waited)
             self._record_wait(waited)
-        if self._putters:
-            self._wakeup_next(self._putters)
+        putters = self._putters  # asyncio's `_wakeup_next`, its common case inline
+        if putters and not (putter := putters.popleft()).done():
+            putter.set_result(None)
+        elif putters:
+            self._wakeup_next(putters)  # that one was cancelled: the next
         return _new_tuple(Delivery, (item, level.priority, (t, seq, tie, level), t, 0, None))
 
     async def ack(self, delivery: Delivery) -> None:
@@ -680,7 +694,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         removes the items at once (releasing `join()`) and returns them, best first, as
         `(item, priority)` pairs, so that nothing vanishes."""
         self._is_shutdown = True
-        self._limit = -1
+        self._limit = self._wait_limit = -1
         discarded: list[tuple[Any, float]] = []
         if immediate:
             discarded = [(item, priority) for *_, priority, item in self._merged()]
@@ -692,20 +706,6 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         self._wake_all(self._getters)
         self._wake_all(self._putters)
         return discarded
-
-    def _sample_gap(self) -> int:
-        """Gets until the next wait sample: 1..2N-1, random (an LCG), mean N."""
-        self._sample_seed = seed = (self._sample_seed * 1103515245 + 12345) & 0x7FFFFFFF
-        return 1 + (seed >> 8) % (2 * self._sample_every - 1)
-
-    @staticmethod
-    def _wake_next(waiters: deque[asyncio.Future[Any]], stamp: float) -> None:
-        """asyncio's `_wakeup_next`, handing the woken waiter the clock reading `stamp`."""
-        while waiters:
-            waiter = waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(stamp)
-                return
 
     @staticmethod
     def _wake_all(waiters: deque[asyncio.Future[None]]) -> None:

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from engine import PriorityQueue as ExportedPriorityQueue
-from engine.latency import LatencyWindow, SparseLatencyWindow
+from engine.latency import SAMPLE_TABLE, LatencyWindow, SparseLatencyWindow, flag_drawer, gap_drawer
 from engine.protocol import WorkQueue, Wrapped
 from engine.queue import Overflow, PriorityQueue, QueueShutDown
 from engine.snapshots import HeapEntry, QueueStats
@@ -665,6 +665,21 @@ async def test_latency_windows_take_one_in_n_and_stay_unbiased():
     # Every other put blocked 2 s. A sample that aliased with that period would see only
     # one kind: all 0 (p99 0) or all 2 s (p50 2).
     assert stats.put_block_p99 == pytest.approx(2.0) and stats.put_block_p50 < 2.0
+
+
+def test_sample_drawers_take_one_in_n_without_aliasing():
+    draw_flag, draw_gap = flag_drawer(4), gap_drawer(4)
+    flags = [draw_flag() for _ in range(2 * SAMPLE_TABLE)]
+    gaps = [draw_gap() for _ in range(SAMPLE_TABLE)]
+    assert flags[:SAMPLE_TABLE] == flags[SAMPLE_TABLE:]  # a fixed table, cycled
+    assert 0.23 < sum(flags) / len(flags) < 0.27 and 3.9 < sum(gaps) / len(gaps) < 4.1
+    assert set(gaps) == set(range(1, 8))
+    # Every k-th event of a periodic workload is still sampled one time in 4.
+    for period in (2, 3, 4, 8):
+        for phase in range(period):
+            picked = flags[phase::period]
+            assert 0.2 < sum(picked) / len(picked) < 0.3, (period, phase)
+    assert all(flag_drawer(1)() for _ in range(100)) and {gap_drawer(1)() for _ in range(9)} == {1}
 
 
 async def test_repr_tells_the_state():
