@@ -199,7 +199,7 @@ async def test_help_lists_every_binding():
         assert isinstance(pilot.app.screen, HelpScreen)
         table = pilot.app.screen.query_one("#help-keys")
         keys = [str(table.get_row_at(row)[0]) for row in range(table.row_count)]
-        assert keys == ["?", "^p", "q", "ctrl+c", "b", "B", "l", "c", "+", "-", "p", "a", "o", "x", "m", "t", "f",
+        assert keys == ["?", "^p", "q", "^c", "b", "B", "l", "c", "+", "-", "p", "a", "o", "x", "m", "t", "f",
                         "z", "s", "r", "/", "S", "W", "tab / shift+tab", "↑ ↓  j k",
                         "enter / click", "escape", "^q"]
         await pilot.press("escape")

@@ -50,7 +50,7 @@ KEYS: tuple[Key, ...] = (
     # Not essential: a small footer has no room, and the hint line names it there.
     Key("command_palette", "ctrl+p", "Palette", display="^p", priority=True),
     Key("quit", "q", "Quit", essential=True, priority=True),
-    Key("interrupt", "ctrl+c", "Copy/Quit", show=False, display="ctrl+c"),
+    Key("interrupt", "ctrl+c", "Copy/Quit", show=False, display="^c"),
     Key("burst", "b", "Burst", Capability.BURST, essential=True),
     Key("big_burst", "B", "×10", Capability.BURST, display="B"),
     Key("flood_low", "l", "Flood", Capability.FLOOD, essential=True),
