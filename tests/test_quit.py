@@ -29,6 +29,7 @@ from tui.cli import write_outputs
 from tui.remote import RemoteSource
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.help import HelpScreen
+from tui.widgets.hint_bar import HintBar
 from tui.widgets.shutdown_panel import ShutdownPanel
 
 
@@ -78,6 +79,7 @@ async def test_q_counts_the_drain_down_then_exits_0() -> None:
         assert first is not None and 0 < first <= 2.0
         await until(lambda: (countdown_of(app) or first) < first - 0.3, "the countdown moving")
         assert "ctrl+c again cuts the drain short" in panel_text(app)
+        assert "q again cuts the drain short" in str(app.query_one(HintBar).hint)
         await until(lambda: not app.is_running, "the exit", limit=2.0 + 3)
     assert app.return_code == 0
     report = engine.pool.snapshot().report

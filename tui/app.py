@@ -410,7 +410,8 @@ class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
 
     def _update_hint(self) -> None:
         hint = self.part(HintBar)
-        hint.hint = hint_for(self.snapshot, self.capabilities, frozen=self.frozen)
+        hint.hint = hint_for(self.snapshot, self.capabilities, frozen=self.frozen,
+                             quitting=self._quitting)
         if hint.error and self.clock() >= self._error_until:
             hint.error = ""
 

@@ -18,8 +18,8 @@ from tui.widgets.summary_bar import run_state
 
 
 def hint_for(snapshot: EngineSnapshot | None, capabilities: frozenset[Capability], *,
-             frozen: bool = False) -> str:
-    """The most useful hint now, or '' when there is nothing to say."""
+             frozen: bool = False, quitting: bool = False) -> str:
+    """The most useful hint now, or '' when there is nothing to say (`quitting`: after q)."""
     if snapshot is None:
         return ""
     if frozen:
@@ -31,8 +31,8 @@ def hint_for(snapshot: EngineSnapshot | None, capabilities: frozenset[Capability
                     f" {key_for('quit')} to quit")
         return f"the run has stopped: press {key_for('quit')} to quit"
     if state is not None:
-        return (f"shutting down: draining what is queued; {key_for('quit')} twice cuts the drain"
-                " short (nothing is lost)")
+        cut = f"{key_for('quit')} again" if quitting else f"{key_for('quit')} twice"
+        return f"shutting down: draining what is queued; {cut} cuts the drain short (nothing is lost)"
     queue = snapshot.queue
     starving = [alert for alert in snapshot.watchdog.alerts
                 if alert.active and alert.kind is AlertKind.STARVATION]
