@@ -53,8 +53,8 @@ async def _consume_plain(queue: asyncio.Queue, workers: int, deliveries: bool) -
     async def delivery_worker() -> None:
         get = queue.get_delivery
         while True:
-            delivery = await get()
-            await noop_handler(delivery.item, delivery.priority)
+            item, priority, *_ = await get()
+            await noop_handler(item, priority)
             queue.task_done()
 
     work = delivery_worker if deliveries else worker

@@ -208,8 +208,9 @@ def handoff(make: Callable[[], asyncio.Queue], count: int) -> Callable[[], float
 def steady_ours(ops: int, every: int = 8) -> Callable[[], float]:
     """Seconds for `ops` put+get pairs at a steady depth of 1,000 over 10 priorities.
 
-    Every get is a delivery; one in `every` is put back with its arrival token and got
-    again, so the depth stays at 1,000. Direct calls, as a consumer writes them.
+    Every get is a delivery (read by position, as the protocol says); one in `every` is put
+    back with its arrival token and got again, so the depth stays at 1,000. Direct calls, as
+    a consumer writes them.
     """
     prios = priorities(ops, seed=3)
 
@@ -221,7 +222,7 @@ def steady_ours(ops: int, every: int = 8) -> Callable[[], float]:
             put(item, priority=priority)
             delivery = get()
             if not item % every:
-                requeue(delivery.item, priority=delivery.priority, arrival=delivery.arrival)
+                requeue(delivery[0], priority=delivery[1], arrival=delivery[2])
                 get()
         return time.process_time() - started
 

@@ -40,7 +40,7 @@ from engine.events import EventLog
 from engine.leases import Leases
 from engine.ledger import DONE, QUEUED, RUNNING, CountRate, Job, Ledger, RateMeter
 from engine.pool_reading import SNAPSHOT_LIMIT, PoolReading
-from engine.protocol import Delivery, HandlerContext, WorkQueue
+from engine.protocol import DeliveryTuple, HandlerContext, WorkQueue
 from engine.queue import PriorityQueue, QueueShutDown
 from engine.reprs import ItemRepr, describe
 from engine.retries import Backoff, DeadLetters, RetryTimers
@@ -311,10 +311,10 @@ class WorkerPool(LiveControl, ShutdownSteps, PoolReading):
                         break
                     await self._wait(worker, task, drain_waiters)  # a retry may come back
                     continue
-                job = delivery.item
+                job = delivery[0]  # a delivery is read by position (engine.protocol)
                 if type(job) is not job_class:
-                    job = ledger.adopt(job, delivery.priority)
-                    job.attempts = delivery.attempt  # a shared queue counts them (else 0)
+                    job = ledger.adopt(job, delivery[1])
+                    job.attempts = delivery[4]  # a shared queue counts them (else 0)
                 # The hot path inlines the ledger's `started` and `finished` arrows and reads
                 # the clock once (rates are sampled from the counters when read): in paired
                 # runs at 20k items that took the pool's cost over a plain get_delivery loop
@@ -325,7 +325,7 @@ class WorkerPool(LiveControl, ShutdownSteps, PoolReading):
                 job.state = running
                 job.attempts += 1
                 ledger.started_count += 1
-                job.arrival = delivery.arrival
+                job.arrival = delivery[2]
                 worker.job = job
                 worker.started = clock()
                 try:
@@ -372,7 +372,7 @@ class WorkerPool(LiveControl, ShutdownSteps, PoolReading):
         else:
             self._stopped(worker, "stopped" if worker.job is None else "abandoned")
 
-    async def _timed(self, job: Job, delivery: Delivery, now: float) -> None:
+    async def _timed(self, job: Job, delivery: DeliveryTuple, now: float) -> None:
         handler = self._handler
         async with asyncio.timeout(self._timeout) as deadline:
             if self._with_ctx:
@@ -407,11 +407,11 @@ class WorkerPool(LiveControl, ShutdownSteps, PoolReading):
         wake(self._drain_waiters)
         return True
 
-    def _context(self, job: Job, delivery: Delivery, now: float) -> HandlerContext:
+    def _context(self, job: Job, delivery: DeliveryTuple, now: float) -> HandlerContext:
         deadline = None if self._timeout is None else now + self._timeout
         if self._leases is not None:
             return self._leases.context(job, delivery, deadline)
-        return HandlerContext(job.id, job.attempts, delivery.first_arrival, deadline, job.priority)
+        return HandlerContext(job.id, job.attempts, delivery[3], deadline, job.priority)
 
     def _late(self, job: Job, worker: Worker) -> None:
         self._ledger.late_completion(job)
@@ -445,7 +445,7 @@ class WorkerPool(LiveControl, ShutdownSteps, PoolReading):
             ReturnedItem(job.item, job.priority, job.attempts, where, abandoned, job.id)
         )
 
-    async def _wait_for_item(self, worker: Worker, task: asyncio.Task[None]) -> Delivery | None:
+    async def _wait_for_item(self, worker: Worker, task: asyncio.Task[None]) -> DeliveryTuple | None:
         """Wait on the queue, or while paused; None: look again (paused, interrupted)."""
         if self._paused:
             worker.become(_PAUSED, self._clock())

@@ -15,7 +15,7 @@ items the same way for every `now`, and inside a level keys still increase with 
 the head heap stays valid without any periodic re-heapify. Changing the rate re-keys the
 head heap once (O(P)).
 
-Requeues. A `Delivery`'s arrival token given back to `requeue_nowait` (or `nack`) serves
+Requeues. A delivery's arrival token given back to `requeue_nowait` (or `nack`) serves
 the item at its original place with its first arrival (`engine.queue_level`). Eviction: the
 worst item is some level's newest, found in a lazily validated max-heap of level tails.
 
@@ -40,7 +40,7 @@ from typing import Any
 
 from engine.checks import check_choice, check_priority, check_rate, check_seconds
 from engine.latency import LatencyWindow, SparseLatencyWindow, flag_drawer, gap_drawer
-from engine.protocol import Delivery, Wrapped
+from engine.protocol import DeliveryTuple, Wrapped
 from engine.queue_level import Level
 from engine.queue_views import QueueViews
 from engine.reprs import ItemRepr
@@ -71,7 +71,6 @@ DropCallback = Callable[[Any, float, str], object]
 
 _BLOCK = Overflow.BLOCK
 _get_running_loop = asyncio._get_running_loop  # what asyncio's _get_loop() reads first
-_new_tuple = tuple.__new__
 _log = logging.getLogger(__name__)
 
 
@@ -375,7 +374,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
     def requeue_nowait(self, item: Any, *, priority: float, arrival: Any = None) -> None:
         """Put a got item back, ignoring maxsize, overflow and shutdown: it is never dropped.
 
-        With `arrival` (the token of its `Delivery`) the item goes back at its original place:
+        With `arrival` (the token of its delivery) the item goes back at its original place:
         its first-arrival order among `priority`'s items, its wait still counting (waits, aging
         and starvation see the first arrival). A token from another priority places it by its
         first-arrival time. Without a token it goes to the tail of `priority`, arriving now.
@@ -396,7 +395,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
                 origin = None
             if origin.__class__ is not Level:
                 self._requeues -= 1
-                raise TypeError(f"arrival must be a Delivery's arrival token, not {arrival!r}")
+                raise TypeError(f"arrival must be a delivery's arrival token, not {arrival!r}")
             if origin is not level:
                 # Not this level's numbering: first among its items of the same time.
                 seq, tie = -1, self._requeues
@@ -494,7 +493,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
                 if started is not None:  # numbered as the get it is (it is made next)
                     ended = self._clock() if arrived is None else arrived
                     self._get_waited.record(self.gets // self._sample_every, ended - started)
-        return self.get_nowait()
+        return self.get_delivery_nowait()[0]
 
     async def get_with_priority(self) -> tuple[Any, float]:
         """Like `get()`, but return `(item, priority)`."""
@@ -502,20 +501,24 @@ class PriorityQueue(QueueViews, asyncio.Queue):
             await self._wait_for_item()
         return self.get_with_priority_nowait()
 
-    async def get_delivery(self) -> Delivery:
-        """Like `get()`, but return a `Delivery` (item, priority, arrival token, first arrival)."""
+    async def get_delivery(self) -> DeliveryTuple:
+        """Like `get()`, but return a delivery: a plain tuple laid out as `Delivery`."""
         if not self._size:
             await self._wait_for_item()
         return self.get_delivery_nowait()
 
     async def _wait_for_item(self) -> None:
+        """asyncio.Queue.get's wait loop; only the sampled gets read the clock."""
         started = self._clock() if self._next_flag() else None
         arrived = None
         try:
             while not self._size:
                 if self._is_shutdown:
                     raise QueueShutDown
-                getter = self._get_loop().create_future()
+                loop = _get_running_loop()
+                if loop is not self._loop:
+                    loop = self._get_loop()
+                getter = loop.create_future()
                 self._getters.append(getter)
                 try:
                     arrived = await getter  # put_nowait's clock reading, None otherwise
@@ -523,7 +526,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
                     self._drop_getter(getter)
                     raise
         finally:
-            if started is not None:
+            if started is not None:  # numbered as the get it is (it is made next)
                 ended = self._clock() if arrived is None else arrived
                 self._get_waited.record(self.gets // self._sample_every, ended - started)
 
@@ -539,63 +542,19 @@ class PriorityQueue(QueueViews, asyncio.Queue):
 
     def get_nowait(self) -> Any:
         """Remove and return the best item; raise QueueEmpty (QueueShutDown once shut down)."""
-        # The one path by which an item leaves, inline in one frame: the hot path.
-        if not self._size:
-            if self._is_shutdown:
-                raise QueueShutDown
-            raise asyncio.QueueEmpty
-        heads = self._heads
-        level = heads[0][2]
-        times = level.times
-        back = level.back
-        if back and level.back_first():
-            t, _, _, item = heappop(back)
-        else:
-            item = level.items.popleft()
-            t = times.popleft()
-            level.served += 1
-        if times or back:
-            if self._aging_rate:
-                head_t = level.front()[0]
-                entry = level.head = (self._key(level.priority, head_t), head_t, level)
-                heapreplace(heads, entry)
-                if self._stale_heads:
-                    self._clean_heads()
-        else:
-            level.head = None
-            heappop(heads)
-            if self._stale_heads:
-                self._clean_heads()
-        self._size -= 1
-        due = self._sample_due - 1
-        if due:
-            self._sample_due = due
-        else:
-            self._sample_due = self._next_gap()
-            waited = self._clock() - t
-            level.record_wait(waited)
-            self._record_wait(waited)
-        putters = self._putters  # asyncio's `_wakeup_next`, its common case inline
-        if putters and not (putter := putters.popleft()).done():
-            putter.set_result(None)
-        elif putters:
-            self._wakeup_next(putters)  # that one was cancelled: the next
-        return item
-
-    _take_item = get_nowait
-    """get_nowait() for internal callers: never the logging wrapper, so never counted twice."""
+        return self._take()[0]
 
     def get_with_priority_nowait(self) -> tuple[Any, float]:
         """Like `get_nowait()`, but return `(item, priority)`."""
-        level = self._heads[0][2] if self._size else None
-        item = self._take_item()
-        return item, level.priority  # type: ignore[union-attr]
+        return self._take()[:2]
 
-    def get_delivery_nowait(self) -> Delivery:
-        """Like `get_nowait()`, but return a `Delivery`; its `arrival` goes to `nack`/requeue."""
-        # get_nowait's removal, inlined again (and checked against the same model in
-        # tests/test_queue_model.py): this is the pool's hot path, and a second frame plus the
-        # Delivery's Python-level __new__ would double the cost of a get.
+    def get_delivery_nowait(self) -> DeliveryTuple:
+        """Like `get_nowait()`, but return a delivery, a plain tuple laid out as `Delivery`:
+        `(item, priority, arrival, first_arrival, 0, None)`; `arrival` goes to `nack`/requeue.
+        """
+        # The one path by which an item leaves, inline in one frame: the hot path (checked
+        # against a model in tests/test_queue_model.py). A plain tuple, not a `Delivery`:
+        # a NamedTuple's construction would cost three times as much (engine.protocol).
         if not self._size:
             if self._is_shutdown:
                 raise QueueShutDown
@@ -638,12 +597,15 @@ class PriorityQueue(QueueViews, asyncio.Queue):
             putter.set_result(None)
         elif putters:
             self._wakeup_next(putters)  # that one was cancelled: the next
-        return _new_tuple(Delivery, (item, level.priority, (t, seq, tie, level), t, 0, None))
+        return (item, level.priority, (t, seq, tie, level), t, 0, None)
 
-    async def ack(self, delivery: Delivery) -> None:
+    _take = get_delivery_nowait
+    """For internal callers: never the logging wrapper, so a get is never counted twice."""
+
+    async def ack(self, delivery: DeliveryTuple) -> None:
         """Nothing to do: this queue forgot the item when it was got (`acks_on_get`)."""
 
-    async def nack(self, delivery: Delivery, delay: float = 0.0) -> None:
+    async def nack(self, delivery: DeliveryTuple, delay: float = 0.0) -> None:
         """Put a delivery back at its original place, now or after `delay` seconds.
 
         The item is back in the queue (and counts as an unfinished task again) when it lands:
@@ -652,7 +614,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         delay = check_seconds("delay", delay)
         if not math.isfinite(delay):
             raise ValueError(f"delay must be finite, not {delay!r}")
-        item, priority, arrival = delivery.item, delivery.priority, delivery.arrival
+        item, priority, arrival = delivery[:3]
         requeue = partial(self.requeue_nowait, item, priority=priority, arrival=arrival)
         if delay > 0:
             self._get_loop().call_later(delay, requeue)

@@ -12,7 +12,7 @@ import pytest
 
 from engine import PriorityQueue as ExportedPriorityQueue
 from engine.latency import SAMPLE_TABLE, LatencyWindow, SparseLatencyWindow, flag_drawer, gap_drawer
-from engine.protocol import WorkQueue, Wrapped
+from engine.protocol import Delivery, WorkQueue, Wrapped
 from engine.queue import Overflow, PriorityQueue, QueueShutDown
 from engine.snapshots import HeapEntry, QueueStats
 from tests.waiting import until
@@ -749,7 +749,8 @@ async def test_is_a_work_queue_whose_deliveries_tell_their_arrival():
     queue.put_nowait("a", priority=3)
     clock.advance(2)
     delivery = await queue.get_delivery()
-    assert (delivery.item, delivery.priority, delivery.first_arrival) == ("a", 3, 100.0)
+    assert delivery == ("a", 3, delivery[2], 100.0, 0, None)  # a plain tuple laid out as Delivery
+    assert Delivery._make(delivery).first_arrival == 100.0
     assert queue.empty()
     await queue.ack(delivery)  # nothing to do, nothing changes
     assert queue.qsize() == 0 and queue.stats().gets == 1
@@ -767,8 +768,8 @@ async def test_requeue_with_its_token_goes_back_at_its_original_place():
     queue.put_nowait("late", priority=2)
     clock.advance(10)
     # Back in the opposite order: each still lands at its own first-arrival place.
-    queue.requeue_nowait("b", priority=2, arrival=second.arrival)
-    queue.requeue_nowait("a", priority=2, arrival=first.arrival)
+    queue.requeue_nowait("b", priority=2, arrival=second[2])
+    queue.requeue_nowait("a", priority=2, arrival=first[2])
     top = queue.top(5)
     assert [e.item for e in top] == ["a", "b", "c", "d", "late"]
     assert [e.seq for e in top] == [0, 1, 2, 3, 4]
@@ -798,7 +799,7 @@ async def test_requeued_item_keeps_its_aging_and_outranks_newer_better_ones():
     delivery = queue.get_delivery_nowait()
     clock.advance(4)
     queue.put_nowait("new", priority=2)
-    queue.requeue_nowait("old", priority=5, arrival=delivery.arrival)
+    queue.requeue_nowait("old", priority=5, arrival=delivery[2])
     # old: 5 - 4 s = 1.0 effective, ahead of new at 2.0.
     assert [(e.item, e.effective_priority) for e in queue.top(2)] == [("old", 1.0), ("new", 2.0)]
     assert queue.get_nowait() == "old"
@@ -811,7 +812,7 @@ async def test_a_token_from_another_priority_places_by_first_arrival():
     clock.advance(1)
     queue.put_nowait("later", priority=4)
     delivery = queue.get_delivery_nowait()
-    queue.requeue_nowait("moved", priority=4, arrival=delivery.arrival)
+    queue.requeue_nowait("moved", priority=4, arrival=delivery[2])
     assert [(e.item, e.priority) for e in queue.top(2)] == [("moved", 4), ("later", 4)]
     with pytest.raises(TypeError, match="arrival"):
         queue.requeue_nowait("x", priority=4, arrival=(1.0, 2))
@@ -822,7 +823,7 @@ async def test_requeues_are_counted_apart_from_puts():
     queue.put_nowait("a", priority=1)
     queue.put_nowait("b", priority=1)
     delivery = queue.get_delivery_nowait()
-    queue.requeue_nowait("a", priority=1, arrival=delivery.arrival)
+    queue.requeue_nowait("a", priority=1, arrival=delivery[2])
     queue.requeue_nowait("extra", priority=1)  # overfills: requeues ignore maxsize
     stats = queue.stats()
     assert (queue.puts, stats.puts, queue.requeues, stats.requeues) == (2, 2, 2, 2)

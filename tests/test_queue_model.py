@@ -214,8 +214,8 @@ async def run(maxsize: int, rate: float, ops: list[tuple[Any, ...]]) -> None:
                 continue
             entry = model.take()
             delivery = queue.get_delivery_nowait()
-            assert (delivery.item, delivery.priority) == (entry[3], entry[0])
-            assert delivery.first_arrival == entry[1]
+            item, priority, _, first_arrival, *_ = delivery
+            assert (item, priority, first_arrival) == (entry[3], entry[0], entry[1])
             out.append((delivery, entry))
             got.append(entry[3])
         elif kind == "back":
@@ -225,7 +225,7 @@ async def run(maxsize: int, rate: float, ops: list[tuple[Any, ...]]) -> None:
             model.put_back(entry)
             got.remove(entry[3])
             queue.requeue_nowait(
-                delivery.item, priority=delivery.priority, arrival=delivery.arrival
+                delivery[0], priority=delivery[1], arrival=delivery[2]
             )
         elif kind == "drain":
             expected = [(entry[3], entry[0]) for entry in model.ordered()]
