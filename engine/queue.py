@@ -464,71 +464,59 @@ class PriorityQueue(QueueViews, asyncio.Queue):
 
     # ------------------------------------------------------------------ get
 
-    async def get(self) -> Any:
+    def _blocking_get(name: str, part: int | slice, doc: str) -> Callable[..., Any]:  # type: ignore[misc]
+        """The blocking gets: asyncio.Queue.get's wait loop, then `part` of a delivery.
+
+        The loop is inlined in each (not a nested coroutine): in a hand-off or a pool of idle
+        consumers every get waits, and a nested coroutine would cost a frame a resume. Only
+        the sampled gets read the clock.
+        """
+
+        async def get(self: PriorityQueue) -> Any:
+            if not self._size:
+                started = self._clock() if self._next_flag() else None
+                arrived = None
+                try:
+                    while not self._size:
+                        if self._is_shutdown:
+                            raise QueueShutDown
+                        loop = _get_running_loop()
+                        if loop is not self._loop:
+                            loop = self._get_loop()
+                        getter = loop.create_future()
+                        self._getters.append(getter)
+                        try:
+                            arrived = await getter  # put_nowait's clock reading, else None
+                        except BaseException:
+                            self._drop_getter(getter)
+                            raise
+                finally:
+                    if started is not None:  # numbered as the get it is (it is made next)
+                        ended = self._clock() if arrived is None else arrived
+                        self._get_waited.record(self.gets // self._sample_every, ended - started)
+            return self.get_delivery_nowait()[part]
+
+        get.__name__, get.__qualname__, get.__doc__ = name, f"PriorityQueue.{name}", doc
+        return get
+
+    get = _blocking_get(
+        "get",
+        0,
         """Remove and return the best item, waiting while the queue is empty.
 
         A cancelled get never loses an item. After `shutdown()` it still returns what is
         queued, then raises QueueShutDown.
-        """
-        if not self._size:
-            # `_wait_for_item` inlined (asyncio.Queue.get's loop): in a hand-off or a pool of
-            # idle consumers every get waits, and a nested coroutine costs a frame a resume.
-            started = self._clock() if self._next_flag() else None
-            arrived = None
-            try:
-                while not self._size:
-                    if self._is_shutdown:
-                        raise QueueShutDown
-                    loop = _get_running_loop()
-                    if loop is not self._loop:
-                        loop = self._get_loop()
-                    getter = loop.create_future()
-                    self._getters.append(getter)
-                    try:
-                        arrived = await getter  # put_nowait's clock reading, None otherwise
-                    except BaseException:
-                        self._drop_getter(getter)
-                        raise
-            finally:
-                if started is not None:  # numbered as the get it is (it is made next)
-                    ended = self._clock() if arrived is None else arrived
-                    self._get_waited.record(self.gets // self._sample_every, ended - started)
-        return self.get_delivery_nowait()[0]
-
-    async def get_with_priority(self) -> tuple[Any, float]:
-        """Like `get()`, but return `(item, priority)`."""
-        if not self._size:
-            await self._wait_for_item()
-        return self.get_with_priority_nowait()
-
-    async def get_delivery(self) -> DeliveryTuple:
-        """Like `get()`, but return a delivery: a plain tuple laid out as `Delivery`."""
-        if not self._size:
-            await self._wait_for_item()
-        return self.get_delivery_nowait()
-
-    async def _wait_for_item(self) -> None:
-        """asyncio.Queue.get's wait loop; only the sampled gets read the clock."""
-        started = self._clock() if self._next_flag() else None
-        arrived = None
-        try:
-            while not self._size:
-                if self._is_shutdown:
-                    raise QueueShutDown
-                loop = _get_running_loop()
-                if loop is not self._loop:
-                    loop = self._get_loop()
-                getter = loop.create_future()
-                self._getters.append(getter)
-                try:
-                    arrived = await getter  # put_nowait's clock reading, None otherwise
-                except BaseException:
-                    self._drop_getter(getter)
-                    raise
-        finally:
-            if started is not None:  # numbered as the get it is (it is made next)
-                ended = self._clock() if arrived is None else arrived
-                self._get_waited.record(self.gets // self._sample_every, ended - started)
+        """,
+    )
+    get_with_priority = _blocking_get(
+        "get_with_priority", slice(2), """Like `get()`, but return `(item, priority)`."""
+    )
+    get_delivery = _blocking_get(
+        "get_delivery",
+        slice(None),
+        """Like `get()`, but return a delivery: a plain tuple laid out as `Delivery`.""",
+    )
+    del _blocking_get
 
     def _drop_getter(self, getter: asyncio.Future[Any]) -> None:
         """A waiting get was interrupted (cancelled): asyncio's cleanup."""
