@@ -464,8 +464,9 @@ class PriorityQueue(QueueViews, asyncio.Queue):
 
     # ------------------------------------------------------------------ get
 
-    def _blocking_get(name: str, part: int | slice, doc: str) -> Callable[..., Any]:  # type: ignore[misc]
-        """The blocking gets: asyncio.Queue.get's wait loop, then `part` of a delivery.
+    def _blocking_get(name: str, part: slice | None, doc: str) -> Callable[..., Any]:  # type: ignore[misc]
+        """The blocking gets: asyncio.Queue.get's wait loop, then the item (`part` None) or
+        `part` of a delivery.
 
         The loop is inlined in each (not a nested coroutine): in a hand-off or a pool of idle
         consumers every get waits, and a nested coroutine would cost a frame a resume. Only
@@ -494,6 +495,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
                     if started is not None:  # numbered as the get it is (it is made next)
                         ended = self._clock() if arrived is None else arrived
                         self._get_waited.record(self.gets // self._sample_every, ended - started)
+            if part is None:  # get(): the item alone, with no delivery built
+                return self.get_nowait()
             return self.get_delivery_nowait()[part]
 
         get.__name__, get.__qualname__, get.__doc__ = name, f"PriorityQueue.{name}", doc
@@ -501,7 +504,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
 
     get = _blocking_get(
         "get",
-        0,
+        None,
         """Remove and return the best item, waiting while the queue is empty.
 
         A cancelled get never loses an item. After `shutdown()` it still returns what is
@@ -530,19 +533,63 @@ class PriorityQueue(QueueViews, asyncio.Queue):
 
     def get_nowait(self) -> Any:
         """Remove and return the best item; raise QueueEmpty (QueueShutDown once shut down)."""
-        return self._take()[0]
+        # The path by which an item leaves, inline in one frame: the hot path of get() and of
+        # every consumer. get_delivery_nowait() is the same removal returning a delivery: the
+        # two are written out twice on purpose (a shared helper would cost every get a frame,
+        # a shared delivery two tuples: 7% of a get in the producer + 8 consumers benchmark),
+        # and tests/test_queue_model.py checks both against one model.
+        if not self._size:
+            if self._is_shutdown:
+                raise QueueShutDown
+            raise asyncio.QueueEmpty
+        heads = self._heads
+        level = heads[0][2]
+        times = level.times
+        back = level.back
+        if back and level.back_first():
+            t, _, _, item = heappop(back)
+        else:
+            item = level.items.popleft()
+            t = times.popleft()
+            level.served += 1
+        if times or back:
+            if self._aging_rate:
+                head_t = level.front()[0]
+                entry = level.head = (self._key(level.priority, head_t), head_t, level)
+                heapreplace(heads, entry)
+                if self._stale_heads:
+                    self._clean_heads()
+        else:
+            level.head = None
+            heappop(heads)
+            if self._stale_heads:
+                self._clean_heads()
+        self._size -= 1
+        due = self._sample_due - 1
+        if due:
+            self._sample_due = due
+        else:
+            self._sample_due = self._next_gap()
+            waited = self._clock() - t
+            level.record_wait(waited)
+            self._record_wait(waited)
+        putters = self._putters  # asyncio's `_wakeup_next`, its common case inline
+        if putters and not (putter := putters.popleft()).done():
+            putter.set_result(None)
+        elif putters:
+            self._wakeup_next(putters)  # that one was cancelled: the next
+        return item
 
     def get_with_priority_nowait(self) -> tuple[Any, float]:
         """Like `get_nowait()`, but return `(item, priority)`."""
-        return self._take()[:2]
+        return self._take()[:2]  # not hot: the delivery's first two fields
 
     def get_delivery_nowait(self) -> DeliveryTuple:
         """Like `get_nowait()`, but return a delivery, a plain tuple laid out as `Delivery`:
         `(item, priority, arrival, first_arrival, 0, None)`; `arrival` goes to `nack`/requeue.
         """
-        # The one path by which an item leaves, inline in one frame: the hot path (checked
-        # against a model in tests/test_queue_model.py). A plain tuple, not a `Delivery`:
-        # a NamedTuple's construction would cost three times as much (engine.protocol).
+        # get_nowait's removal, inlined again: the pool's hot path. A plain tuple, not a
+        # `Delivery`: a NamedTuple's construction would cost three times as much.
         if not self._size:
             if self._is_shutdown:
                 raise QueueShutDown
