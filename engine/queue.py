@@ -499,7 +499,9 @@ class PriorityQueue(QueueViews, asyncio.Queue):
                 return self.get_nowait()
             return self.get_delivery_nowait()[part]
 
-        get.__name__, get.__qualname__, get.__doc__ = name, f"PriorityQueue.{name}", doc
+        qualname = f"PriorityQueue.{name}"  # what tracebacks and engine.stacks show
+        get.__code__ = get.__code__.replace(co_name=name, co_qualname=qualname)
+        get.__name__, get.__qualname__, get.__doc__ = name, qualname, doc
         return get
 
     get = _blocking_get(
