@@ -468,9 +468,9 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         """The blocking gets: asyncio.Queue.get's wait loop, then the item (`part` None) or
         `part` of a delivery.
 
-        The loop is inlined in each (not a nested coroutine): in a hand-off or a pool of idle
-        consumers every get waits, and a nested coroutine would cost a frame a resume. Only
-        the sampled gets read the clock.
+        Each of the three is this coroutine function itself, the loop in its own frame rather
+        than in a nested coroutine: in a hand-off or a pool of idle consumers every get waits,
+        and a nested coroutine would cost a frame a resume. Only sampled gets read the clock.
         """
 
         async def get(self: PriorityQueue) -> Any:
@@ -536,10 +536,9 @@ class PriorityQueue(QueueViews, asyncio.Queue):
     def get_nowait(self) -> Any:
         """Remove and return the best item; raise QueueEmpty (QueueShutDown once shut down)."""
         # The path by which an item leaves, inline in one frame: the hot path of get() and of
-        # every consumer. get_delivery_nowait() is the same removal returning a delivery: the
-        # two are written out twice on purpose (a shared helper would cost every get a frame,
-        # a shared delivery two tuples: 7% of a get in the producer + 8 consumers benchmark),
-        # and tests/test_queue_model.py checks both against one model.
+        # every consumer. get_delivery_nowait() is the same removal returning a delivery, written
+        # out twice on purpose: a shared helper costs every get a frame, a shared delivery two
+        # tuples (7% more instructions an item with 8 consumers). test_queue_model checks both.
         if not self._size:
             if self._is_shutdown:
                 raise QueueShutDown
