@@ -352,7 +352,8 @@ class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
         source = self.engine
         flags: list[str] = []
         if source_label(source):
-            flags.append("control" if Capability.BURST in self.capabilities else "read-only")
+            control = self.capabilities - {Capability.STACKS, Capability.MEMORY}
+            flags.append("control" if control else "read-only")
         if getattr(source, "disconnected", False):
             flags.append("DISCONNECTED")
         elif getattr(source, "stale", False):
@@ -411,7 +412,7 @@ class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
     def _update_hint(self) -> None:
         hint = self.part(HintBar)
         hint.hint = hint_for(self.snapshot, self.capabilities, frozen=self.frozen,
-                             quitting=self._quitting)
+                             quitting=self._quitting) or getattr(self.engine, "read_only_reason", "")
         if hint.error and self.clock() >= self._error_until:
             hint.error = ""
 
