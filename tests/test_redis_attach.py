@@ -159,3 +159,38 @@ async def _busy(url: str) -> bool:
 
 async def _sent(pool) -> bool:
     return bool(pool._in_use_connections)  # a command is on the wire, its reply not yet read
+
+
+async def test_the_heap_panel_of_a_pool_over_redis_shows_rows_from_redis(redis_url, tmp_path):
+    """`heapwatch --queue redis://...`: the snapshot's `top` is the shared queue's, in order."""
+    from test_redis_cli import scenario
+
+    from engine.runtime import Engine
+    from engine.scenario import load_scenario
+    from engine.shared import QueueTarget, SharedRun
+
+    toml = scenario(tmp_path, "heap", workers=1, latency=5000, failures=0, rate=0)
+    shape = load_scenario(toml)
+    engine = Engine(shape, shared=SharedRun(QueueTarget.parse(f"{redis_url}?name=heap"),
+                                            "worker", shape))  # fmt: skip
+    feeder = RedisPriorityQueue(redis_url, "heap")
+    await feeder.put_many([f"low-{i}" for i in range(10)], priority=9)
+    await feeder.put_many([f"high-{i}" for i in range(10)], priority=1)
+    await engine.start()
+    try:
+        await until(lambda: _true(len(engine.snapshot().top) == 19), "19 queued rows", limit=20)
+        rows = engine.snapshot().top
+        assert [e.item_repr for e in rows] == [repr(f"high-{i}") for i in range(1, 10)] + [
+            repr(f"low-{i}") for i in range(10)]
+        assert [e.item for e in rows] == [None] * 19
+        engine.top(5, priority=9.0)  # a level asked for is read from the next refresh on
+        await until(lambda: _true(len(engine.top(5, priority=9.0)) == 5), "the level's rows")
+        assert [e.priority for e in engine.top(5, priority=9.0)] == [9.0] * 5
+    finally:
+        await engine.shutdown(drain_timeout=0.2)
+        await feeder.destroy()
+        await feeder.close()
+
+
+async def _true(value: bool) -> bool:
+    return value
