@@ -40,6 +40,11 @@ RATE_WINDOW = 5.0
 """Seconds the completion and submission rates are measured over."""
 
 
+def _no_stacks(task: Any, role: Any) -> bool:
+    """The stacks of the processes on the queue are theirs; this one's would only mislead."""
+    return False
+
+
 class SharedQueueReader(_Every):
     """Reads the shared queue at `target` every `interval` seconds; `snapshot()` is instant.
 
@@ -62,7 +67,7 @@ class SharedQueueReader(_Every):
         self.queue = RedisPriorityQueue(self.client, target.name, aging_rate=None)
         self.view = SharedQueueView(self.queue, interval=interval, clock=clock, top=TOP_ENTRIES)
         self.watchdog = Watchdog(self.view, None, interval=min(0.5, interval), sla=sla,
-                                 loop_block_ms=None, clock=clock)  # fmt: skip
+                                 loop_block_ms=None, clock=clock, keep_task=_no_stacks)  # fmt: skip
         self._started = clock()
         self._beats: list[dict[str, Any]] = []
         self._holders: dict[str, Any] = {}
