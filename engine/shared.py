@@ -29,8 +29,8 @@ from typing import Any
 from engine.snapshots import QueueStats
 
 __all__ = [
-    "HOST", "ROLES", "Heartbeat", "QueueTarget", "SharedQueueError", "SharedQueueView", "SharedRun",
-    "read_heartbeats", "redact",
+    "HOST", "ROLES", "Heartbeat", "Periodic", "QueueTarget", "SharedQueueError", "SharedQueueView",
+    "SharedRun", "read_heartbeats", "redact",
 ]  # fmt: skip
 
 _log = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ class QueueTarget:
             raise SharedQueueError(f"Redis at {self.shown} is unreachable: {reason}") from None
 
 
-class _Every:
+class Periodic:
     """`tick()` now, then every `interval` seconds on a task of its own until `stop()`; a tick
     that fails is logged and the next one tries again."""
 
@@ -208,7 +208,7 @@ class _Every:
             await asyncio.gather(task, return_exceptions=True)
 
 
-class SharedQueueView(_Every):
+class SharedQueueView(Periodic):
     """The shared queue as the watchdog reads it, from the last stats snapshot.
 
     `refresh()` reads one (one script, O(priority levels)); `start()` keeps doing so every
@@ -373,7 +373,7 @@ _FATES = ("completed", "dead_lettered", "evicted", "rejected", "depth", "leased"
 _GLOBAL = ("submitted", "redelivered", "expired", "stale_acks", *_FATES)
 
 
-class Heartbeat(_Every):
+class Heartbeat(Periodic):
     """Publishes this process's pool and alerts every `interval` seconds, under a key that
     expires after three intervals without one."""
 

@@ -16,7 +16,7 @@ import time
 from collections import deque
 from typing import Any
 
-from engine.shared import QueueTarget, SharedQueueError, SharedQueueView, _Every, read_heartbeats
+from engine.shared import Periodic, QueueTarget, SharedQueueError, SharedQueueView, read_heartbeats
 from engine.snapshots import (
     Accounting,
     Alert,
@@ -45,7 +45,7 @@ def _no_stacks(task: Any, role: Any) -> bool:
     return False
 
 
-class SharedQueueReader(_Every):
+class SharedQueueReader(Periodic):
     """Reads the shared queue at `target` every `interval` seconds; `snapshot()` is instant.
 
     `open()` says, as a `SharedQueueError` (one line), why it cannot: Redis unreachable, a
