@@ -78,10 +78,14 @@ class SharedQueueReader(Periodic):
         self._counts: deque[tuple[float, int, int]] = deque()
 
     async def open(self) -> None:
-        await self.target.check(self.client)
-        if not await self.client.exists(f"heapwatch:{{{self.target.name}}}:meta"):
+        try:
+            await self.target.check(self.client)
+            if not await self.client.exists(f"heapwatch:{{{self.target.name}}}:meta"):
+                raise SharedQueueError(
+                    f"{self.target.shown}: no such queue (no process has used it)")
+        except SharedQueueError:
             await self.client.aclose()
-            raise SharedQueueError(f"{self.target.shown}: no such queue (no process has used it)")
+            raise
         await self.start()
         await self.watchdog.start()
 
