@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.protocol import Delivery, HandlerContext
+from engine.queue import QueueShutDown
 
 if TYPE_CHECKING:
     from engine.ledger import Job
@@ -134,6 +135,9 @@ class Leases:
             priority, items = self._outbox.popitem()
             try:
                 queued = await self.queue.put_many(items, priority=priority, encoded=True)
+            except QueueShutDown:  # flush() ran out of time (a full queue under 'block')
+                _log.warning("%d items were not sent: the queue shut down first", len(items))
+                queued = 0
             except Exception:
                 _log.exception("sending %d items to the shared queue failed", len(items))
                 queued = 0
@@ -228,6 +232,12 @@ class Leases:
             _log.exception("release of job %d failed; its lease will expire", job.id)
             fate = "stale"
         self._counts["stale_acks" if fate == "stale" else "released"] += 1
+
+    async def flush(self, timeout: float) -> None:
+        """Wait (up to `timeout`, or a second at least) for the sender to put what
+        `submit_nowait` took: the pool shuts the queue after this, so they land."""
+        if self._sender is not None and not self._sender.done():
+            await asyncio.wait([self._sender], timeout=max(timeout, 1.0))
 
     async def settled(self, timeout: float) -> None:
         """Wait (up to `timeout`, or a second at least) for the sender and the nacks in flight."""

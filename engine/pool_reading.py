@@ -51,8 +51,8 @@ class PoolReading:
         """The best `k` queued entries (at `priority` only, if given), with each job unwrapped:
         `item` is the payload, `item_repr` through the pool's hook, `job_id` and `attempt` set."""
         entries = []
-        if not hasattr(self._queue, "top"):
-            return ()  # a shared queue's entries stay in Redis
+        if not self._queue.acks_on_get:
+            return ()  # a shared queue's entries are in Redis: engine.shared's view reads them
         for entry in self._queue.top(k, priority):
             job = entry.item
             if type(job) is Job:

@@ -8,11 +8,13 @@ queue's keys in one cluster slot), and names the others from it:
     l:<p>     LIST  the FIFO of priority <p>: elements 'id:t:a:r'
     jobs      HASH  id -> the encoded payload
     leases    ZSET  element as delivered (the lease's token) -> lease deadline (server TIME)
-    leased    HASH  element as delivered -> its priority
+    leased    HASH  element as delivered -> its priority, then '|' and the consumer's name
+                    when the consumer gave one (the host that holds the lease)
     retry     ZSET  '<p>|<element>' -> due time (server TIME)
     dead      LIST  dead letters: 'id|p|attempts|first arrival|at|reason' LF payload
     counters  HASH  seq, depth, peak, submitted, completed, ... (see COUNTERS)
-    meta      HASH  epoch (TIME at creation), aging_rate
+    meta      HASH  epoch (TIME at creation), aging_rate, overflow (once a dashboard set it):
+                    every script reads the stored settings, so a change reaches every process
     ready     LIST  wake-up tokens for getters blocked in BLPOP (get_waiters counts them)
     room      LIST  wake-up tokens for putters blocked in BLPOP (put_waiters counts them)
     reaper    STR   the reaper's lock, held for one reap interval (SET NX PX)
@@ -29,7 +31,10 @@ fields of the counters hash (`seq` is the last job id given out).
 
 from __future__ import annotations
 
-__all__ = ["ACK", "COUNTERS", "EXTEND", "GET", "INIT", "NACK", "PUT", "REAP", "RELEASE", "STATS"]
+__all__ = [
+    "ACK", "COUNTERS", "EXTEND", "GET", "INIT", "LEASES", "NACK", "PUT", "REAP", "RELEASE",
+    "SETTINGS", "STATS", "TOP",
+]  # fmt: skip
 
 COUNTERS = (
     "submitted", "completed", "dead_lettered", "evicted", "rejected", "redelivered",
@@ -39,7 +44,8 @@ COUNTERS = (
 _COMMON = r"""
 local P = KEYS[1]
 local C = P .. 'counters'
-local rate = tonumber(ARGV[1])
+-- The stored rate, not the caller's: a dashboard may have changed it (SETTINGS).
+local rate = tonumber(redis.call('HGET', P .. 'meta', 'aging_rate') or ARGV[1])
 local epoch = tonumber(ARGV[2])
 
 local function now()
@@ -119,6 +125,7 @@ local function dead_letter(id, p, e, attempts, t, reason)
   redis.call('RPUSH', P .. 'dead', head .. '\n' .. payload)
   redis.call('HINCRBY', C, 'dead_lettered', 1)
 end
+local function lease_priority(v) return string.match(v, '^[^|]+') end
 -- The lease of element `e` ends here: its priority, or nil (counted) when it was reaped.
 local function take_lease(e)
   local p = redis.call('HGET', P .. 'leased', e)
@@ -128,7 +135,7 @@ local function take_lease(e)
   end
   redis.call('HDEL', P .. 'leased', e)
   redis.call('ZREM', P .. 'leases', e)
-  return p
+  return lease_priority(p)
 end
 -- A lease ends without an ack: back in the queue (after `delay`), or dead past max_attempts.
 local function settle_back(e, p, t, max_attempts, delay, expired, reason)
@@ -173,11 +180,12 @@ return redis.call('HMGET', P .. 'meta', 'epoch', 'aging_rate')
 """
 
 # ARGV: rate, epoch, priority, maxsize, policy, registered, payload... -> {accepted, depth,
-# full, evicted newcomers, then (priority, payload) per queued item evicted}
+# full, evicted newcomers, the policy used (the stored one if set), then (priority, payload)
+# per queued item evicted}
 PUT = _COMMON + r"""
 local p = ARGV[3]
 local maxsize = tonumber(ARGV[4])
-local policy = ARGV[5]
+local policy = redis.call('HGET', P .. 'meta', 'overflow') or ARGV[5]
 if ARGV[6] == '1' then unregister('put_waiters') end
 local n = #ARGV - 6
 local t = now()
@@ -247,6 +255,7 @@ if take > 0 then
   if maxsize > 0 and depth < maxsize then wake('put_waiters', 'room', 1) end
 end
 redis.call('HINCRBY', C, 'submitted', take + refused)
+table.insert(out, 1, policy)
 table.insert(out, 1, refused)
 table.insert(out, 1, full)
 table.insert(out, 1, depth)
@@ -254,13 +263,15 @@ table.insert(out, 1, take)
 return out
 """
 
-# ARGV: rate, epoch, n, lease, registered -> {now, depth, count, then per level served:
+# ARGV: rate, epoch, n, lease, registered, consumer ('' or its name) -> {now, depth, count, then per level served:
 # priority, k, and k (element, payload) pairs}; when nothing is queued {now, depth, 0, the
 # next due retry or lease deadline, or ''}.
 GET = _COMMON + r"""
 local n = tonumber(ARGV[3])
 local lease = tonumber(ARGV[4])
 if ARGV[5] == '1' then unregister('get_waiters') end
+local owner = ''
+if ARGV[6] ~= '' then owner = '|' .. ARGV[6] end
 local t = now()
 promote_due(t)
 local deadline = num(t + lease)
@@ -280,7 +291,7 @@ while got < n do
     got = got + 1
     es[got], ids[got] = e, id
     leases[2 * got - 1], leases[2 * got] = deadline, e
-    leased[2 * got - 1], leased[2 * got] = e, p
+    leased[2 * got - 1], leased[2 * got] = e, p .. owner
     if string.sub(e, -1) == '1' then redis.call('HINCRBY', C, 'redelivered', 1) end
   end
   local head = redis.call('LINDEX', lk, 0)
@@ -390,7 +401,7 @@ for i = 1, #ids do
   redis.call('HDEL', P .. 'leased', e)
   redis.call('HINCRBY', C, 'expired', 1)
   if p then
-    if settle_back(e, p, t, tonumber(ARGV[3]), 0, 1, 'lease expired') == 'queued' then
+    if settle_back(e, lease_priority(p), t, tonumber(ARGV[3]), 0, 1, 'lease expired') == 'queued' then
       back = back + 1
     else
       dead = dead + 1
@@ -402,12 +413,13 @@ promote_due(t)
 return {back, dead}
 """
 
-# ARGV: rate, epoch -> {now, leased, retry, dead, counters as name/value..., '|', then
+# ARGV: rate, epoch -> {now, leased, retry, dead, stored aging rate, stored overflow or '',
+# counters as name/value..., '|', then
 # (priority, depth, head element) per level}. O(P) in the levels.
 STATS = _COMMON + r"""
 local t = now()
 local out = {stamp(t), redis.call('ZCARD', P .. 'leases'), redis.call('ZCARD', P .. 'retry'),
-  redis.call('LLEN', P .. 'dead')}
+  redis.call('LLEN', P .. 'dead'), num(rate), redis.call('HGET', P .. 'meta', 'overflow') or ''}
 local flat = redis.call('HGETALL', C)
 for i = 1, #flat do out[#out + 1] = flat[i] end
 out[#out + 1] = '|'
@@ -417,6 +429,128 @@ for i = 1, #levels do
   out[#out + 1] = levels[i]
   out[#out + 1] = redis.call('LLEN', lk)
   out[#out + 1] = redis.call('LINDEX', lk, 0)
+end
+return out
+"""
+
+# ARGV: rate, epoch, 'aging_rate' or 'overflow', value -> {aging rate, overflow or ''}. A new
+# rate rescores every level's head (and tail) key at once: O(P log P), atomic, so no process
+# ever serves by a mix of two rates.
+SETTINGS = _COMMON + r"""
+if ARGV[3] == 'overflow' then
+  redis.call('HSET', P .. 'meta', 'overflow', ARGV[4])
+else
+  rate = tonumber(ARGV[4])
+  redis.call('HSET', P .. 'meta', 'aging_rate', ARGV[4])
+  redis.call('DEL', P .. 'tails')
+  local levels = redis.call('ZRANGE', P .. 'levels', 0, -1)
+  for i = 1, #levels do
+    local p = levels[i]
+    local lk = P .. 'l:' .. p
+    redis.call('ZADD', P .. 'levels', num(aging_key(p, elem_time(redis.call('LINDEX', lk, 0)))), p)
+    refresh_tail(p, lk)
+  end
+end
+return {num(rate), redis.call('HGET', P .. 'meta', 'overflow') or ''}
+"""
+
+# ARGV: rate, epoch, k, priority ('' for all) -> {now, then (priority, element, payload) per
+# entry, best first}. Each level's list is in key order, and the levels ZSET is scored by
+# each head's key, so a merge of at most k levels through a heap finds the best k: O(log P + k)
+# to find the levels, O(k log k) to merge them, one LINDEX (within k of the head) per entry.
+TOP = _COMMON + r"""
+local k = tonumber(ARGV[3])
+local out = {stamp(now())}
+local levels
+if ARGV[4] ~= '' then levels = {ARGV[4]} else levels = redis.call('ZRANGE', P .. 'levels', 0, k - 1) end
+local heap = {}
+local function less(a, b) return a[1] < b[1] or (a[1] == b[1] and a[2] < b[2]) end
+local function swap(i, j) heap[i], heap[j] = heap[j], heap[i] end
+local function push(c)
+  heap[#heap + 1] = c
+  local i = #heap
+  while i > 1 and less(heap[i], heap[math.floor(i / 2)]) do
+    swap(i, math.floor(i / 2))
+    i = math.floor(i / 2)
+  end
+end
+local function sift()
+  local i = 1
+  while true do
+    local m, l, r = i, 2 * i, 2 * i + 1
+    if l <= #heap and less(heap[l], heap[m]) then m = l end
+    if r <= #heap and less(heap[r], heap[m]) then m = r end
+    if m == i then return end
+    swap(i, m)
+    i = m
+  end
+end
+-- A cursor: {key, id, priority, position in its list, element}; positions stay below k.
+local function advance(p, pos)
+  local e = redis.call('LINDEX', P .. 'l:' .. p, pos)
+  if e then push({aging_key(p, elem_time(e)), tonumber(string.match(e, '^(%d+):')), p, pos, e}) end
+end
+local next_level = 1
+local got, ids = 0, {}
+while got < k do
+  -- A level whose head comes before the heap's best joins the merge (levels are in head order).
+  while next_level <= #levels and (#heap == 0 or tonumber(redis.call('ZSCORE', P .. 'levels',
+      levels[next_level]) or '0') <= heap[1][1]) do
+    advance(levels[next_level], 0)
+    next_level = next_level + 1
+  end
+  if #heap == 0 then break end
+  local c = heap[1]
+  got = got + 1
+  ids[got] = c[2]
+  out[#out + 1] = c[3]
+  out[#out + 1] = c[5]
+  heap[1] = heap[#heap]
+  heap[#heap] = nil
+  sift()
+  advance(c[3], c[4] + 1)
+end
+if got > 0 then
+  local bodies = redis.call('HMGET', P .. 'jobs', unpack(ids))
+  local full = {out[1]}
+  for i = 1, got do
+    full[#full + 1] = out[2 * i]
+    full[#full + 1] = out[2 * i + 1]
+    full[#full + 1] = bodies[i] or ''
+  end
+  out = full
+end
+return out
+"""
+
+# ARGV: rate, epoch -> {now, then (consumer, leased, soonest deadline, latest deadline) per
+# consumer that named itself} (O(leases)): what the dashboard shows of a host that is gone.
+LEASES = _COMMON + r"""
+local flat = redis.call('HGETALL', P .. 'leased')
+local by = {}
+local order = {}
+for i = 1, #flat, 2 do
+  local owner = string.match(flat[i + 1], '|(.*)$')
+  if owner then
+    local d = tonumber(redis.call('ZSCORE', P .. 'leases', flat[i]) or '0')
+    local s = by[owner]
+    if not s then
+      s = {0, d, d}
+      by[owner] = s
+      order[#order + 1] = owner
+    end
+    s[1] = s[1] + 1
+    if d < s[2] then s[2] = d end
+    if d > s[3] then s[3] = d end
+  end
+end
+local out = {stamp(now())}
+for i = 1, #order do
+  local s = by[order[i]]
+  out[#out + 1] = order[i]
+  out[#out + 1] = s[1]
+  out[#out + 1] = num(s[2])
+  out[#out + 1] = num(s[3])
 end
 return out
 """

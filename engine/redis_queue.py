@@ -21,7 +21,6 @@ import logging
 import random
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -39,10 +38,13 @@ from engine.latency import LatencyWindow
 from engine.leases import LeaseContext as RedisHandlerContext
 from engine.protocol import Delivery, HandlerContext
 from engine.queue import Overflow, QueueShutDown
+from engine.redis_reading import LeaseHolder, QueueReading, RedisQueueStats
 from engine.reprs import ItemRepr, describe
-from engine.snapshots import Accounting, DeadLetter, PriorityStats, QueueStats
 
-__all__ = ["Codec", "LeaseLost", "RedisHandlerContext", "RedisPriorityQueue", "RedisQueueStats"]
+__all__ = [
+    "Codec", "LeaseHolder", "LeaseLost", "RedisHandlerContext", "RedisPriorityQueue",
+    "RedisQueueStats",
+]  # fmt: skip
 
 
 class Codec(NamedTuple):
@@ -82,45 +84,20 @@ class LeaseLost(Exception):
     """`extend` of a lease that was reaped (it expired) or settled already."""
 
 
-@dataclass(frozen=True, slots=True)
-class RedisQueueStats(QueueStats):
-    """`QueueStats` of the shared queue (read in one script), plus what leases add.
-
-    Meaningless for the queue as a whole, as they are this process's own: blocked_putters,
-    blocked_getters, every wait/put_block/get_wait percentile (per_priority's too) and
-    is_shutdown. The rest is shared by every process (docs/redis.md).
-    """
-
-    leased: int = 0
-    """Items leased and not yet acked (what `Accounting.in_flight` calls in flight)."""
-    retry_scheduled: int = 0
-    """Nacked items waiting for their delay before they go back."""
-    submitted: int = 0
-    completed: int = 0
-    dead_lettered: int = 0
-    redelivered: int = 0
-    """Deliveries that followed an expired lease."""
-    expired: int = 0
-    """Leases the reaper found past their deadline."""
-    stale_acks: int = 0
-    """Acks, nacks and extends refused because their lease had been reaped."""
-
-
 _log = logging.getLogger(__name__)
 _NAME = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 _RETRYABLE = (_exc.ConnectionError, _exc.TimeoutError, OSError)
-_SHARED = ("puts", "gets", "evicted", "rejected", "submitted", "completed", "dead_lettered",
-           "redelivered", "expired", "stale_acks")  # fmt: skip
 
 
-class RedisPriorityQueue:
+class RedisPriorityQueue(QueueReading):
     """A priority queue in Redis: lower numbers first, FIFO among equals, leases, aging.
 
     Args:
         url_or_client: a `redis://` URL, or a `redis.asyncio.Redis` made without
             `decode_responses` (payloads are bytes).
         name: the queue's name in Redis (letters, digits, `_.:-`); processes using the same
-            name share the queue. All of them must use the same `aging_rate`.
+            name share the queue. All of them must use the same `aging_rate` (None: take the
+            stored one, as a dashboard does).
         maxsize: queued items at most (leased ones do not count); 0 for unbounded.
         overflow: 'block' (putters wait for a room signal), 'reject' or 'evict-lowest'.
         aging_rate: priority points an item gains per second of waiting (0.0: off).
@@ -133,7 +110,13 @@ class RedisPriorityQueue:
         reconnect_timeout: seconds to keep retrying, with backoff, while Redis is unreachable.
         max_wait: longest single blocking wait before a waiter looks again (a safety net:
             waiters are woken by signals, not by polling).
-        item_repr: how payloads are shown in dead letters (`engine.reprs.describe`).
+        item_repr: how payloads are shown in dead letters and `top()` (`engine.reprs.describe`).
+        consumer: the name this process's leases are held under ('': none), so that a
+            dashboard can tell which host holds what (`lease_holders()`).
+
+    The aging rate and the overflow policy are the queue's stored settings once a dashboard
+    has changed them (`set_aging`, `set_overflow`): every script reads them, and this
+    process's `aging_rate` and `overflow` follow at its next `stats()`.
     """
 
     acks_on_get = False
@@ -147,7 +130,7 @@ class RedisPriorityQueue:
         *,
         maxsize: int = 0,
         overflow: Overflow | str = Overflow.BLOCK,
-        aging_rate: float = 0.0,
+        aging_rate: float | None = 0.0,
         lease: float = 30.0,
         max_attempts: int = 3,
         reap_interval: float | None = None,
@@ -156,13 +139,18 @@ class RedisPriorityQueue:
         reconnect_timeout: float = 30.0,
         max_wait: float = 1.0,
         item_repr: ItemRepr | None = None,
+        consumer: str = "",
     ) -> None:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ValueError(f"name must be 1-100 letters, digits or _.:-, not {name!r}")
         if isinstance(maxsize, bool) or not isinstance(maxsize, int):
             raise TypeError(f"maxsize must be an int, not {maxsize!r}")
         self._overflow = check_choice("overflow", overflow, Overflow)
-        self._rate = check_rate("aging_rate", aging_rate)
+        self._adopt = aging_rate is None
+        self._rate = 0.0 if aging_rate is None else check_rate("aging_rate", aging_rate)
+        if "|" in consumer or "," in consumer:
+            raise ValueError(f"consumer must not contain '|' or ',', not {consumer!r}")
+        self._consumer = consumer
         self._lease = check_seconds("lease", lease, allow_zero=False)
         self._max_attempts = check_count("max_attempts", max_attempts, 1)
         if reap_interval is None:
@@ -189,7 +177,8 @@ class RedisPriorityQueue:
         register = self._redis.register_script
         self._scripts = {
             op: register(getattr(redis_lua, op))
-            for op in ("INIT", "PUT", "GET", "ACK", "NACK", "RELEASE", "EXTEND", "REAP", "STATS")
+            for op in ("INIT", "PUT", "GET", "ACK", "NACK", "RELEASE", "EXTEND", "REAP", "STATS",
+                       "SETTINGS", "TOP", "LEASES")
         }
         self._epoch: str | None = None
         self._depth = 0
@@ -235,7 +224,9 @@ class RedisPriorityQueue:
 
     async def _init(self) -> None:
         epoch, rate = await self._call("INIT", repr(self._rate))
-        if float(rate) != self._rate:
+        if self._adopt:
+            self._rate = float(rate)
+        elif float(rate) != self._rate:
             raise ValueError(
                 f"queue {self.name!r} in Redis has aging_rate {float(rate)!r}; "
                 f"this process asked for {self._rate!r} (all processes must agree)"
@@ -326,8 +317,9 @@ class RedisPriorityQueue:
                     *pending,
                 )  # fmt: skip
                 taken, self._depth, full, refused = (int(x) for x in reply[:4])
+                self._overflow = Overflow(reply[4].decode())  # the stored policy, if one is
                 queued += taken
-                for i in range(4, len(reply), 2):
+                for i in range(5, len(reply), 2):
                     self._drop(reply[i + 1], float(reply[i]), "evicted")
                 if self._overflow is Overflow.REJECT:
                     for payload in pending[taken:]:
@@ -378,7 +370,7 @@ class RedisPriorityQueue:
                     raise QueueShutDown
                 if loop.time() >= self._next_reap:
                     await self.reap()
-                reply = await self._call("GET", n, self._lease, "1" if registered else "0")
+                reply = await self._lease_items(n, registered)
                 now = float(reply[0])
                 self._depth = int(reply[1])
                 if int(reply[2]):
@@ -396,6 +388,25 @@ class RedisPriorityQueue:
         finally:
             if started is not None:
                 self._get_waited.record(loop.time() - started)
+
+    async def _lease_items(self, n: int, registered: bool) -> Any:
+        """The GET script, shielded: a cancel (a pause, a worker removed) that lands while it
+        runs waits for its reply and releases what it leased at once, rather than leaving
+        leases nobody holds to come back at their expiry as redeliveries."""
+        call = asyncio.ensure_future(
+            self._call("GET", n, self._lease, "1" if registered else "0", self._consumer)
+        )
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            try:
+                reply = await call
+                if int(reply[2]):
+                    for delivery in self._deliveries(reply, float(reply[0])):
+                        await self.release(delivery)
+            except Exception:  # Redis away: the leases expire and the reaper returns them
+                _log.warning("releasing the items of an interrupted get failed", exc_info=True)
+            raise
 
     def _deliveries(self, reply: list[Any], now: float) -> list[Delivery]:
         decode = self._codec.decode
@@ -499,63 +510,6 @@ class RedisPriorityQueue:
     @property
     def lease(self) -> float:  # seconds a delivery stays leased
         return self._lease
-
-    async def stats(self) -> RedisQueueStats:
-        """The shared queue's figures read in one script (O(P)), plus this process's waits."""
-        reply = await self._call("STATS")
-        now = float(reply[0])
-        bar = reply.index(b"|")
-        counters = {k.decode(): int(v) for k, v in zip(reply[4:bar:2], reply[5:bar:2], strict=True)}
-        self._depth = counters.get("depth", 0)
-        levels = []
-        oldest = 0.0
-        for i in range(bar + 1, len(reply), 3):
-            priority = float(reply[i])
-            wait = max(0.0, now - float(reply[i + 2].split(b":")[1]))
-            oldest = max(oldest, wait)
-            window = self._wait_series.get(priority)
-            p50, p99 = window.percentiles(50, 99) if window is not None else (None, None)
-            levels.append(PriorityStats(priority, int(reply[i + 1]), wait, p50, p99))
-        seen = {level.priority for level in levels}
-        for priority, window in self._wait_series.items():
-            if priority not in seen and len(window):
-                levels.append(PriorityStats(priority, 0, 0.0, *window.percentiles(50, 99)))
-        levels.sort(key=lambda level: level.priority)
-        wait_p50, wait_p99 = self._waits.percentiles(50, 99)
-        put_p50, put_p99 = self._put_blocked.percentiles(50, 99)
-        get_p50, get_p99 = self._get_waited.percentiles(50, 99)
-        return RedisQueueStats(
-            depth=self._depth, maxsize=self._maxsize, peak_depth=counters.get("peak", 0),
-            blocked_putters=self._blocked[0], blocked_getters=self._blocked[1],
-            overflow=self._overflow.value, aging_rate=self._rate, oldest_wait=oldest,
-            per_priority=tuple(levels), wait_p50=wait_p50, wait_p99=wait_p99,
-            put_block_p50=put_p50, put_block_p99=put_p99, get_wait_p50=get_p50,
-            get_wait_p99=get_p99, is_shutdown=self._is_shutdown, leased=int(reply[1]),
-            retry_scheduled=int(reply[2]), **{name: counters.get(name, 0) for name in _SHARED},
-        )  # fmt: skip
-
-    async def accounting(self) -> Accounting:
-        """Every submitted item's one fate, read atomically: `lost` must be 0."""
-        s = await self.stats()
-        return Accounting(
-            s.submitted, s.completed, s.dead_lettered, s.evicted, s.rejected,
-            queued=s.depth, in_flight=s.leased, retry_scheduled=s.retry_scheduled,
-        )  # fmt: skip
-
-    async def dead_letters(self, limit: int = 100) -> tuple[DeadLetter, ...]:
-        """The newest `limit` dead letters, oldest first (they stay in Redis)."""
-        check_count("limit", limit, 1)
-        records = await self._retrying(lambda: self._redis.lrange(self._prefix + "dead", -limit, -1))
-        out = []
-        for record in records:
-            head, payload = record.split(b"\n", 1)
-            job_id, priority, attempts, _, at, reason = head.decode().split("|", 5)
-            item = self._codec.decode(payload)
-            text = describe(item, 80, self._item_repr)
-            out.append(
-                DeadLetter(text, float(priority), int(attempts), reason, float(at), item, int(job_id))
-            )
-        return tuple(out)
 
     # ------------------------------------------------------------------ lifecycle
 

@@ -321,7 +321,7 @@ class Engine:
             scenario=self.scenario.name,
             seed=self.scenario.seed,
             queue=_stamped(stats, now, wall),
-            top=self.pool.top(TOP_ENTRIES),
+            top=self.top(TOP_ENTRIES),
             pool=_stamped(self.pool.snapshot(), now, wall),
             watchdog=self.watchdog.snapshot(stats),
             process=process,
@@ -447,7 +447,10 @@ class Engine:
 
     def top(self, k: int, priority: float | None = None) -> tuple[HeapEntry, ...]:
         """The best `k` queued entries, of one `priority` if given (the queue's own top k: no
-        scan of the queue), each job unwrapped as in the snapshot's `top`."""
+        scan of the queue), each job unwrapped as in the snapshot's `top`; on a shared queue,
+        as the view last read them from Redis."""
+        if self.shared is not None:
+            return self.shared.view.top(k, priority)
         return self.pool.top(k, priority)
 
     def capture_stacks(self) -> tuple[StackGroup, ...]:

@@ -29,8 +29,8 @@ from typing import Any
 from engine.snapshots import QueueStats
 
 __all__ = [
-    "HOST", "ROLES", "Heartbeat", "QueueTarget", "SharedQueueError", "SharedQueueView", "SharedRun",
-    "read_heartbeats", "redact",
+    "HOST", "ROLES", "Heartbeat", "Periodic", "QueueTarget", "SharedQueueError", "SharedQueueView",
+    "SharedRun", "read_heartbeats", "redact",
 ]  # fmt: skip
 
 _log = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ class QueueTarget:
             raise SharedQueueError(f"Redis at {self.shown} is unreachable: {reason}") from None
 
 
-class _Every:
+class Periodic:
     """`tick()` now, then every `interval` seconds on a task of its own until `stop()`; a tick
     that fails is logged and the next one tries again."""
 
@@ -208,7 +208,7 @@ class _Every:
             await asyncio.gather(task, return_exceptions=True)
 
 
-class SharedQueueView(_Every):
+class SharedQueueView(Periodic):
     """The shared queue as the watchdog reads it, from the last stats snapshot.
 
     `refresh()` reads one (one script, O(priority levels)); `start()` keeps doing so every
@@ -218,16 +218,23 @@ class SharedQueueView(_Every):
 
     what = "reading the shared queue's stats"  # failed: the view serves the last snapshot
 
-    def __init__(self, queue: Any, interval: float = 0.5, clock: Any = time.monotonic) -> None:
+    def __init__(self, queue: Any, interval: float = 0.5, clock: Any = time.monotonic,
+                 top: int = 20) -> None:
         super().__init__(interval)
         self.queue = queue
         self._clock = clock
         self._stats: Any = None
         self._taken = clock()
+        self._top_k = top
+        self._top: dict[float | None, tuple[Any, ...]] = {None: ()}
 
     async def refresh(self) -> Any:
         self._stats = await self.queue.stats()
         self._taken = self._clock()
+        # The heap's rows too (one script each: O(log P + k log k)); a level asked for by
+        # `top(k, priority)` is read from the next refresh on.
+        for priority in list(self._top):
+            self._top[priority] = await self.queue.top(self._top_k, priority)
         return self._stats
 
     tick = refresh
@@ -276,7 +283,13 @@ class SharedQueueView(_Every):
         return self.queue.lease
 
     def top(self, k: int, priority: float | None = None) -> tuple[Any, ...]:
-        return ()  # the heap's entries stay in Redis: the per-priority panel shows the levels
+        """The best `k` entries as last read (of one level if `priority`; a level not read
+        yet is empty until the next refresh reads it)."""
+        if priority is not None and priority not in self._top:
+            if len(self._top) > 8:  # the levels asked for lately, not every one ever
+                del self._top[next(p for p in self._top if p is not None)]
+            self._top[priority] = ()
+        return self._top[priority][:k]
 
 
 class SharedRun:
@@ -293,7 +306,7 @@ class SharedRun:
         self.client = target.client()
         self.queue = RedisPriorityQueue(
             self.client, target.name, maxsize=q.maxsize, overflow=q.overflow,
-            aging_rate=q.aging, max_attempts=p.max_attempts, max_wait=0.5,
+            aging_rate=q.aging, max_attempts=p.max_attempts, max_wait=0.5, consumer=HOST,
         )  # fmt: skip
         self.view = SharedQueueView(self.queue, interval=scenario.watchdog.interval)
         self.heartbeat: Heartbeat | None = None
@@ -360,7 +373,7 @@ _FATES = ("completed", "dead_lettered", "evicted", "rejected", "depth", "leased"
 _GLOBAL = ("submitted", "redelivered", "expired", "stale_acks", *_FATES)
 
 
-class Heartbeat(_Every):
+class Heartbeat(Periodic):
     """Publishes this process's pool and alerts every `interval` seconds, under a key that
     expires after three intervals without one."""
 
@@ -384,8 +397,8 @@ class Heartbeat(_Every):
             "wall_time": time.time(),
             "workers": [
                 {"id": f"{HOST}/{w.name}", "state": str(w.state), "item": w.item_repr,
-                 "busy_for": w.busy_for, "attempt": w.attempt, "done": w.done,
-                 "failed": w.failed}
+                 "priority": w.priority, "busy_for": w.busy_for, "attempt": w.attempt,
+                 "done": w.done, "failed": w.failed, "retried": w.retried}
                 for w in pool.workers
             ],  # fmt: skip
             "accounting": {"deliveries": a.submitted, "completed": a.completed,

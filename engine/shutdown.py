@@ -111,6 +111,8 @@ class ShutdownSteps:
         began = self._clock()
         interrupted = False
         self._enter(ShutdownPhase.STOPPING_INTAKE)
+        if self._leases is not None:  # what submit_nowait took goes out before the queue shuts
+            await self._leases.flush(self._cancel_grace)
         self._queue.shutdown()
         self.resume()
         self._enter(ShutdownPhase.DRAINING, limit=drain_timeout)

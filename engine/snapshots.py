@@ -243,6 +243,8 @@ class WorkerSnapshot:
     """The repr of the last exception its handler raised (None: none yet)."""
     last_traceback: str | None = None
     """That exception's formatted traceback text."""
+    host: str = ""
+    """The process it runs in, 'HOST:PID', on a shared queue ('' in a pool of this process)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +349,24 @@ class ShutdownReport:
 
 
 @dataclass(frozen=True, slots=True)
+class HostSnapshot:
+    """One process on a shared queue, as its heartbeat (or its silence) shows it."""
+
+    host: str
+    """'HOST:PID'."""
+    role: str
+    """'producer', 'worker' or 'all' ('' for a host known only by the leases it holds)."""
+    live: bool
+    """Its heartbeat is fresh; False: it expired (the process died or lost Redis)."""
+    workers: int
+    leased: int
+    """Items leased under its name and not yet settled."""
+    back_in: float | None = None
+    """For a lost host: seconds until the last of its leases runs out and its items go back
+    to the queue (0.0: at the next reap; None: it holds none)."""
+
+
+@dataclass(frozen=True, slots=True)
 class PoolSnapshot(Stamped):
     workers: tuple[WorkerSnapshot, ...]
     """Live workers by id, then the recently stopped and the last crashed ones."""
@@ -368,6 +388,9 @@ class PoolSnapshot(Stamped):
     """Seconds the last shutdown's drain took (None before any)."""
     report: ShutdownReport | None = None
     """Set once a shutdown has finished."""
+    hosts: tuple[HostSnapshot, ...] = ()
+    """On a shared queue seen from a dashboard: every process, live or lost, by name (the
+    workers carry their `host`). Empty for a pool of this process."""
 
     @property
     def shutdown_started(self) -> bool:

@@ -22,6 +22,7 @@ pytestmark = redis_fixture.needs_redis
 redis_server = redis_fixture.redis_server
 redis_url = redis_fixture.redis_url
 until = redis_fixture.until
+durable_redis = redis_fixture.durable_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -231,3 +232,46 @@ async def _drained(queue: RedisPriorityQueue) -> bool:
 
 async def _leased(queue: RedisPriorityQueue, n: int) -> bool:
     return (await queue.stats()).leased >= n
+
+
+async def test_redis_restart_mid_run_heapwatch_processes_reconnect_and_lose_nothing(
+    durable_redis, tmp_path
+):
+    """`heapwatch --queue` producer and worker processes while redis-server is SIGKILLed and
+    restarted on its append-only file: both live through it and every item has one fate."""
+    url = f"{durable_redis.url}?name=restart"
+    toml = scenario(tmp_path, "restart", workers=3, latency=5, failures=0, rate=100)
+    logs = {name: open(tmp_path / f"{name}.err", "w") for name in ("p", "w")}  # noqa: SIM115
+    producer = command("--queue", url, "--role", "producer", "--scenario", toml,
+                       "--report", tmp_path / "p.json", stderr=logs["p"])  # fmt: skip
+    worker = command("--queue", url, "--role", "worker", "--scenario", toml,
+                     "--report", tmp_path / "w.json", stderr=logs["w"])  # fmt: skip
+    queue = RedisPriorityQueue(durable_redis.url, "restart")
+    try:
+        await until(lambda: _completed_at_least(queue, 50), "work before the restart", limit=40)
+        await asyncio.to_thread(durable_redis.restart)
+        before = (await queue.stats()).completed
+        await until(lambda: _completed_at_least(queue, before + 50), "work after it", limit=40)
+        assert producer.poll() is None and worker.poll() is None
+        producer.send_signal(signal.SIGTERM)
+        assert producer.wait(30) == 0
+        await until(lambda: _drained(queue), "the worker to drain the queue", limit=40)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+    finally:
+        for process in (producer, worker):
+            if process.poll() is None:
+                process.kill()
+        for log in logs.values():
+            log.close()
+    reports = {name: json.loads((tmp_path / f"{name}.json").read_text()) for name in ("p", "w")}
+    assert (await queue.accounting()).lost == 0
+    for report in reports.values():
+        assert report["lost"] == 0 and report["shared_queue"]["global"]["lost"] == 0
+    err = (tmp_path / "w.err").read_text() + (tmp_path / "p.err").read_text()
+    assert "Traceback" not in err, err[err.find("Traceback") - 300:][:3000]
+    await queue.close()
+
+
+async def _completed_at_least(queue: RedisPriorityQueue, n: int) -> bool:
+    return (await queue.stats()).completed >= n

@@ -238,7 +238,8 @@ class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
 
     def _apply_layout(self, width: int, height: int, *, force: bool = False) -> None:
         snapshot = self.snapshot
-        workers = len(snapshot.pool.workers) if snapshot is not None else 4
+        # A shared queue's workers table has a header row per host too.
+        workers = len(snapshot.pool.workers) + len(snapshot.pool.hosts) if snapshot else 4
         levels = len(snapshot.queue.per_priority) if snapshot is not None else 4
         shutdown = self.has_class("-shutdown")
         layout = plan(width, height, workers=workers, levels=levels, shutdown=shutdown)
@@ -256,7 +257,7 @@ class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
         self._shape = (workers, levels, shutdown)
 
     def _relayout_if_needed(self, snapshot: EngineSnapshot) -> None:
-        shape = (len(snapshot.pool.workers), len(snapshot.queue.per_priority),
+        shape = (len(snapshot.pool.workers) + len(snapshot.pool.hosts), len(snapshot.queue.per_priority),
                  self.has_class("-shutdown"))
         if shape != self._shape:
             self._apply_layout(self.size.width, self.size.height)
@@ -352,7 +353,8 @@ class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
         source = self.engine
         flags: list[str] = []
         if source_label(source):
-            flags.append("control" if Capability.BURST in self.capabilities else "read-only")
+            control = self.capabilities - {Capability.STACKS, Capability.MEMORY}
+            flags.append("control" if control else "read-only")
         if getattr(source, "disconnected", False):
             flags.append("DISCONNECTED")
         elif getattr(source, "stale", False):
@@ -411,7 +413,7 @@ class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
     def _update_hint(self) -> None:
         hint = self.part(HintBar)
         hint.hint = hint_for(self.snapshot, self.capabilities, frozen=self.frozen,
-                             quitting=self._quitting)
+                             quitting=self._quitting) or getattr(self.engine, "read_only_reason", "")
         if hint.error and self.clock() >= self._error_until:
             hint.error = ""
 

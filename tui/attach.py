@@ -199,6 +199,10 @@ async def run_dashboard(source: Any) -> int:
 
 def attach_main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
     """`heapwatch attach ...`; returns the exit status."""
+    if argv and any(word.startswith("redis://") for word in argv):  # a queue shared in Redis
+        from tui.redis_source import redis_attach_main
+
+        return redis_attach_main(argv)
     args = attach_parser().parse_args(argv)
     prog = "heapwatch attach"
     if args.list:
