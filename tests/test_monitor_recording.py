@@ -12,7 +12,7 @@ from engine.monitor_client import MonitorClient
 from engine.monitor_ops import Operations
 from engine.queue import PriorityQueue
 from engine.recording import Recorder, RecordingError, load_recording
-from engine.snapshots import Alert, AlertKind
+from engine.snapshots import Alert, AlertKind, Capability
 from engine.wire import Codec
 from tui.attach import replay_main
 from tui.remote import ReplaySource, SourceError
@@ -133,8 +133,13 @@ async def test_replay_source_plays_pauses_steps_and_jumps_to_an_alert(tmp_path):
     assert source.position == 2  # paused: time passes, the frame stays
     assert source.step(2) == 4 and source.step(-10) == 0
     assert source.jump_to_alert() and source.position == 6
-    assert not source.jump_to_alert()
-    assert source.capabilities == frozenset() and source.snapshot().capabilities == frozenset()
+    assert not source.jump_to_alert() and source.position == 6
+    assert source.alert_marks == (6,)
+    assert not source.jump_to_alert(-1) and source.step(3) == 9
+    assert source.jump_to_alert(-1) and source.position == 6
+    # A recording only plays: none of the control capabilities, and the keys follow it.
+    only_plays = {Capability.REPLAY, Capability.STACKS}
+    assert source.capabilities == only_plays == source.snapshot().capabilities
     with pytest.raises(SourceError, match="read-only"):
         source.add_worker()
     source.play()

@@ -26,6 +26,7 @@ from engine.monitor_paths import list_monitors
 from engine.recording import DEFAULT_MAX_BYTES, Recorder, RecordingError, load_recording
 from engine.snapshots import EngineSnapshot, WorkerState
 from tui.remote import RemoteSource, ReplaySource, SourceError
+from tui.source import stale_text
 
 __all__ = ["attach_main", "format_line", "list_main", "replay_main"]
 
@@ -138,8 +139,7 @@ def format_line(snapshot: EngineSnapshot, state: str = "live",
             f"{pool.live_workers} completed={pool.accounting.completed} "
             f"rate={pool.completion_rate:.0f}/s alerts={active}")
     if state == "stale" and stale:
-        line += (f"  loop blocked {stale.get('blocked_for', 0):.1f}s in "
-                 f"{stale.get('culprit') or '?'}")
+        line += f"  {stale_text(stale)}"
     return line
 
 
