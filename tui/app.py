@@ -400,7 +400,7 @@ class HeapwatchApp(QuitActions, SourceActions, ReplayActions, TableNavigation, A
                      kind=EventKind.ERROR)
         elif state == "live" and self._last_source_state == "disconnected":
             log.note(f"reconnected to {endpoint}")
-            log.last_seq = 0  # a restarted service counts its events from the start again
+            log.reset()  # a restarted service counts its events from the start again
             self.remove_class("-shutdown")
         if state != "detached":
             self._last_source_state = state
