@@ -220,3 +220,24 @@ def test_the_scrubber_line_marks_the_position_and_the_alerts():
     assert set(bar[:bar.index("●")]) <= {"━", "!"} and set(bar[bar.index("●") + 1:]) <= {"─", "!"}
     assert scrubber_line(0, 1, (), playing=True, elapsed=0, duration=0, width=40).plain.startswith(
         "▶ 0:00 / 0:00  frame 1/1")
+
+
+async def test_attach_and_replay_read_the_config_with_the_same_precedence(tmp_path):
+    from tui.attach import attach_parser, dashboard_for, replay_parser
+    from tui.config import config_path
+
+    config_path().write_text('theme = "nord"\nrefresh = 4\n[keys]\nreplay_toggle = "v"\n',
+                             encoding="utf-8")
+    source = ReplaySource(recording_with_an_alert(tmp_path))
+    app = dashboard_for(source, replay_parser().parse_args(["x.ndjson"]))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.snapshot is not None, "a snapshot")
+        assert app.theme == "nord" and app.refresh_hz == 4
+        assert "v Play/Pause" in footer(app)
+        await pilot.press("v")
+        assert not source.playing
+    flags = attach_parser().parse_args(["svc", "--theme", "gruvbox", "--refresh", "2"])
+    app = dashboard_for(source, flags)
+    assert app._initial_theme == "gruvbox" and app.refresh_hz == 2
+    ignored = dashboard_for(source, attach_parser().parse_args(["svc", "--no-config"]))
+    assert ignored._initial_theme is None and ignored.refresh_hz == 1

@@ -69,6 +69,20 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _look(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The dashboard's look, as for `heapwatch` itself: flags beat the config file."""
+    from tui.cli import BOUNDS, _flag, _theme
+
+    parser.add_argument("--refresh", metavar="HZ", type=_flag(BOUNDS["--refresh"]),
+                        help="screen refreshes per second (default: the config's, else 1)")
+    parser.add_argument("--theme", metavar="NAME", type=_theme,
+                        help="the dashboard's theme (textual-dark, nord, gruvbox...)")
+    parser.add_argument("--no-config", action="store_true",
+                        help="ignore the config file and the remembered theme")
+    parser.set_defaults(scenario=None)  # the config's scenario is the command's, not ours
+    return parser
+
+
 def attach_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="heapwatch attach",
                      description="Open the dashboard on a service running engine.serve_monitor().")
@@ -88,7 +102,7 @@ def attach_parser() -> argparse.ArgumentParser:
                         help="print one line per snapshot instead of the dashboard")
     parser.add_argument("--count", type=_count, metavar="N",
                         help="with --plain: stop after N snapshots")
-    return parser
+    return _look(parser)
 
 
 def replay_parser() -> argparse.ArgumentParser:
@@ -98,7 +112,7 @@ def replay_parser() -> argparse.ArgumentParser:
     parser.add_argument("--speed", type=_positive, default=1.0, help="playback speed (default 1)")
     parser.add_argument("--plain", action="store_true",
                         help="print one line per frame instead of the dashboard")
-    return parser
+    return _look(parser)
 
 
 def _fail(prog: str, message: str, stream: TextIO | None = None) -> int:
@@ -172,17 +186,20 @@ async def _plain_attach(source: RemoteSource, count: int | None, out: TextIO) ->
 # --------------------------------------------------------------------------- the dashboard
 
 
-async def run_dashboard(source: Any) -> int:
-    """Open HeapwatchApp on `source` (RemoteSource or ReplaySource); detach on exit.
+def dashboard_for(source: Any, args: argparse.Namespace) -> Any:
+    """The HeapwatchApp on `source` with the config file's theme, refresh and keys, the flags
+    first: the same precedence as `heapwatch` itself (tui.cli)."""
+    from tui.cli import dashboard_app, user_config
 
-    LEAD: this is the single call to adapt once the app knows remote sources (a DISCONNECTED
-    banner, the stale frame's culprit, confirm before `request_shutdown`, replay keys). Today's
-    HeapwatchApp takes any EngineLike and its quit path calls `source.shutdown()`, which for
-    these sources detaches (RemoteSource) or pauses (ReplaySource) and never stops a service.
-    """
-    from tui.app import HeapwatchApp
+    config, _ = user_config(args)
+    return dashboard_app(source, args, config)
 
-    app = HeapwatchApp(source)
+
+async def run_dashboard(source: Any, args: argparse.Namespace) -> int:
+    """Open the dashboard on `source` (RemoteSource or ReplaySource); detach on exit. Its quit
+    path calls `source.shutdown()`, which detaches (RemoteSource) or pauses (ReplaySource): a
+    service is never stopped by leaving."""
+    app = dashboard_for(source, args)
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGTERM, app.exit, 0)
@@ -245,7 +262,7 @@ async def _attach(args: argparse.Namespace, token: str | None, recorder: Recorde
               "serve_monitor(allow_control=True)): read-only", file=sys.stderr)
     if args.plain:
         return await _plain_attach(source, args.count, out)
-    return await run_dashboard(source)
+    return await run_dashboard(source, args)
 
 
 def replay_main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
@@ -268,6 +285,6 @@ def replay_main(argv: Sequence[str] | None = None, *, out: TextIO | None = None)
                 print(format_line(snapshot, source.state, source.stale_info), file=out)
         return 0
     try:
-        return asyncio.run(run_dashboard(source))
+        return asyncio.run(run_dashboard(source, args))
     except KeyboardInterrupt:
         return 0
