@@ -134,6 +134,7 @@ class HeapwatchApp(QuitActions, SourceActions, ReplayActions, TableNavigation, A
         theme: str | None = None,
         keymap: Mapping[str, str] | None = None,
         on_theme_picked: Callable[[str], object] | None = None,
+        on_started: Callable[[SnapshotSource], list[str]] | None = None,
     ) -> None:
         """Show `engine`, reading it `refresh_hz` times a second.
 
@@ -141,7 +142,8 @@ class HeapwatchApp(QuitActions, SourceActions, ReplayActions, TableNavigation, A
         the paged layout on or off; None decides from the terminal size. `theme` is the theme
         to open with, `keymap` the config's key overrides (binding id -> key), and
         `on_theme_picked(name)` is called when the user picks another theme (the command
-        remembers it in its state file).
+        remembers it in its state file). `on_started(source)` is called once each run has
+        started (`--monitor`, `--record`); the lines it returns go to the event log.
         """
         if not refresh_hz > 0:
             raise ValueError(f"refresh_hz must be > 0, got {refresh_hz!r}")
@@ -179,6 +181,7 @@ class HeapwatchApp(QuitActions, SourceActions, ReplayActions, TableNavigation, A
         self._last_source_state = ""
         self._initial_theme = theme
         self.on_theme_picked = on_theme_picked
+        self.on_started = on_started
         use_overrides(keymap or {})
         if keymap:
             self.set_keymap(dict(keymap))
@@ -417,6 +420,7 @@ class HeapwatchApp(QuitActions, SourceActions, ReplayActions, TableNavigation, A
                 await self.engine.start()
         except Exception as error:  # the UI must survive a failing engine and say why
             self._report_error("start", error)
+        self._started()
         self.refresh_snapshot()
         if not self._refreshing:
             self._refreshing = True
@@ -530,9 +534,21 @@ class HeapwatchApp(QuitActions, SourceActions, ReplayActions, TableNavigation, A
             await source.start()
         except Exception as error:
             self._report_error("restart", error)
+        self._started()
         self._refresh_slow_next = True
         self.refresh_snapshot()
         self.toast(f"run {self.run_number} started")
+
+    def _started(self) -> None:
+        if self.on_started is None or not getattr(self.engine, "running", False):
+            return
+        try:
+            said = self.on_started(self.engine)
+        except Exception as error:  # a monitor or recording that cannot start is said
+            self._report_error("monitor/record", error)
+        else:
+            for line in said:
+                self.part(EventLog).note(line)
 
     def _theme_picked(self, name: str) -> None:
         if self.on_theme_picked is not None:

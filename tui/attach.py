@@ -23,34 +23,20 @@ from typing import Any, NoReturn, TextIO
 
 from engine.monitor_client import ClientError, resolve
 from engine.monitor_paths import list_monitors
-from engine.recording import DEFAULT_MAX_BYTES, Recorder, RecordingError, load_recording
+from engine.recording import Recorder, RecordingError, load_recording
 from engine.snapshots import EngineSnapshot, WorkerState
 from tui.remote import RemoteSource, ReplaySource, SourceError
+from tui.run_outputs import add_record_flags
 from tui.source import stale_text
 
 __all__ = ["attach_main", "format_line", "list_main", "replay_main"]
 
 EXIT_USAGE = 2
-_SIZES = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _size(text: str) -> int:
-    number, unit = text.strip().lower().rstrip("b"), ""
-    if number and number[-1] in _SIZES:
-        number, unit = number[:-1], number[-1]
-    try:
-        value = int(float(number) * _SIZES[unit])
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be a size such as 500K, 50M or 1G, not {text!r}") from None
-    if value < 1024:
-        raise argparse.ArgumentTypeError(f"must be at least 1K, not {text!r}")
-    return value
 
 
 def _positive(text: str) -> float:
@@ -95,9 +81,7 @@ def attach_parser() -> argparse.ArgumentParser:
     parser.add_argument("--token-file", metavar="FILE",
                         help="the token of a TCP monitor (default: found beside its socket)")
     parser.add_argument("--hz", type=_positive, help="snapshots per second (at most the service's)")
-    parser.add_argument("--record", metavar="FILE", help="write the frame stream to FILE")
-    parser.add_argument("--record-max", type=_size, default=DEFAULT_MAX_BYTES, metavar="SIZE",
-                        help="stop recording at SIZE (default 100M), with a warning")
+    add_record_flags(parser)
     parser.add_argument("--plain", action="store_true",
                         help="print one line per snapshot instead of the dashboard")
     parser.add_argument("--count", type=_count, metavar="N",
@@ -235,6 +219,12 @@ def attach_main(argv: Sequence[str] | None = None, *, out: TextIO | None = None)
         return _fail(prog, str(error))
     recorder = None
     if args.record:
+        from tui.cli import UsageError, check_outputs
+
+        try:  # the same checks as heapwatch's --report, --spill and --record
+            check_outputs({"--record": args.record})
+        except UsageError as error:
+            return _fail(prog, str(error))
         try:
             recorder = Recorder(args.record, max_bytes=args.record_max, target=args.target,
                                 on_cap=lambda message: print(f"{prog}: warning: {message}",
