@@ -206,6 +206,13 @@ def attach_main(argv: Sequence[str] | None = None, *, out: TextIO | None = None)
         return list_main(out)
     if not args.target:
         return _fail(prog, "give a TARGET (a pid, a name, unix:PATH or tcp://HOST:PORT) or --list")
+    if args.record:
+        from tui.cli import UsageError, check_outputs
+
+        try:  # the same checks as heapwatch's --report, --spill and --record, before connecting
+            check_outputs({"--record": args.record})
+        except UsageError as error:
+            return _fail(prog, str(error))
     token = None
     if args.token_file:
         try:
@@ -219,12 +226,6 @@ def attach_main(argv: Sequence[str] | None = None, *, out: TextIO | None = None)
         return _fail(prog, str(error))
     recorder = None
     if args.record:
-        from tui.cli import UsageError, check_outputs
-
-        try:  # the same checks as heapwatch's --report, --spill and --record
-            check_outputs({"--record": args.record})
-        except UsageError as error:
-            return _fail(prog, str(error))
         try:
             recorder = Recorder(args.record, max_bytes=args.record_max, target=args.target,
                                 on_cap=lambda message: print(f"{prog}: warning: {message}",
