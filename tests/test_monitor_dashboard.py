@@ -4,17 +4,10 @@ control, and the replay keys with the scrubber."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
-from test_monitor_helpers import service, short_monitor_dir
+from test_monitor_helpers import recording_with_an_alert, service, short_monitor_dir
 from waiting import until
 
-from engine.monitor_ops import Operations
-from engine.queue import PriorityQueue
-from engine.recording import Recorder, load_recording
-from engine.snapshots import Alert, AlertKind
-from engine.wire import Codec
 from tui.app import HeapwatchApp
 from tui.palette import HeapwatchCommands
 from tui.remote import RemoteSource, ReplaySource
@@ -151,22 +144,6 @@ async def test_control_acts_on_the_service_and_ctrl_c_only_detaches(monitor_dir)
             await pilot.press("ctrl+c")
             await until(lambda: source.state == "detached", "detached")
         assert svc.proc.poll() is None  # its pool drained; the process goes on
-
-
-def recording_with_an_alert(tmp_path):
-    """Ten frames a second apart; an alert is raised at frame 6."""
-    codec = Codec()
-    path = tmp_path / "alert.ndjson"
-    ops = Operations(queue=PriorityQueue())
-    plain = ops.snapshot()
-    ops.close()
-    alert = Alert(id=1, kind=AlertKind.STARVATION, started_at=0.0, message="starving")
-    with Recorder(path) as rec:
-        for n in range(10):
-            snapshot = plain if n < 6 else dataclasses.replace(
-                plain, watchdog=dataclasses.replace(plain.watchdog, alerts=(alert,)))
-            rec.write(codec.encode("snapshot", snapshot, wall=100.0 + n))
-    return load_recording(path)
 
 
 async def test_replay_keys_move_through_the_recording_and_the_scrubber_follows(tmp_path):
