@@ -8,6 +8,7 @@ import pytest
 from test_monitor_helpers import recording_with_an_alert, service, short_monitor_dir
 from waiting import until
 
+from engine.recording import load_recording
 from tui.app import HeapwatchApp
 from tui.palette import HeapwatchCommands
 from tui.remote import RemoteSource, ReplaySource
@@ -218,3 +219,22 @@ async def test_attach_and_replay_read_the_config_with_the_same_precedence(tmp_pa
     assert app._initial_theme == "gruvbox" and app.refresh_hz == 2
     ignored = dashboard_for(source, attach_parser().parse_args(["svc", "--no-config"]))
     assert ignored._initial_theme is None and ignored.refresh_hz == 1
+
+
+async def test_a_recording_cut_short_says_so_in_the_dashboard_too(tmp_path):
+    from tui.attach import dashboard_for, replay_parser
+
+    whole = recording_with_an_alert(tmp_path).path
+    cut = tmp_path / "cut.ndjson"
+    data = open(whole, "rb").read()
+    cut.write_bytes(data[:len(data) - 40])  # the last frame loses its end, as in a crash
+    recording = load_recording(cut)
+    assert recording.warning and len(recording.frames) == 9
+    source = ReplaySource(recording)
+    app = dashboard_for(source, replay_parser().parse_args([str(cut)]), [recording.warning])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.snapshot is not None, "a snapshot")
+        await pilot.pause()
+        assert any(line.strip().startswith("warning: ") and "cut short" in line
+                   for line in app.part(EventLog).lines)
+        assert app.part(Scrubber).frames == 9

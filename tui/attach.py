@@ -170,20 +170,23 @@ async def _plain_attach(source: RemoteSource, count: int | None, out: TextIO) ->
 # --------------------------------------------------------------------------- the dashboard
 
 
-def dashboard_for(source: Any, args: argparse.Namespace) -> Any:
+def dashboard_for(source: Any, args: argparse.Namespace, warnings: Sequence[str] = ()) -> Any:
     """The HeapwatchApp on `source` with the config file's theme, refresh and keys, the flags
-    first: the same precedence as `heapwatch` itself (tui.cli)."""
+    first: the same precedence as `heapwatch` itself (tui.cli). `warnings` (said on stderr
+    already, which the dashboard then covers) go to its event log too."""
     from tui.cli import dashboard_app, user_config
 
     config, _ = user_config(args)
-    return dashboard_app(source, args, config)
+    return dashboard_app(source, args, config,
+                         on_started=lambda _: [f"warning: {line}" for line in warnings])
 
 
-async def run_dashboard(source: Any, args: argparse.Namespace) -> int:
+async def run_dashboard(source: Any, args: argparse.Namespace,
+                        warnings: Sequence[str] = ()) -> int:
     """Open the dashboard on `source` (RemoteSource or ReplaySource); detach on exit. Its quit
     path calls `source.shutdown()`, which detaches (RemoteSource) or pauses (ReplaySource): a
     service is never stopped by leaving."""
-    app = dashboard_for(source, args)
+    app = dashboard_for(source, args, warnings)
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGTERM, app.exit, 0)
@@ -248,12 +251,14 @@ async def _attach(args: argparse.Namespace, token: str | None, recorder: Recorde
     source = RemoteSource(args.target, control=args.control, token=token, hz=args.hz,
                           recorder=recorder)
     await source.start()
+    warnings = []
     if args.control and not source.hello.get("control"):
-        print("heapwatch attach: warning: the service does not allow control (it needs "
-              "serve_monitor(allow_control=True)): read-only", file=sys.stderr)
+        warnings.append("the service does not allow control (it needs "
+                        "serve_monitor(allow_control=True)): read-only")
+        print(f"heapwatch attach: warning: {warnings[-1]}", file=sys.stderr)
     if args.plain:
         return await _plain_attach(source, args.count, out)
-    return await run_dashboard(source, args)
+    return await run_dashboard(source, args, warnings)
 
 
 def replay_main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
@@ -276,6 +281,7 @@ def replay_main(argv: Sequence[str] | None = None, *, out: TextIO | None = None)
                 print(format_line(snapshot, source.state, source.stale_info), file=out)
         return 0
     try:
-        return asyncio.run(run_dashboard(source, args))
+        return asyncio.run(run_dashboard(source, args, [recording.warning] if recording.warning
+                                         else []))
     except KeyboardInterrupt:
         return 0
