@@ -238,3 +238,19 @@ async def test_a_recording_cut_short_says_so_in_the_dashboard_too(tmp_path):
         assert any(line.strip().startswith("warning: ") and "cut short" in line
                    for line in app.part(EventLog).lines)
         assert app.part(Scrubber).frames == 9
+
+
+async def test_stale_and_disconnected_stay_on_the_narrowest_summary_line(tmp_path):
+    from tui.widgets.summary_bar import fit, summary_parts
+
+    snapshot = recording_with_an_alert(tmp_path).frames[0].data
+    stale = ("read-only", "STALE: loop blocked 2.3 s in resize (img.py:88)", "0.4s old")
+    wide = fit(summary_parts(snapshot, frozen_for=None, source="unix:/run/x.sock",
+                             source_flags=stale), 118).plain
+    assert "STALE: loop blocked 2.3 s in resize (img.py:88)" in wide and "read-only" in wide
+    narrow = fit(summary_parts(snapshot, frozen_for=None, source="unix:/run/x.sock",
+                               source_flags=stale), 40).plain
+    assert "STALE" in narrow and "unix:" not in narrow  # the state stays, the source goes
+    gone = ("read-only", "DISCONNECTED: the last snapshot, reconnecting", "9.0s old")
+    assert "DISCONNECTED" in fit(summary_parts(snapshot, frozen_for=None, source="unix:/x",
+                                               source_flags=gone), 30).plain
