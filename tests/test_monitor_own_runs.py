@@ -113,3 +113,20 @@ async def test_the_dashboard_says_its_monitor_in_the_event_log_and_serves_it(mon
             await pilot.press("q")
     finally:
         outputs.close()
+
+
+async def test_the_dashboard_says_the_cap_only_once_it_has_closed(tmp_path):
+    said: list[str] = []
+    outputs = RunOutputs(record=tmp_path / "r.ndjson", record_max=4096, warn=said.append,
+                         defer=True)  # a line on stderr would tear the dashboard's screen
+    engine = Engine(load_scenario("demo"))
+    await engine.start()
+    try:
+        assert outputs.started(engine) == [f"recording to {tmp_path / 'r.ndjson'}"]
+        await until(lambda: outputs.recorder.capped, "the cap", limit=20)
+        assert said == []
+    finally:
+        await engine.shutdown()
+        outputs.close()
+    assert len(said) == 1 and "--record-max" in said[0]
+    assert load_recording(tmp_path / "r.ndjson").frames

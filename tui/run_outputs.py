@@ -62,11 +62,16 @@ class RunOutputs:
 
     def __init__(self, *, monitor: bool = False, record: Path | None = None,
                  record_max: int | None = None,
-                 warn: Callable[[str], None] = lambda line: None) -> None:
+                 warn: Callable[[str], None] = lambda line: None, defer: bool = False) -> None:
+        """`warn(line)` says the cap's warning; with `defer` (the dashboard: a line on stderr
+        would tear its screen) only at `close()`."""
+        from engine.recording import DEFAULT_MAX_BYTES
+
         self.monitor_wanted = monitor
         self.record_path = record
-        self.record_max = record_max
+        self.record_max = DEFAULT_MAX_BYTES if record_max is None else record_max
         self.warn = warn
+        self.deferred: list[str] | None = [] if defer else None
         self.monitor: Any = None
         self.recorder: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -76,7 +81,13 @@ class RunOutputs:
     @classmethod
     def from_args(cls, args: argparse.Namespace, warn: Callable[[str], None]) -> RunOutputs:
         return cls(monitor=args.monitor, record=args.record, record_max=args.record_max,
-                   warn=warn)
+                   warn=warn, defer=not args.headless)
+
+    def _capped(self, line: str) -> None:
+        if self.deferred is not None:
+            self.deferred.append(line)
+        else:
+            self.warn(line)
 
     def started(self, engine: Any) -> list[str]:
         """The engine runs (again): serve and record it. The lines to tell the user."""
@@ -93,7 +104,7 @@ class RunOutputs:
         if self.record_path is not None:
             if self.recorder is None:
                 self.recorder = Recorder(self.record_path, max_bytes=self.record_max,
-                                         target="heapwatch", on_cap=self.warn)
+                                         target="heapwatch", on_cap=self._capped)
                 said.append(f"recording to {self.record_path}")
             if self._task is not None:
                 self._task.cancel()
@@ -119,7 +130,8 @@ class RunOutputs:
     def close(self) -> None:
         """Stop serving and recording; the run's last snapshot (with its report) is kept."""
         if self._task is not None:
-            self._task.cancel()
+            with contextlib.suppress(RuntimeError):  # its loop may be closed (the app's ended)
+                self._task.cancel()
         if self.recorder is not None:
             if self._engine is not None and not self.recorder.capped:
                 with contextlib.suppress(Exception):  # a run that never gave a snapshot
@@ -127,3 +139,6 @@ class RunOutputs:
             self.recorder.close()
         if self.monitor is not None:
             self.monitor.close()
+        for line in self.deferred or ():
+            self.warn(line)
+        self.deferred = [] if self.deferred is not None else None
