@@ -98,7 +98,7 @@ EXAMPLES
   heapwatch attach 4242
       the dashboard on a running service (a pid, a monitor name or unix:PATH); q detaches
   heapwatch replay run.ndjson
-      play back a recording made with heapwatch attach --record run.ndjson
+      play back a recording made with --record run.ndjson (attach, the dashboard, --headless)
 
 CONFIG
   {config}
