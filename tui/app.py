@@ -448,6 +448,7 @@ class HeapwatchApp(QuitActions, SourceActions, ReplayActions, TableNavigation, A
             self.slow_refreshes += 1
             self.slow_snapshot = snapshot
         self.update_scrubber()
+        self._show_source()  # STALE from this very frame, not at the next tick
         self.refresh_cost = self.clock() - started
 
     def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
