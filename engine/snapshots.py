@@ -535,6 +535,8 @@ class Capability(enum.StrEnum):
     MEMORY = "memory"
     SHUTDOWN = "shutdown"
     RESTART = "restart"
+    REPLAY = "replay"
+    """Play, pause, step and jump through a recording (only a replay offers it)."""
 
 
 # --------------------------------------------------------------------------- whole engine

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 
 import engine
-from engine import PriorityQueue, Watchdog, WorkerPool
+from engine import PriorityQueue, QueueShutDown, ShutdownPhase, Watchdog, WorkerPool
 
 
 @dataclass
@@ -40,8 +40,18 @@ async def take_orders(pool: WorkerPool, rate: float) -> None:
         kind = random.choices(["express", "standard", "bulk"], weights=[1, 6, 3])[0]
         priority = {"express": 0, "standard": 5, "bulk": 9}[kind]
         order = Order(n, kind, email=f"customer{n}@example.com")
-        await pool.submit(order, priority=priority)
+        try:
+            await pool.submit(order, priority=priority)
+        except QueueShutDown:  # shut down from a dashboard (attach --control, then s)
+            return
         await asyncio.sleep(random.expovariate(rate))
+
+
+async def end_with_the_pool(pool: WorkerPool, stop: asyncio.Event) -> None:
+    """`s` in `heapwatch attach --control` shuts the pool down: the service then ends too."""
+    while pool.phase is ShutdownPhase.RUNNING:
+        await asyncio.sleep(0.2)
+    stop.set()
 
 
 async def block_now_and_then(every: float) -> None:
@@ -63,7 +73,8 @@ async def main(args: argparse.Namespace) -> None:
                                   allow_control=args.allow_control) as monitor:
             print(f"service pid {os.getpid()}: monitor {monitor.name!r} at {monitor.address}",
                   flush=True)
-            tasks = [asyncio.create_task(take_orders(pool, args.rate))]
+            tasks = [asyncio.create_task(take_orders(pool, args.rate)),
+                     asyncio.create_task(end_with_the_pool(pool, stop))]
             if args.block_every:
                 tasks.append(asyncio.create_task(block_now_and_then(args.block_every)))
             try:

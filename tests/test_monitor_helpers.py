@@ -180,3 +180,27 @@ async def frames_until(client, predicate, limit: float = 10.0) -> list:
         if frame is not None:
             got.append(frame)
     return got
+
+
+def recording_with_an_alert(tmp_path: Path):
+    """A recording of ten frames a second apart (wall 100..109); an alert is raised at 6."""
+    import dataclasses
+
+    from engine.monitor_ops import Operations
+    from engine.queue import PriorityQueue
+    from engine.recording import Recorder, load_recording
+    from engine.snapshots import Alert, AlertKind
+    from engine.wire import Codec
+
+    codec = Codec()
+    path = tmp_path / "alert.ndjson"
+    ops = Operations(queue=PriorityQueue())
+    plain = ops.snapshot()
+    ops.close()
+    alert = Alert(id=1, kind=AlertKind.STARVATION, started_at=0.0, message="starving")
+    with Recorder(path) as rec:
+        for n in range(10):
+            snapshot = plain if n < 6 else dataclasses.replace(
+                plain, watchdog=dataclasses.replace(plain.watchdog, alerts=(alert,)))
+            rec.write(codec.encode("snapshot", snapshot, wall=100.0 + n))
+    return load_recording(path)

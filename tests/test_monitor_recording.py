@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 
 import pytest
-from test_monitor_helpers import service, short_monitor_dir
+from test_monitor_helpers import recording_with_an_alert, service, short_monitor_dir
 
 from engine.monitor_client import MonitorClient
-from engine.monitor_ops import Operations
-from engine.queue import PriorityQueue
 from engine.recording import Recorder, RecordingError, load_recording
-from engine.snapshots import Alert, AlertKind
-from engine.wire import Codec
+from engine.snapshots import Capability
 from tui.attach import replay_main
 from tui.remote import ReplaySource, SourceError
 
@@ -110,19 +106,8 @@ async def test_the_size_cap_stops_recording_with_one_warning(monitor_dir, tmp_pa
 
 
 async def test_replay_source_plays_pauses_steps_and_jumps_to_an_alert(tmp_path):
-    codec = Codec()
-    path = tmp_path / "made.ndjson"
-    ops = Operations(queue=PriorityQueue())
-    plain = ops.snapshot()
-    ops.close()
-    alert = Alert(id=1, kind=AlertKind.STARVATION, started_at=0.0, message="starving")
-    with Recorder(path) as rec:
-        for n in range(10):
-            snapshot = plain if n < 6 else dataclasses.replace(
-                plain, watchdog=dataclasses.replace(plain.watchdog, alerts=(alert,)))
-            rec.write(codec.encode("snapshot", snapshot, wall=100.0 + n))
     clock = FakeClock()
-    source = ReplaySource(load_recording(path), clock=clock)
+    source = ReplaySource(recording_with_an_alert(tmp_path), clock=clock)
     source.play()
     clock.now = 2.5
     source.snapshot()
@@ -133,8 +118,13 @@ async def test_replay_source_plays_pauses_steps_and_jumps_to_an_alert(tmp_path):
     assert source.position == 2  # paused: time passes, the frame stays
     assert source.step(2) == 4 and source.step(-10) == 0
     assert source.jump_to_alert() and source.position == 6
-    assert not source.jump_to_alert()
-    assert source.capabilities == frozenset() and source.snapshot().capabilities == frozenset()
+    assert not source.jump_to_alert() and source.position == 6
+    assert source.alert_marks == (6,)
+    assert not source.jump_to_alert(-1) and source.step(3) == 9
+    assert source.jump_to_alert(-1) and source.position == 6
+    # A recording only plays: none of the control capabilities, and the keys follow it.
+    only_plays = {Capability.REPLAY, Capability.STACKS}
+    assert source.capabilities == only_plays == source.snapshot().capabilities
     with pytest.raises(SourceError, match="read-only"):
         source.add_worker()
     source.play()

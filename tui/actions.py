@@ -117,6 +117,13 @@ class SourceActions:
         if paused is not _FAILED:
             self.toast("producers paused" if paused else "producers resumed")
 
+    def action_toggle_getting(self) -> None:
+        """Pause or resume the service's workers getting from its queue (attach --control)."""
+        pausing = self._call("pause getting", self.engine.toggle_getting)
+        if pausing is not _FAILED:
+            self.toast("asked the service to pause getting" if pausing
+                       else "asked the service to resume getting")
+
     def action_toggle_aging(self) -> None:
         """Turn priority aging on or off."""
         rate = self._call("aging", self.engine.toggle_aging)

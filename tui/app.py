@@ -27,14 +27,22 @@ from textual.widgets import Input, Tab, Tabs, TextArea
 
 from engine.snapshots import Capability, EngineSnapshot, EventKind, ShutdownReport
 from tui.actions import SourceActions
-from tui.keys import KEYS, PAGE_KEYS, allowed, use_overrides
+from tui.keys import KEY_BY_ACTION, KEYS, PAGE_KEYS, allowed, use_overrides
 from tui.layout import plan
 from tui.navigation import TableNavigation
 from tui.palette import HeapwatchCommands, SafeCommandPalette
 from tui.quitting import QuitActions
+from tui.replaying import ReplayActions
 from tui.screens.help import HelpScreen
 from tui.signals import watch_signals
-from tui.source import SnapshotSource, source_capabilities, source_label
+from tui.source import (
+    SnapshotSource,
+    source_capabilities,
+    source_flags,
+    source_label,
+    source_offers,
+    why_not,
+)
 from tui.widgets.alert_table import AlertTable
 from tui.widgets.depth_gauge import DepthGauge
 from tui.widgets.event_log import EventLog
@@ -44,6 +52,7 @@ from tui.widgets.history import HistoryPanel
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.priority_table import PriorityTable
 from tui.widgets.process_panel import ProcessPanel
+from tui.widgets.scrubber import Scrubber
 from tui.widgets.shutdown_panel import ShutdownPanel
 from tui.widgets.stack_view import StackView
 from tui.widgets.summary_bar import SummaryBar
@@ -77,7 +86,7 @@ class ScrollPanel(VerticalScroll):
     ALLOW_MAXIMIZE = True
 
 
-class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
+class HeapwatchApp(QuitActions, SourceActions, ReplayActions, TableNavigation, App[int]):
     """The dashboard. `HeapwatchApp(engine).run()` returns 0 after a graceful quit.
 
     `restart` makes a fresh source for `r` once a run has stopped (None: a local Engine gets a
@@ -125,6 +134,7 @@ class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
         theme: str | None = None,
         keymap: Mapping[str, str] | None = None,
         on_theme_picked: Callable[[str], object] | None = None,
+        on_started: Callable[[SnapshotSource], list[str]] | None = None,
     ) -> None:
         """Show `engine`, reading it `refresh_hz` times a second.
 
@@ -132,7 +142,8 @@ class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
         the paged layout on or off; None decides from the terminal size. `theme` is the theme
         to open with, `keymap` the config's key overrides (binding id -> key), and
         `on_theme_picked(name)` is called when the user picks another theme (the command
-        remembers it in its state file).
+        remembers it in its state file). `on_started(source)` is called once each run has
+        started (`--monitor`, `--record`); the lines it returns go to the event log.
         """
         if not refresh_hz > 0:
             raise ValueError(f"refresh_hz must be > 0, got {refresh_hz!r}")
@@ -167,8 +178,10 @@ class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
         self._parts: dict[type, Widget] = {}
         self._quitting = False
         """`q` (or a signal) asked to exit once the shutdown is over."""
+        self._last_source_state = ""
         self._initial_theme = theme
         self.on_theme_picked = on_theme_picked
+        self.on_started = on_started
         use_overrides(keymap or {})
         if keymap:
             self.set_keymap(dict(keymap))
@@ -203,6 +216,7 @@ class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
             with Panel(id="events-panel", classes="panel"):
                 yield EventLog(id="events").data_bind(snapshot=HeapwatchApp.slow_snapshot)
         yield Input(id="filter")
+        yield Scrubber(id="scrubber")
         yield HintBar(id="hint")
         yield KeyBar(id="keys")
 
@@ -226,8 +240,10 @@ class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
         for panel_id, title in titles.items():
             self._main.query_one(f"#{panel_id}").border_title = title
         self.setup_navigation()
-        summary = self.part(SummaryBar)
-        summary.source = source_label(self.engine)
+        self._show_source()
+        self.set_class(hasattr(self.engine, "alert_marks"), "-replay")
+        if hasattr(self.engine, "on_state"):  # a remote source says when it goes and comes back
+            self.engine.on_state = self._source_state_changed
         self._apply_layout(self.size.width, self.size.height)
         self._set_page("queue")
         self.set_interval(1.0, self._tick, name="clock")
@@ -328,7 +344,31 @@ class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
             return Capability.RESTART in self.capabilities
         if action.startswith("page"):
             return self.compact
+        if not self.offered(action):
+            return False
         return True if allowed(action, self.capabilities) else None
+
+    def offered(self, action: str) -> bool:
+        """False for a key this source can never carry out (a burst sent to a service, a
+        replay key on a live run): hidden everywhere, where a key not possible now is dimmed."""
+        key = KEY_BY_ACTION.get(action)
+        return key is None or key.needs is None or key.needs in source_offers(self.engine)
+
+    async def run_action(self, action: Any, default_namespace: Any = None,
+                         namespaces: Any = None) -> bool:
+        """A key the source cannot carry out now says why on the hint line (then does
+        nothing), instead of doing nothing silently."""
+        key = KEY_BY_ACTION.get(action) if isinstance(action, str) else None
+        if (key is not None and key.needs is not None and default_namespace in (None, self)
+                and self.check_action(action, ()) is None):
+            self.say_why(why_not(self.engine, key.needs))
+            return True
+        return await super().run_action(action, default_namespace, namespaces)
+
+    def say_why(self, text: str) -> None:
+        """Show `text` on the hint line for a while (as an error, without logging it)."""
+        self.part(HintBar).error = text
+        self._error_until = self.clock() + ERROR_SHOWN_FOR
 
     def watch_capabilities(self) -> None:
         self.refresh_bindings()
@@ -346,20 +386,30 @@ class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
             capabilities |= {Capability.RESTART}
         if capabilities != self.capabilities:
             self.capabilities = capabilities
-            self.part(SummaryBar).source_flags = self._source_flags()
+            self._show_source()
 
-    def _source_flags(self) -> tuple[str, ...]:
-        """The state words of a source that is not this process: read-only, STALE..."""
-        source = self.engine
-        flags: list[str] = []
-        if source_label(source):
-            control = self.capabilities - {Capability.STACKS, Capability.MEMORY}
-            flags.append("control" if control else "read-only")
-        if getattr(source, "disconnected", False):
-            flags.append("DISCONNECTED")
-        elif getattr(source, "stale", False):
-            flags.append("STALE")
-        return tuple(flags)
+    def _show_source(self) -> None:
+        """The summary's endpoint (a reconnect may find a new one) and the source's state."""
+        summary = self.part(SummaryBar)
+        summary.source = source_label(self.engine)
+        summary.source_flags = source_flags(self.engine)
+
+    def _source_state_changed(self, state: str) -> None:
+        """A remote source went stale, away, or came back: say it in the event log."""
+        if not self.is_mounted:
+            return
+        log, endpoint = self.part(EventLog), source_label(self.engine)
+        if state == "disconnected":
+            log.note(f"disconnected from {endpoint}: keeping the last snapshot, reconnecting",
+                     kind=EventKind.ERROR)
+        elif state == "live" and self._last_source_state == "disconnected":
+            log.note(f"reconnected to {endpoint}")
+            log.reset()  # a restarted service counts its events from the start again
+            self.remove_class("-shutdown")
+        if state != "detached":
+            self._last_source_state = state
+        self._show_source()
+        self._update_hint()
 
     # ------------------------------------------------------------------ engine lifecycle
 
@@ -371,6 +421,7 @@ class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
                 await self.engine.start()
         except Exception as error:  # the UI must survive a failing engine and say why
             self._report_error("start", error)
+        self._started()
         self.refresh_snapshot()
         if not self._refreshing:
             self._refreshing = True
@@ -397,6 +448,8 @@ class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
             self._refresh_slow_next = False
             self.slow_refreshes += 1
             self.slow_snapshot = snapshot
+        self.update_scrubber()
+        self._show_source()  # STALE from this very frame, not at the next tick
         self.refresh_cost = self.clock() - started
 
     def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
@@ -413,7 +466,7 @@ class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
     def _update_hint(self) -> None:
         hint = self.part(HintBar)
         hint.hint = hint_for(self.snapshot, self.capabilities, frozen=self.frozen,
-                             quitting=self._quitting) or getattr(self.engine, "read_only_reason", "")
+                             quitting=self._quitting, remote=bool(source_label(self.engine)))
         if hint.error and self.clock() >= self._error_until:
             hint.error = ""
 
@@ -422,7 +475,7 @@ class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
         summary = self.part(SummaryBar)
         if self._frozen_at is not None:
             summary.frozen_for = self.clock() - self._frozen_at
-        summary.source_flags = self._source_flags()
+        self._show_source()
         self._update_hint()
 
     async def on_unmount(self) -> None:
@@ -483,9 +536,21 @@ class HeapwatchApp(QuitActions, SourceActions, TableNavigation, App[int]):
             await source.start()
         except Exception as error:
             self._report_error("restart", error)
+        self._started()
         self._refresh_slow_next = True
         self.refresh_snapshot()
         self.toast(f"run {self.run_number} started")
+
+    def _started(self) -> None:
+        if self.on_started is None or not getattr(self.engine, "running", False):
+            return
+        try:
+            said = self.on_started(self.engine)
+        except Exception as error:  # a monitor or recording that cannot start is said
+            self._report_error("monitor/record", error)
+        else:
+            for line in said:
+                self.part(EventLog).note(line)
 
     def _theme_picked(self, name: str) -> None:
         if self.on_theme_picked is not None:

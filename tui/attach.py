@@ -23,33 +23,20 @@ from typing import Any, NoReturn, TextIO
 
 from engine.monitor_client import ClientError, resolve
 from engine.monitor_paths import list_monitors
-from engine.recording import DEFAULT_MAX_BYTES, Recorder, RecordingError, load_recording
+from engine.recording import Recorder, RecordingError, load_recording
 from engine.snapshots import EngineSnapshot, WorkerState
 from tui.remote import RemoteSource, ReplaySource, SourceError
+from tui.run_outputs import add_record_flags
+from tui.source import stale_text
 
 __all__ = ["attach_main", "format_line", "list_main", "replay_main"]
 
 EXIT_USAGE = 2
-_SIZES = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _size(text: str) -> int:
-    number, unit = text.strip().lower().rstrip("b"), ""
-    if number and number[-1] in _SIZES:
-        number, unit = number[:-1], number[-1]
-    try:
-        value = int(float(number) * _SIZES[unit])
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be a size such as 500K, 50M or 1G, not {text!r}") from None
-    if value < 1024:
-        raise argparse.ArgumentTypeError(f"must be at least 1K, not {text!r}")
-    return value
 
 
 def _positive(text: str) -> float:
@@ -68,6 +55,20 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _look(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The dashboard's look, as for `heapwatch` itself: flags beat the config file."""
+    from tui.cli import BOUNDS, _flag, _theme
+
+    parser.add_argument("--refresh", metavar="HZ", type=_flag(BOUNDS["--refresh"]),
+                        help="screen refreshes per second (default: the config's, else 1)")
+    parser.add_argument("--theme", metavar="NAME", type=_theme,
+                        help="the dashboard's theme (textual-dark, nord, gruvbox...)")
+    parser.add_argument("--no-config", action="store_true",
+                        help="ignore the config file and the remembered theme")
+    parser.set_defaults(scenario=None)  # the config's scenario is the command's, not ours
+    return parser
+
+
 def attach_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="heapwatch attach",
                      description="Open the dashboard on a service running engine.serve_monitor().")
@@ -80,14 +81,12 @@ def attach_parser() -> argparse.ArgumentParser:
     parser.add_argument("--token-file", metavar="FILE",
                         help="the token of a TCP monitor (default: found beside its socket)")
     parser.add_argument("--hz", type=_positive, help="snapshots per second (at most the service's)")
-    parser.add_argument("--record", metavar="FILE", help="write the frame stream to FILE")
-    parser.add_argument("--record-max", type=_size, default=DEFAULT_MAX_BYTES, metavar="SIZE",
-                        help="stop recording at SIZE (default 100M), with a warning")
+    add_record_flags(parser)
     parser.add_argument("--plain", action="store_true",
                         help="print one line per snapshot instead of the dashboard")
     parser.add_argument("--count", type=_count, metavar="N",
                         help="with --plain: stop after N snapshots")
-    return parser
+    return _look(parser)
 
 
 def replay_parser() -> argparse.ArgumentParser:
@@ -97,7 +96,7 @@ def replay_parser() -> argparse.ArgumentParser:
     parser.add_argument("--speed", type=_positive, default=1.0, help="playback speed (default 1)")
     parser.add_argument("--plain", action="store_true",
                         help="print one line per frame instead of the dashboard")
-    return parser
+    return _look(parser)
 
 
 def _fail(prog: str, message: str, stream: TextIO | None = None) -> int:
@@ -138,8 +137,7 @@ def format_line(snapshot: EngineSnapshot, state: str = "live",
             f"{pool.live_workers} completed={pool.accounting.completed} "
             f"rate={pool.completion_rate:.0f}/s alerts={active}")
     if state == "stale" and stale:
-        line += (f"  loop blocked {stale.get('blocked_for', 0):.1f}s in "
-                 f"{stale.get('culprit') or '?'}")
+        line += f"  {stale_text(stale)}"
     return line
 
 
@@ -172,17 +170,23 @@ async def _plain_attach(source: RemoteSource, count: int | None, out: TextIO) ->
 # --------------------------------------------------------------------------- the dashboard
 
 
-async def run_dashboard(source: Any) -> int:
-    """Open HeapwatchApp on `source` (RemoteSource or ReplaySource); detach on exit.
+def dashboard_for(source: Any, args: argparse.Namespace, warnings: Sequence[str] = ()) -> Any:
+    """The HeapwatchApp on `source` with the config file's theme, refresh and keys, the flags
+    first: the same precedence as `heapwatch` itself (tui.cli). `warnings` (said on stderr
+    already, which the dashboard then covers) go to its event log too."""
+    from tui.cli import dashboard_app, user_config
 
-    LEAD: this is the single call to adapt once the app knows remote sources (a DISCONNECTED
-    banner, the stale frame's culprit, confirm before `request_shutdown`, replay keys). Today's
-    HeapwatchApp takes any EngineLike and its quit path calls `source.shutdown()`, which for
-    these sources detaches (RemoteSource) or pauses (ReplaySource) and never stops a service.
-    """
-    from tui.app import HeapwatchApp
+    config, _ = user_config(args)
+    return dashboard_app(source, args, config,
+                         on_started=lambda _: [f"warning: {line}" for line in warnings])
 
-    app = HeapwatchApp(source)
+
+async def run_dashboard(source: Any, args: argparse.Namespace,
+                        warnings: Sequence[str] = ()) -> int:
+    """Open the dashboard on `source` (RemoteSource or ReplaySource); detach on exit. Its quit
+    path calls `source.shutdown()`, which detaches (RemoteSource) or pauses (ReplaySource): a
+    service is never stopped by leaving."""
+    app = dashboard_for(source, args, warnings)
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGTERM, app.exit, 0)
@@ -209,6 +213,13 @@ def attach_main(argv: Sequence[str] | None = None, *, out: TextIO | None = None)
         return list_main(out)
     if not args.target:
         return _fail(prog, "give a TARGET (a pid, a name, unix:PATH or tcp://HOST:PORT) or --list")
+    if args.record:
+        from tui.cli import UsageError, check_outputs
+
+        try:  # the same checks as heapwatch's --report, --spill and --record, before connecting
+            check_outputs({"--record": args.record})
+        except UsageError as error:
+            return _fail(prog, str(error))
     token = None
     if args.token_file:
         try:
@@ -244,12 +255,14 @@ async def _attach(args: argparse.Namespace, token: str | None, recorder: Recorde
     source = RemoteSource(args.target, control=args.control, token=token, hz=args.hz,
                           recorder=recorder)
     await source.start()
+    warnings = []
     if args.control and not source.hello.get("control"):
-        print("heapwatch attach: warning: the service does not allow control (it needs "
-              "serve_monitor(allow_control=True)): read-only", file=sys.stderr)
+        warnings.append("the service does not allow control (it needs "
+                        "serve_monitor(allow_control=True)): read-only")
+        print(f"heapwatch attach: warning: {warnings[-1]}", file=sys.stderr)
     if args.plain:
         return await _plain_attach(source, args.count, out)
-    return await run_dashboard(source)
+    return await run_dashboard(source, args, warnings)
 
 
 def replay_main(argv: Sequence[str] | None = None, *, out: TextIO | None = None) -> int:
@@ -272,6 +285,7 @@ def replay_main(argv: Sequence[str] | None = None, *, out: TextIO | None = None)
                 print(format_line(snapshot, source.state, source.stale_info), file=out)
         return 0
     try:
-        return asyncio.run(run_dashboard(source))
+        return asyncio.run(run_dashboard(source, args, [recording.warning] if recording.warning
+                                         else []))
     except KeyboardInterrupt:
         return 0

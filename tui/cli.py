@@ -35,6 +35,7 @@ from engine.scenario import (
     load_scenario,
 )
 from engine.signals import COMMAND_SIGNALS, TwoStageSignals
+from tui.run_outputs import RunOutputs, add_run_flags
 
 if TYPE_CHECKING:
     from tui.config import Config
@@ -97,7 +98,7 @@ EXAMPLES
   heapwatch attach 4242
       the dashboard on a running service (a pid, a monitor name or unix:PATH); q detaches
   heapwatch replay run.ndjson
-      play back a recording made with heapwatch attach --record run.ndjson
+      play back a recording made with --record run.ndjson (attach, the dashboard, --headless)
 
 CONFIG
   {config}
@@ -182,18 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     out = parser.add_argument_group("output")
     out.add_argument("--report", metavar="FILE", type=Path, help="write the final report as JSON")
-    out.add_argument(
-        "--spill", metavar="FILE", type=Path,
-        help="write the items returned at shutdown, one JSON object per line",
-    )
-    out.add_argument(
-        "--headless", action="store_true",
-        help="no dashboard: a live summary on stderr (plain lines when not a terminal)",
-    )
-    out.add_argument(
-        "--metrics-port", metavar="N", type=_flag(BOUNDS["--metrics-port"]),
-        help="serve Prometheus metrics on 127.0.0.1:N (0: any free port)",
-    )
+    out.add_argument("--spill", metavar="FILE", type=Path,
+                     help="write the items returned at shutdown, one JSON object per line")
+    add_run_flags(out)  # --monitor, --record, --record-max
+    out.add_argument("--headless", action="store_true",
+                     help="no dashboard: a live summary on stderr (plain lines when not a terminal)")
+    out.add_argument("--metrics-port", metavar="N", type=_flag(BOUNDS["--metrics-port"]),
+                     help="serve Prometheus metrics on 127.0.0.1:N (0: any free port)")
     out.add_argument(
         "--refresh", metavar="HZ", type=_flag(BOUNDS["--refresh"]), default=None,
         help="screen refreshes per second (default: 1 for the dashboard, its slow panels every 3 s; 4 headless)",
@@ -422,7 +418,7 @@ def _main(argv: Sequence[str] | None, signals: TwoStageSignals) -> int:
             return _list_scenarios()
         config, configured = user_config(args)
         scenario = scenario_from_args(args, configured)
-        check_outputs({"--report": args.report, "--spill": args.spill})
+        check_outputs({"--report": args.report, "--spill": args.spill, "--record": args.record})
         _check_port(args.metrics_port)
         if args.web is not None:
             return _serve_web(args, argv if argv is not None else sys.argv[1:])
@@ -439,10 +435,14 @@ def _main(argv: Sequence[str] | None, signals: TwoStageSignals) -> int:
 
     runtime = Engine(scenario, metrics_port=args.metrics_port, shared=shared)
     written: dict[int, tuple[list[str], list[str]]] = {}
-    if args.headless:
-        status = _run_headless(runtime, args, signals, config)
-    else:
-        status = _run_dashboard(runtime, args, signals, written, config)
+    outputs = RunOutputs.from_args(args, warn=lambda line: _say(f"{PROG}: warning: {line}"))
+    try:
+        if args.headless:
+            status = _run_headless(runtime, args, signals, config, outputs)
+        else:
+            status = _run_dashboard(runtime, args, signals, written, config, outputs)
+    finally:
+        outputs.close()
     if runtime.elapsed > 0 and 1 not in written:
         written[1] = write_outputs(runtime, args.report, args.spill)
     for run in sorted(written):
@@ -485,7 +485,7 @@ def numbered(path: Path | None, run: int) -> Path | None:
 
 def _serve_web(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """`--web`: serve the same command, less --web, to each page that opens the URL."""
-    for flag in ("report", "spill", "record", "headless"):
+    for flag in ("report", "spill", "record", "monitor", "headless"):
         if getattr(args, flag, None):
             raise UsageError(f"--{flag} cannot be used with --web (each page is its own session)")
     try:
@@ -508,15 +508,15 @@ def _serve_web(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return serve_web(rest, host, port)
 
 
-def _run_headless(
-    runtime: Any, args: argparse.Namespace, signals: TwoStageSignals, config: Config
-) -> int:
+def _run_headless(runtime: Any, args: argparse.Namespace, signals: TwoStageSignals,
+                  config: Config, outputs: RunOutputs) -> int:
     from tui.headless import run_headless
 
     refresh = args.refresh or config.refresh or 4.0
     try:
         report = asyncio.run(
-            run_headless(runtime, duration=args.duration, refresh_hz=refresh, signals=signals)
+            run_headless(runtime, duration=args.duration, refresh_hz=refresh, signals=signals,
+                         on_started=outputs.started)
         )
     except OSError as error:  # the metrics port taken between the check and the start
         return _fail(f"--metrics-port {args.metrics_port}: {error.strerror or error}")
@@ -540,6 +540,7 @@ def _run_dashboard(
     signals: TwoStageSignals,
     written: dict[int, tuple[list[str], list[str]]],
     config: Config,
+    outputs: RunOutputs,
 ) -> int:
     import logging
 
@@ -552,7 +553,8 @@ def _run_dashboard(
     # Log lines on stderr would tear the screen; the dashboard shows alerts and errors itself.
     logging.getLogger("engine").addHandler(logging.NullHandler())
     logging.getLogger("engine").propagate = False
-    app = dashboard_app(runtime, args, config, on_run_stopped=run_stopped)
+    app = dashboard_app(runtime, args, config, on_run_stopped=run_stopped,
+                        on_started=outputs.started)
     app.signals = signals  # tui.signals wires them to the app's loop on mount
     # The tens of thousands of objects imported so far live for the whole run: kept out of the
     # collector, a full collection no longer holds the loop long enough to look like a block.

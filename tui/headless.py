@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from typing import TextIO
 
 from rich.console import Console, Group
@@ -118,12 +119,14 @@ async def run_headless(
     stream: TextIO | None = None,
     live: bool | None = None,
     signals: TwoStageSignals | None = None,
+    on_started: Callable[[Engine], list[str]] | None = None,
 ) -> ShutdownReport:
     """Run `engine` until `duration` seconds or a signal, showing a summary; shut down; report.
 
     `live`: a rich live summary (default: when `stream` is a terminal), else plain lines.
     `signals`: the command's (already catching, see `TwoStageSignals.catch_early`); default:
     SIGINT, SIGTERM and SIGHUP from now on. They are wired before the engine starts.
+    `on_started(engine)` is called once it runs (`--monitor`, `--record`); its lines are said.
     """
     stream = stream if stream is not None else sys.stderr
     console = Console(file=stream)
@@ -137,6 +140,8 @@ async def run_headless(
         await engine.start()
         if engine.metrics_url:
             _say(console, f"metrics at {engine.metrics_url}")
+        for line in on_started(engine) if on_started is not None else ():
+            _say(console, line)
         if live:
             return await _run_live(engine, console, stop, duration, refresh_hz)
         return await _run_plain(engine, console, stop, duration)

@@ -52,6 +52,17 @@ class RedisSource:
     def capabilities(self) -> frozenset[Capability]:
         return CONTROL if self.control and self.running else frozenset()
 
+    offers = CONTROL
+    """What a shared queue could ever do from here: the keys of the rest are hidden."""
+
+    @property
+    def mode(self) -> str:
+        return "control" if self.control else "read-only"
+
+    def why_not(self, capability: Capability) -> str:
+        """Why `capability` is off now (the hint line says it when its key is pressed)."""
+        return self.read_only_reason or "detached from the queue"
+
     async def start(self) -> None:
         """Reach Redis and the queue (`SharedQueueError`, one line, if it cannot) and read."""
         if not self.running:
@@ -103,7 +114,7 @@ class RedisSource:
         raise AttributeError(name)
 
     def __repr__(self) -> str:
-        return f"<RedisSource {self.endpoint} {'control' if self.control else 'read-only'}>"
+        return f"<RedisSource {self.endpoint} {self.mode}>"
 
 
 def redis_attach_main(argv: Sequence[str]) -> int:

@@ -38,6 +38,13 @@ OVERFLOW_CYCLE = ("block", "reject", "evict-lowest")
 AGING_ON = 1.0
 """Priority points per second when `toggle_aging` turns aging on (the Engine's default)."""
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0)
+"""Seconds between attempts to reconnect (the last repeats): quick at first, then every 2 s."""
+READ_ONLY = frozenset({Capability.STACKS, Capability.MEMORY})
+"""What a monitor gives every client; the rest needs control."""
+CONTROL = READ_ONLY | {Capability.CANCEL_WORKER, Capability.ADD_WORKER, Capability.REMOVE_WORKER,
+                       Capability.PAUSE_GETTING, Capability.AGING, Capability.OVERFLOW,
+                       Capability.SHUTDOWN}
+"""What a monitor can grant at most: never bursts, floods or loop blocks."""
 
 
 class SourceError(RuntimeError):
@@ -98,6 +105,8 @@ class RemoteSource:
         self.on_state: Callable[[str], None] | None = None
         self.reconnects = 0
         self.snapshots = 0
+        self.offers = CONTROL
+        """What a monitor could ever do (the dashboard hides the other keys)."""
         self._client: MonitorClient | None = None
         self._address: str | None = None
         self._snapshot: EngineSnapshot | None = None
@@ -129,6 +138,11 @@ class RemoteSource:
         if self._client is not None:
             return self._client.target.address
         return self._address or self.target_text
+
+    @property
+    def mode(self) -> str:
+        """'control' when the monitor granted it, else 'read-only'."""
+        return "control" if self.hello.get("control") else "read-only"
 
     @property
     def age(self) -> float | None:
@@ -270,17 +284,20 @@ class RemoteSource:
 
     # ------------------------------------------------------------------ control (sent, not awaited)
 
-    def _require(self, capability: Capability) -> None:
-        if capability in self.capabilities:
-            return
+    def why_not(self, capability: Capability) -> str:
+        """Why `capability` is not available now (for the hint line, and SourceError)."""
         if self.disconnected:
-            raise SourceError(f"disconnected from {self.endpoint}")
-        if not self.hello.get("control") and capability not in (Capability.STACKS,
-                                                                 Capability.MEMORY):
-            why = ("the service did not pass allow_control=True" if self.control_asked
-                   else "attach with --control")
-            raise SourceError(f"read-only: {why}")
-        raise SourceError(f"the service does not offer {capability.value}")
+            return f"disconnected from {self.endpoint}"
+        if capability not in READ_ONLY and not self.hello.get("control"):
+            if self.control_asked:
+                return "read-only: the service did not pass serve_monitor(allow_control=True)"
+            return ("read-only: attach with --control to a service that passes"
+                    " allow_control=True")
+        return f"the service does not offer {capability.value}"
+
+    def _require(self, capability: Capability) -> None:
+        if capability not in self.capabilities:
+            raise SourceError(self.why_not(capability))
 
     def _send(self, op: str, args: dict[str, Any], capability: Capability) -> None:
         self._require(capability)
@@ -394,12 +411,15 @@ class ReplaySource:
         self.hello = recording.hello
         self.running = False
         self.shutting_down = False
-        self.capabilities: frozenset[Capability] = frozenset()
+        self.offers = self.capabilities = frozenset({Capability.REPLAY, Capability.STACKS})
+        """A recording only plays: the control keys are hidden."""
         self.endpoint = recording.path
-        self.position = 0
+        self.mode = "replay"
         self.playing = False
         self._anchor = (0.0, 0.0)
         self.position = next(i for i, f in enumerate(self.frames) if f.type == "snapshot")
+        self.alert_marks = self._find_alerts()
+        """Indexes of the frames where an alert is raised or the loop goes stale."""
 
     async def start(self) -> None:
         self.running = True
@@ -453,26 +473,41 @@ class ReplaySource:
         self.position = max(0, min(len(self.frames) - 1, self.position + frames))
         return self.position
 
-    def jump_to_alert(self) -> bool:
-        """Pause at the next frame where an alert is raised or the loop went stale."""
-        self.pause()
-        seen = {alert.id for alert in self._alerts_at(self.position)}
-        for index in range(self.position + 1, len(self.frames)):
-            frame = self.frames[index]
-            if frame.type == "stale" and self.frames[index - 1].type != "stale":
-                self.position = index
-                return True
-            if frame.type == "snapshot":
+    def why_not(self, capability: Capability) -> str:
+        return "a recording is read-only: it plays, it cannot be steered"
+
+    def _find_alerts(self) -> tuple[int, ...]:
+        marks: list[int] = []
+        seen: set[int] = set()
+        for index, frame in enumerate(self.frames):
+            if frame.type == "stale":
+                if index and self.frames[index - 1].type != "stale":
+                    marks.append(index)
+            elif frame.type == "snapshot":
                 ids = {alert.id for alert in frame.data.watchdog.alerts if alert.active}
                 if ids - seen:
-                    self.position = index
-                    return True
+                    marks.append(index)
                 seen |= ids
-        return False
+        return tuple(marks)
 
-    def _alerts_at(self, index: int) -> tuple[Any, ...]:
-        snapshot = self.snapshot_at(index)
-        return snapshot.watchdog.alerts if snapshot is not None else ()
+    def jump_to_alert(self, direction: int = 1) -> bool:
+        """Pause at the next (1) or previous (-1) frame where an alert is raised or the loop
+        went stale; False, and no move, when there is none that way."""
+        self.pause()
+        ahead = [m for m in self.alert_marks if (m - self.position) * direction > 0]
+        if not ahead:
+            return False
+        self.position = ahead[0] if direction > 0 else ahead[-1]
+        return True
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds from the first frame to the one on display, in the service's time."""
+        return self.wall - self.frames[0].wall
+
+    @property
+    def duration(self) -> float:
+        return self.frames[-1].wall - self.frames[0].wall
 
     def _advance(self) -> None:
         if not self.playing:
@@ -507,8 +542,8 @@ class ReplaySource:
     def __getattr__(self, name: str) -> Any:
         if name in ("burst", "flood_low", "cancel_worker", "add_worker", "remove_worker",
                     "toggle_producers", "toggle_aging", "cycle_overflow", "block_loop_once",
-                    "memory_profile", "request_shutdown", "toggle_getting"):
+                    "memory_profile", "toggle_getting"):
             def refuse(*args: Any, **kwargs: Any) -> Any:
-                raise SourceError("a recording is read-only")
+                raise SourceError(self.why_not(Capability.REPLAY))
             return refuse
         raise AttributeError(name)

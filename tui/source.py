@@ -8,11 +8,14 @@ shows when present).
 
 from __future__ import annotations
 
+import re
 from typing import Any, Protocol, runtime_checkable
 
 from engine.snapshots import BurstResult, Capability, EngineSnapshot, MemoryProfile, StackGroup
 
-LIVE_CAPABILITIES = frozenset(Capability) - {Capability.RESTART}
+LOCAL_OFFERS = frozenset(Capability) - {Capability.PAUSE_GETTING, Capability.REPLAY}
+"""What a local engine can ever do: its producers pause, not its getting; it is no recording."""
+LIVE_CAPABILITIES = LOCAL_OFFERS - {Capability.RESTART}
 """What a running in-process engine can do (restarting is the app's, once it has stopped)."""
 
 
@@ -56,7 +59,7 @@ def source_capabilities(source: Any, snapshot: EngineSnapshot | None) -> frozens
     if said is None:
         said = getattr(snapshot, "capabilities", None)
     if said is not None:
-        return frozenset(said) - {Capability.RESTART}
+        return frozenset(said) & source_offers(source) - {Capability.RESTART}
     if getattr(source, "shutting_down", False):
         return frozenset({Capability.STACKS, Capability.MEMORY})
     if getattr(source, "running", False):
@@ -68,3 +71,46 @@ def source_label(source: Any) -> str:
     """Where the snapshots come from, when it is not this process ('' for a local engine)."""
     endpoint = getattr(source, "endpoint", None)
     return str(endpoint) if endpoint else ""
+
+
+def source_offers(source: Any) -> frozenset[Capability]:
+    """What `source` could ever do: the keys of the rest are hidden, not just dimmed (a remote
+    service is never sent a burst; a recording only plays)."""
+    offers = getattr(source, "offers", None)
+    return LOCAL_OFFERS if offers is None else frozenset(offers)
+
+
+def why_not(source: Any, capability: Capability) -> str:
+    """The one line that says why `source` cannot do `capability` now."""
+    explain = getattr(source, "why_not", None)
+    if explain is not None:
+        return str(explain(capability))
+    if getattr(source, "shutting_down", False):
+        return "not while the run shuts down"
+    if not getattr(source, "running", False):
+        return "the run has stopped"
+    return f"{capability.value} is not available now"
+
+
+def stale_text(info: dict[str, Any] | None) -> str:
+    """'loop blocked 2.3 s in resize (img.py:88)', from a stale frame's data."""
+    info = info or {}
+    # The file's name is enough to find it ("img.py:88"), and leaves room on the line.
+    culprit = re.sub(r"\(([^()]*/)?([^/()]+)\)", r"(\2)", str(info.get("culprit") or "?"))
+    return f"loop blocked {float(info.get('blocked_for') or 0):.1f} s in {culprit}"
+
+
+def source_flags(source: Any) -> tuple[str, ...]:
+    """The state words of a source that is not this process: its mode ('read-only', 'control',
+    'replay'), the snapshot's age, then 'STALE: loop blocked...' or 'DISCONNECTED'."""
+    if not source_label(source):
+        return ()
+    flags = [str(getattr(source, "mode", "read-only"))]
+    if getattr(source, "disconnected", False):
+        flags.append("DISCONNECTED: the last snapshot, reconnecting")
+    elif getattr(source, "stale", False):
+        flags.append(f"STALE: {stale_text(getattr(source, 'stale_info', None))}")
+    age = getattr(source, "age", None)
+    if isinstance(age, int | float):
+        flags.append(f"{age:.1f}s old")
+    return tuple(flags)

@@ -63,7 +63,10 @@ class HelpScreen(ModalScreen[None]):
         self.query_one(Vertical).border_title = "heapwatch keys"
         table = self.query_one("#help-keys", DataTable)
         table.add_columns("key", "what it does")
+        offered = getattr(self.app, "offered", None)
         for key in KEYS:
+            if offered is not None and not offered(key.action):
+                continue  # never possible with this source: not listed at all
             what = action_help(self.app, key.binding())
             if self.app.check_action(key.action, ()) is not True:
                 # Disabled everywhere alike: dim here as in the footer, absent from the palette.

@@ -18,13 +18,21 @@ from tui.widgets.summary_bar import run_state
 
 
 def hint_for(snapshot: EngineSnapshot | None, capabilities: frozenset[Capability], *,
-             frozen: bool = False, quitting: bool = False) -> str:
-    """The most useful hint now, or '' when there is nothing to say (`quitting`: after q)."""
+             frozen: bool = False, quitting: bool = False, remote: bool = False) -> str:
+    """The most useful hint now, or '' when there is nothing to say (`quitting`: after q;
+    `remote`: the snapshots are another process's, attach or replay, which `q` only leaves)."""
     if snapshot is None:
         return ""
     if frozen:
         return f"display frozen, the engine keeps running: press {key_for('toggle_freeze')} to go live"
+    if Capability.REPLAY in capabilities:
+        return (f"replay: {key_for('replay_toggle')} pauses, {key_for('replay_back')}"
+                f" {key_for('replay_forward')} step, {key_for('replay_previous_alert')}"
+                f" {key_for('replay_next_alert')} jump between alerts, {key_for('quit')} closes")
     state = run_state(snapshot)
+    if state is not None and remote:
+        return (f"the service's pool is {state.lower()}: {key_for('quit')} detaches, the"
+                " service goes on by itself")
     if state == "STOPPED":
         if Capability.RESTART in capabilities:
             return (f"the run has stopped: press {key_for('restart')} to run it again,"

@@ -73,10 +73,17 @@ def summary_parts(snapshot: EngineSnapshot | None, *, frozen_for: float | None,
                                   text((noun, "bold red")))))
     else:
         parts.append(Part(STATE, (text(("no alerts", label)),)))
-    parts.append(Part(SOURCE, (text(source or snapshot.scenario, (f" seed {snapshot.seed}", label)),
-                               text(source or snapshot.scenario))))
+    # STALE, DISCONNECTED: the state of what is shown, always kept; the source gives way first.
+    states = [flag_text for flag_text in source_flags if flag_text.split(":")[0].isupper()]
+    for flag_text in states:
+        parts.append(Part(STATE, (text((flag_text, "bold reverse")),
+                                  text((flag_text.split(":")[0], "bold reverse")))))
+    where = f" at {source}" if source else f" seed {snapshot.seed}"
+    parts.append(Part(SOURCE, (text(snapshot.scenario, (where, label)),
+                               text(snapshot.scenario))))
     for flag_text in source_flags:
-        parts.append(Part(SOURCE, (text((flag_text, flag)),)))
+        if flag_text not in states:
+            parts.append(Part(SOURCE, (text((flag_text, flag)),)))
     queue, pool = snapshot.queue, snapshot.pool
     uptime = f"up {seconds(snapshot.at)}" + (" held" if frozen_for is not None else "")
     parts += [
