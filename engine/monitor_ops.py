@@ -41,6 +41,8 @@ __all__ = ["CONTROL_OPS", "READ_OPS", "Operations", "RequestError"]
 TOP_ENTRIES = 20
 EVENTS_KEPT = 50
 PROCESS_EVERY = 1.0
+RATE_WINDOW = 5.0
+"""Seconds the arrival rate is measured over."""
 MAX_TOP = 1000
 MEMORY_EVERY = 10.0
 """Seconds between memory profiles: each holds the service's loop for a short stretch."""
@@ -123,6 +125,8 @@ class Operations:
         self._alert_ids = 0
         self._process: Any = None
         self._process_read: tuple[float, ProcessStats] | None = None
+        self._puts: collections.deque[tuple[float, int]] = collections.deque()
+        """(time, queue.puts) over the last RATE_WINDOW s: the snapshot's arrival rate."""
         try:
             import psutil
 
@@ -184,6 +188,7 @@ class Operations:
             watchdog=watchdog,
             process=self._process_stats(),
             producers_paused=False,
+            submitted_rate=self._arrival_rate(now, stats.puts),
             events=log.recent(EVENTS_KEPT) if log is not None else (),
             last_event_seq=log.last_seq if log is not None else 0,
             started_at=self._started,
@@ -192,6 +197,15 @@ class Operations:
             taken_at=now,
             wall_time=time.time(),
         )
+
+    def _arrival_rate(self, now: float, puts: int) -> float:
+        """Items put per second over the last RATE_WINDOW s (requeues are not arrivals)."""
+        window = self._puts
+        window.append((now, puts))
+        while now - window[0][0] > RATE_WINDOW:
+            window.popleft()
+        (t0, p0), (t1, p1) = window[0], window[-1]
+        return (p1 - p0) / (t1 - t0) if t1 > t0 else 0.0
 
     def _process_stats(self) -> ProcessStats:
         # Read once a second, not every tick: the figures move slowly and psutil is not free.

@@ -271,3 +271,29 @@ async def test_a_client_may_ask_for_fewer_snapshots(monitor_dir):
             await fast.close()
             await slow.close()
     assert 1 <= counts["slow"] <= 6 < counts["fast"]
+
+
+async def test_a_bare_pool_shows_its_arrival_rate(monitor_dir):
+    """No load generator of heapwatch's: the rate in comes from the queue's puts."""
+    queue = PriorityQueue()
+    pool = WorkerPool(queue, idle, workers=2)
+
+    async def feed() -> None:
+        for n in range(10_000):
+            pool.submit_nowait(n)
+            await asyncio.sleep(0.01)  # at most 100 items/s: the event loop sets the pace
+
+    async with pool:
+        feeder = asyncio.create_task(feed())
+        with engine.serve_monitor(queue=queue, pool=pool) as handle:
+            client = await MonitorClient.connect(handle.address)
+            try:
+                frames = await frames_until(client, lambda got: sum(
+                    f.type == "snapshot" for f in got) >= 6)
+            finally:
+                await client.close()
+        feeder.cancel()
+        rate = [f.data for f in frames if f.type == "snapshot"][-1].submitted_rate
+        puts = queue.stats().puts
+        await pool.shutdown(0.2)
+    assert 0 < rate <= 100 and puts > 0
