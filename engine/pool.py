@@ -522,6 +522,11 @@ class WorkerPool(LiveControl, ShutdownSteps, PoolReading):
         wake(self._drain_waiters)
 
     @property
+    def events(self) -> EventLog | None:
+        """Where the pool's events go (None: nowhere); a monitor serves them."""
+        return self._events
+
+    @property
     def dead_letters(self) -> tuple[DeadLetter, ...]:
         """The kept dead letters, oldest first (at most `dead_letter_limit`)."""
         return tuple(self._dead_letters)

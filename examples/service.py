@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import engine
 from engine import PriorityQueue, QueueShutDown, ShutdownPhase, Watchdog, WorkerPool
+from engine.events import EventLog
 
 
 @dataclass
@@ -62,8 +63,10 @@ async def block_now_and_then(every: float) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     queue = PriorityQueue(maxsize=5000, overflow="evict-lowest", aging_rate=0.5)
-    pool = WorkerPool(queue, fulfil, workers=args.workers, max_attempts=3, timeout=5.0)
-    watchdog = Watchdog(queue, pool, sla=1.0)
+    events = EventLog()  # one log for both: the dashboard's event log shows it
+    pool = WorkerPool(queue, fulfil, workers=args.workers, max_attempts=3, timeout=5.0,
+                      events=events)
+    watchdog = Watchdog(queue, pool, sla=1.0, events=events)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
