@@ -13,6 +13,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 import redis_fixture
+from test_dashboard_signals import Dashboard
 from test_redis_cli import command, scenario
 
 from engine.shared import QueueTarget, read_heartbeats
@@ -151,6 +152,29 @@ async def test_with_control_o_and_a_change_the_stored_settings_for_every_process
         await client.aclose()
     err = (tmp_path / "all.err").read_text()
     assert worker.returncode == 0, err and "lost=0" in err
+
+
+async def test_the_command_opens_the_dashboard_on_the_queue_and_sigterm_detaches(
+    redis_url, tmp_path
+):
+    """`heapwatch attach redis://...` in a real terminal, as a person types it."""
+    url = f"{redis_url}?name=typed"
+    client = aioredis.Redis.from_url(redis_url)
+    worker = start(tmp_path, url, "all", "all", workers=2, latency=20, failures=0, rate=50)
+    try:
+        await until(lambda: _beats(client, "typed", 1), "the heartbeat", limit=40)
+        dashboard = Dashboard("attach", url, "--no-config")
+
+        async def on_screen() -> bool:
+            return dashboard.shows("shared queue typed") and dashboard.shows("read-only")
+
+        await until(on_screen, "the dashboard on the queue", limit=40)
+        dashboard.process.send_signal(signal.SIGTERM)
+        assert dashboard.wait() == 0
+        assert worker.poll() is None  # detaching leaves the queue's processes alone
+    finally:
+        stop(worker)
+        await client.aclose()
 
 
 def attach(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

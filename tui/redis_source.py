@@ -119,7 +119,7 @@ class RedisSource:
 
 def redis_attach_main(argv: Sequence[str]) -> int:
     """`heapwatch attach redis://...`: the exit status (2, one line, for what stops it)."""
-    from tui.attach import _fail, _Parser, run_dashboard
+    from tui.attach import _fail, _look, _Parser, run_dashboard
 
     parser = _Parser(prog="heapwatch attach",
                      description="Open the dashboard on a queue shared through Redis.")
@@ -128,7 +128,7 @@ def redis_attach_main(argv: Sequence[str]) -> int:
                         help="let o and a change the queue's stored settings (every process's)")
     parser.add_argument("--redis-password-file", metavar="FILE",
                         help="read the password from FILE (else REDIS_PASSWORD, else the URL)")
-    args = parser.parse_args(argv)
+    args = _look(parser).parse_args(argv)
     try:
         target = QueueTarget.from_flags(args.target, args.redis_password_file)
     except SharedQueueError as error:
@@ -137,7 +137,7 @@ def redis_attach_main(argv: Sequence[str]) -> int:
     async def attach() -> int:
         source = RedisSource(target, control=args.control)
         await source.start()
-        return await run_dashboard(source)
+        return await run_dashboard(source, args)
 
     try:
         return asyncio.run(attach())
