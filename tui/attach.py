@@ -73,7 +73,8 @@ def attach_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="heapwatch attach",
                      description="Open the dashboard on a service running engine.serve_monitor().")
     parser.add_argument("target", nargs="?",
-                        help="a pid, a monitor name, unix:PATH or tcp://HOST:PORT")
+                        help="a pid, a monitor name, unix:PATH, tcp://HOST:PORT, or redis://HOST:PORT/DB?name=Q"
+                             " (a shared queue: see heapwatch attach redis:// --help)")
     parser.add_argument("--list", action="store_true",
                         help="list the monitors this user can reach and exit")
     parser.add_argument("--control", action="store_true",
