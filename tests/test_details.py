@@ -127,7 +127,7 @@ async def test_a_real_queued_item_is_followed_until_it_is_served():
         await settle(pilot)
         assert screen.queued  # still there: followed in the engine's top of its priority
         engine.pool.resume()
-        await wait_for(pilot, lambda: not screen.queued, "the item served", tries=300)
+        await wait_for(pilot, lambda: not screen.queued, "the item served")
         assert "no longer in view" in shown(screen, "#item-facts")
 
 

@@ -21,6 +21,7 @@ from tui.app import HeapwatchApp
 from tui.redis_source import RedisSource
 from tui.widgets.heap_table import HeapTable
 from tui.widgets.hint_bar import HintBar
+from tui.widgets.process_panel import ProcessPanel
 from tui.widgets.summary_bar import SummaryBar
 from tui.widgets.worker_table import HOST_KEY, WorkerTable
 
@@ -91,6 +92,8 @@ async def test_read_only_dashboard_groups_workers_by_host_and_shows_a_killed_one
                            and table.row_count >= 3 + 4, "a header per host and the workers")
             assert [cell(table, k, "state") for k in keys] == ["live"] * 3
             assert cell(table, keys[1], "item").startswith("2 workers")
+            panel = app.part(ProcessPanel).render().plain  # no cpu or rss of 0 for many processes
+            assert "3 processes on the queue" in panel and "rss" not in panel
             await wait_for(pilot, lambda: app.part(HeapTable).row_count > 0, "the heap's rows")
             await wait_for(pilot, lambda: "read-only" in app.part(SummaryBar).render().plain,
                            "the summary to say read-only")

@@ -43,12 +43,17 @@ class ProcessPanel(Widget):
             lines.append(f"{label:<9}", "dim")
             lines.append_text(Text.assemble(*value))
 
-        row("cpu", f"{snapshot.process.cpu_percent:.0f}%  ", ("rss ", "dim"),
-            size(snapshot.process.rss_bytes))
-        lag_p99 = watchdog.loop_lag_p99
-        row("loop lag", f"p50 {seconds(watchdog.loop_lag_p50)} ",
-            (f"p99 {seconds(lag_p99)}", "bold red" if lag_p99 and lag_p99 > 0.1 else ""),
-            f" max {seconds(watchdog.loop_lag_max)}")
+        hosts = snapshot.pool.hosts
+        if hosts:  # a shared queue: many processes, each with its own cpu, memory and loop
+            row("hosts", f"{len(hosts)} processes on the queue",
+                ("  (cpu, memory and loop are each one's own)", "dim"))
+        else:
+            row("cpu", f"{snapshot.process.cpu_percent:.0f}%  ", ("rss ", "dim"),
+                size(snapshot.process.rss_bytes))
+            lag_p99 = watchdog.loop_lag_p99
+            row("loop lag", f"p50 {seconds(watchdog.loop_lag_p50)} ",
+                (f"p99 {seconds(lag_p99)}", "bold red" if lag_p99 and lag_p99 > 0.1 else ""),
+                f" max {seconds(watchdog.loop_lag_max)}")
         ui = f"  ui {micros(self.refresh_cost)}" if self.refresh_cost is not None else ""
         row("cost", f"watchdog {micros(watchdog.sample_cost)}", (ui, ""))
         stalls = watchdog.viewer_stalls
