@@ -381,7 +381,7 @@ async def test_every_control_key_changes_the_real_engine():
         await wait_for(pilot, lambda: any(
             alert.kind == "loop-blocked" and "load.py" in (alert.culprit or "")
             for alert in engine.watchdog.snapshot().alerts),
-            "a loop-blocked alert naming the handler", tries=250)
+            "a loop-blocked alert naming the handler")
         assert engine.handler.block_next is None
 
         await pilot.press("t")
@@ -730,14 +730,14 @@ async def test_6_the_viewer_is_never_blamed_and_a_blocking_handler_still_is():
         await settle(pilot)
         app.set_timer(0.05, render_slowly)
         await wait_for(pilot, lambda: engine.watchdog.snapshot().viewer_stalls >= 1,
-                       "a viewer stall", tries=250)
+                       "a viewer stall")
         assert not [alert for alert in engine.watchdog.snapshot().alerts
                     if alert.kind == "loop-blocked"]
         await wait_for(pilot, lambda: any("viewer stall" in line and "render_slowly" in line
                                           for line in event_lines(app)),
-                       "the stall, and what held the loop, in the event log", tries=500)
+                       "the stall, and what held the loop, in the event log")
         assert re.search(r"viewer +\d+ stalls?", str(app.query_one(ProcessPanel).render()))
         await pilot.press("x", "b")  # the next handler call blocks: a burst makes one
         await wait_for(pilot, lambda: any(
             alert.kind == "loop-blocked" and "load.py" in (alert.culprit or "")
-            for alert in engine.watchdog.snapshot().alerts), "the handler's block", tries=250)
+            for alert in engine.watchdog.snapshot().alerts), "the handler's block")
