@@ -183,18 +183,25 @@ class Periodic:
         self.errors = 0
         """Ticks that failed (Redis away)."""
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def tick(self) -> Any:
         raise NotImplementedError
 
     async def start(self) -> None:
+        self._stopping = False
         await self.tick()
         name = f"heapwatch-{type(self).__name__.lower()}"
         self._task = asyncio.get_running_loop().create_task(self._run(), name=name)
 
     async def _run(self) -> None:
-        while True:
+        # The flag, not only the cancel, ends the loop: a cancel that lands inside a Redis call
+        # can be swallowed there (seen: a heartbeat that went on beating, and a stop() that
+        # waited for ever), and the next turn must still see that it is over.
+        while not self._stopping:
             await asyncio.sleep(self.interval)
+            if self._stopping:
+                return
             try:
                 await self.tick()
             except Exception:
@@ -202,6 +209,7 @@ class Periodic:
                 _log.warning("%s failed", self.what, exc_info=True)
 
     async def stop(self) -> None:
+        self._stopping = True
         task, self._task = self._task, None
         if task is not None:
             task.cancel()

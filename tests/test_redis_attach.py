@@ -194,3 +194,31 @@ async def test_the_heap_panel_of_a_pool_over_redis_shows_rows_from_redis(redis_u
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_periodic_task_stops_even_when_its_tick_swallows_the_cancel():
+    """A cancel that lands inside a Redis call can be swallowed there; stop() must still end
+    the loop (it once waited for ever, and `heapwatch --queue ... --duration 1` with it)."""
+    import asyncio
+
+    from engine.shared import Periodic
+
+    class Swallowing(Periodic):
+        ticks = 0
+
+        async def tick(self) -> None:
+            self.ticks += 1
+            if self.ticks > 1:
+                try:
+                    await asyncio.sleep(0.05)
+                except asyncio.CancelledError:
+                    pass  # what a library may do with a cancel mid-call
+
+    job = Swallowing(interval=0.01)
+    await job.start()
+    while job.ticks < 2:
+        await asyncio.sleep(0.001)
+    await asyncio.wait_for(job.stop(), timeout=10)
+    ticks = job.ticks
+    await asyncio.sleep(0.1)
+    assert job.ticks == ticks  # no tick after stop
