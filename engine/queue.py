@@ -116,7 +116,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
     """The priority of a `put` that does not give one."""
     MAX_PRIORITY_SERIES = 256
     """Distinct priorities that get their own wait-time series (beyond: overall only)."""
-    WAIT_SAMPLE_EVERY = 4
+    WAIT_SAMPLE_EVERY = 8
     """Latency percentiles are taken on a sample: one get in N on average (random gaps)
     reads the clock for the wait-time windows, and one blocked put (get) in N, also at random
     gaps, times its blocking; neither aliases with a periodic workload. The rest cost a
@@ -329,7 +329,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         """
         # The one path by which an item joins a level's FIFO, inline in one frame: it is
         # the hot path of every producer.
-        if priority is True or priority is False:
+        if priority.__class__ is bool:  # True would find level 1
             check_priority(priority)
         try:
             level = self._levels[priority]
@@ -337,13 +337,15 @@ class PriorityQueue(QueueViews, asyncio.Queue):
             level = self._new_level(priority)
         clock = self._clock  # a callable in a slot: called from a local, it is a fast call
         t = clock()
-        victim = None
         if self._size >= self._limit:  # full, or shut down (the limit is then -1)
             if self._is_shutdown:
                 raise QueueShutDown
             victim = self._make_room(item, level, t)
-            if victim is None:
-                return  # the newcomer itself was the one dropped
+            if victim is not None:  # else the newcomer itself was the one dropped
+                # Room was made: this put again (never the logging wrapper), then the drop.
+                PriorityQueue.put_nowait(self, item, priority=priority)
+                self._notify_drop(*victim, "evicted")
+            return
         if level.head is None:
             # `_key` inlined (with aging off the key is the priority): once per put into an
             # empty level, so on every item of a hand-off.
@@ -364,12 +366,12 @@ class PriorityQueue(QueueViews, asyncio.Queue):
             self._finished.clear()
         self._unfinished_tasks = unfinished + 1
         getters = self._getters  # asyncio's `_wakeup_next` inline: a hand-off's every put wakes
-        if getters and not (getter := getters.popleft()).done():
-            getter.set_result(t)  # a getter's wait ends when its item arrives
-        elif getters:
-            self._wakeup_next(getters)  # that one was cancelled: the next (its wait timed now)
-        if victim is not None:
-            self._notify_drop(*victim, "evicted")
+        if getters:
+            getter = getters.popleft()
+            if not getter.done():
+                getter.set_result(t)  # a getter's wait ends when its item arrives
+            else:
+                self._wakeup_next(getters)  # that one was cancelled: the next (wait timed now)
 
     def requeue_nowait(self, item: Any, *, priority: float, arrival: Any = None) -> None:
         """Put a got item back, ignoring maxsize, overflow and shutdown: it is never dropped.
@@ -575,10 +577,12 @@ class PriorityQueue(QueueViews, asyncio.Queue):
             level.record_wait(waited)
             self._record_wait(waited)
         putters = self._putters  # asyncio's `_wakeup_next`, its common case inline
-        if putters and not (putter := putters.popleft()).done():
-            putter.set_result(None)
-        elif putters:
-            self._wakeup_next(putters)  # that one was cancelled: the next
+        if putters:
+            putter = putters.popleft()
+            if not putter.done():
+                putter.set_result(None)
+            else:
+                self._wakeup_next(putters)  # that one was cancelled: the next
         return item
 
     def get_with_priority_nowait(self) -> tuple[Any, float]:
@@ -629,10 +633,12 @@ class PriorityQueue(QueueViews, asyncio.Queue):
             level.record_wait(waited)
             self._record_wait(waited)
         putters = self._putters  # asyncio's `_wakeup_next`, its common case inline
-        if putters and not (putter := putters.popleft()).done():
-            putter.set_result(None)
-        elif putters:
-            self._wakeup_next(putters)  # that one was cancelled: the next
+        if putters:
+            putter = putters.popleft()
+            if not putter.done():
+                putter.set_result(None)
+            else:
+                self._wakeup_next(putters)  # that one was cancelled: the next
         return (item, level.priority, (t, seq, tie, level), t, 0, None)
 
     _take = get_delivery_nowait
