@@ -535,111 +535,85 @@ class PriorityQueue(QueueViews, asyncio.Queue):
         if self._size and not getter.cancelled():
             self._wakeup_next(self._getters)  # woken for an item we will not take: pass it on
 
-    def get_nowait(self) -> Any:
-        """Remove and return the best item; raise QueueEmpty (QueueShutDown once shut down)."""
-        # The path by which an item leaves, inline in one frame: the hot path of get() and of
-        # every consumer. get_delivery_nowait() is the same removal returning a delivery, written
-        # out twice on purpose: a shared helper costs every get a frame, a shared delivery two
-        # tuples (7% more instructions an item with 8 consumers). test_queue_model checks both.
-        if not self._size:
-            if self._is_shutdown:
-                raise QueueShutDown
-            raise asyncio.QueueEmpty
-        heads = self._heads
-        level = heads[0][2]
-        times = level.times
-        back = level.back
-        if back and level.back_first():
-            t, _, _, item = heappop(back)
-        else:
-            item = level.items.popleft()
-            t = times.popleft()
-            level.served += 1
-        if times or back:
-            if self._aging_rate:
-                head_t = level.front()[0]
-                entry = level.head = (self._key(level.priority, head_t), head_t, level)
-                heapreplace(heads, entry)
+    def _removal(name: str, delivery: bool, doc: str) -> Callable[..., Any]:  # type: ignore[misc]
+        """The path by which an item leaves, inline in one frame: `get_nowait` (the item: the
+        hot path of get() and every consumer) or `get_delivery_nowait` (the pool's).
+
+        One body for both, specialised by `delivery`: a shared helper would cost every get a
+        frame, a delivery built and cut down two tuples. test_queue_model checks both.
+        """
+
+        def take(self: PriorityQueue) -> Any:
+            if not self._size:
+                if self._is_shutdown:
+                    raise QueueShutDown
+                raise asyncio.QueueEmpty
+            heads = self._heads
+            level = heads[0][2]
+            times = level.times
+            back = level.back
+            if back and level.back_first():
+                t, seq, tie, item = heappop(back)
+            else:
+                item = level.items.popleft()
+                t = times.popleft()
+                seq = level.served
+                level.served = seq + 1
+                tie = 0
+            if times or back:
+                if self._aging_rate:
+                    head_t = level.front()[0]
+                    entry = level.head = (self._key(level.priority, head_t), head_t, level)
+                    heapreplace(heads, entry)
+                    if self._stale_heads:
+                        self._clean_heads()
+            else:
+                level.head = None
+                heappop(heads)
                 if self._stale_heads:
                     self._clean_heads()
-        else:
-            level.head = None
-            heappop(heads)
-            if self._stale_heads:
-                self._clean_heads()
-        self._size -= 1
-        due = self._sample_due - 1
-        if due:
-            self._sample_due = due
-        else:
-            self._sample_due = self._next_gap()
-            waited = self._clock() - t
-            level.record_wait(waited)
-            self._record_wait(waited)
-        putters = self._putters  # asyncio's `_wakeup_next`, its common case inline
-        if putters:
-            putter = putters.popleft()
-            if not putter.done():
-                putter.set_result(None)
+            self._size -= 1
+            due = self._sample_due - 1
+            if due:
+                self._sample_due = due
             else:
-                self._wakeup_next(putters)  # that one was cancelled: the next
-        return item
+                self._sample_due = self._next_gap()
+                waited = self._clock() - t
+                level.record_wait(waited)
+                self._record_wait(waited)
+            putters = self._putters  # asyncio's `_wakeup_next`, its common case inline
+            if putters:
+                putter = putters.popleft()
+                if not putter.done():
+                    putter.set_result(None)
+                else:
+                    self._wakeup_next(putters)  # that one was cancelled: the next
+            if delivery:  # a plain tuple: a `Delivery` (NamedTuple) would cost three times as much
+                return (item, level.priority, (t, seq, tie, level), t, 0, None)
+            return item
+
+        qualname = f"PriorityQueue.{name}"  # what tracebacks and engine.stacks show
+        take.__code__ = take.__code__.replace(co_name=name, co_qualname=qualname)
+        take.__name__, take.__qualname__, take.__doc__ = name, qualname, doc
+        return take
+
+    get_nowait = _removal(
+        "get_nowait",
+        False,
+        "Remove and return the best item; raise QueueEmpty (QueueShutDown once shut down).",
+    )
+    get_delivery_nowait = _removal(
+        "get_delivery_nowait",
+        True,
+        """Like `get_nowait()`, but return a delivery, a plain tuple laid out as `Delivery`:
+        `(item, priority, arrival, first_arrival, 0, None)`; `arrival` goes to `nack`/requeue.
+        """,
+    )
+    del _removal
 
     def get_with_priority_nowait(self) -> tuple[Any, float]:
         """Like `get_nowait()`, but return `(item, priority)`."""
         return self._take()[:2]  # not hot: the delivery's first two fields
-
-    def get_delivery_nowait(self) -> DeliveryTuple:
-        """Like `get_nowait()`, but return a delivery, a plain tuple laid out as `Delivery`:
-        `(item, priority, arrival, first_arrival, 0, None)`; `arrival` goes to `nack`/requeue.
-        """
-        # get_nowait's removal, inlined again: the pool's hot path. A plain tuple, not a
-        # `Delivery`: a NamedTuple's construction would cost three times as much.
-        if not self._size:
-            if self._is_shutdown:
-                raise QueueShutDown
-            raise asyncio.QueueEmpty
-        heads = self._heads
-        level = heads[0][2]
-        times = level.times
-        back = level.back
-        if back and level.back_first():
-            t, seq, tie, item = heappop(back)
-        else:
-            item = level.items.popleft()
-            t = times.popleft()
-            seq = level.served
-            level.served = seq + 1
-            tie = 0
-        if times or back:
-            if self._aging_rate:
-                head_t = level.front()[0]
-                entry = level.head = (self._key(level.priority, head_t), head_t, level)
-                heapreplace(heads, entry)
-                if self._stale_heads:
-                    self._clean_heads()
-        else:
-            level.head = None
-            heappop(heads)
-            if self._stale_heads:
-                self._clean_heads()
-        self._size -= 1
-        due = self._sample_due - 1
-        if due:
-            self._sample_due = due
-        else:
-            self._sample_due = self._next_gap()
-            waited = self._clock() - t
-            level.record_wait(waited)
-            self._record_wait(waited)
-        putters = self._putters  # asyncio's `_wakeup_next`, its common case inline
-        if putters:
-            putter = putters.popleft()
-            if not putter.done():
-                putter.set_result(None)
-            else:
-                self._wakeup_next(putters)  # that one was cancelled: the next
-        return (item, level.priority, (t, seq, tie, level), t, 0, None)
 
     _take = get_delivery_nowait
     """For internal callers: never the logging wrapper, so a get is never counted twice."""
