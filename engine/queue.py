@@ -293,7 +293,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
             in_sample = self._next_flag  # a callable in a slot: called from a local
             started = self._clock() if in_sample() else None
             try:
-                while self._size >= self._wait_limit:
+                while True:  # the test at the bottom: the one above already failed once
                     if self._is_shutdown:
                         raise QueueShutDown
                     loop = _get_running_loop()
@@ -314,6 +314,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
                             # We were woken for a free slot we will not take: pass it on.
                             self._wakeup_next(self._putters)
                         raise
+                    if self._size < self._wait_limit:
+                        break
             finally:
                 if started is not None:  # numbered as the put it is (it lands next)
                     blocked = self._clock() - started
@@ -480,7 +482,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
                 started = self._clock() if self._next_flag() else None
                 arrived = None
                 try:
-                    while not self._size:
+                    while True:  # the test at the bottom, as in put()
                         if self._is_shutdown:
                             raise QueueShutDown
                         loop = _get_running_loop()
@@ -493,6 +495,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
                         except BaseException:
                             self._drop_getter(getter)
                             raise
+                        if self._size:
+                            break
                 finally:
                     if started is not None:  # numbered as the get it is (it is made next)
                         ended = self._clock() if arrived is None else arrived
