@@ -74,6 +74,14 @@ _get_running_loop = asyncio._get_running_loop  # what asyncio's _get_loop() read
 _log = logging.getLogger(__name__)
 
 
+def _named(function: Callable[..., Any], name: str, doc: str) -> Callable[..., Any]:
+    """A method made by a factory, named as if written out (what tracebacks and stacks show)."""
+    qualname = f"PriorityQueue.{name}"
+    function.__code__ = function.__code__.replace(co_name=name, co_qualname=qualname)
+    function.__name__, function.__qualname__, function.__doc__ = name, qualname, doc
+    return function
+
+
 def _ignore_sample(_: float) -> None:
     """Wait recorder for priorities beyond the per-priority series cap."""
 
@@ -505,10 +513,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
                 return self.get_nowait()
             return self.get_delivery_nowait()[part]
 
-        qualname = f"PriorityQueue.{name}"  # what tracebacks and engine.stacks show
-        get.__code__ = get.__code__.replace(co_name=name, co_qualname=qualname)
-        get.__name__, get.__qualname__, get.__doc__ = name, qualname, doc
-        return get
+        return _named(get, name, doc)
 
     get = _blocking_get(
         "get",
@@ -596,10 +601,7 @@ class PriorityQueue(QueueViews, asyncio.Queue):
                 return (item, level.priority, (t, seq, tie, level), t, 0, None)
             return item
 
-        qualname = f"PriorityQueue.{name}"  # what tracebacks and engine.stacks show
-        take.__code__ = take.__code__.replace(co_name=name, co_qualname=qualname)
-        take.__name__, take.__qualname__, take.__doc__ = name, qualname, doc
-        return take
+        return _named(take, name, doc)
 
     get_nowait = _removal(
         "get_nowait",
