@@ -347,15 +347,13 @@ class PriorityQueue(QueueViews, asyncio.Queue):
             level = self._new_level(priority)
         clock = self._clock  # a callable in a slot: called from a local, it is a fast call
         t = clock()
+        victim = None
         if self._size >= self._limit:  # full, or shut down (the limit is then -1)
             if self._is_shutdown:
                 raise QueueShutDown
             victim = self._make_room(item, level, t)
-            if victim is not None:  # else the newcomer itself was the one dropped
-                # Room was made: this put again (never the logging wrapper), then the drop.
-                PriorityQueue.put_nowait(self, item, priority=priority)
-                self._notify_drop(*victim, "evicted")
-            return
+            if victim is None:
+                return  # the newcomer itself was the one dropped
         if level.head is None:
             # `_key` inlined (with aging off the key is the priority): once per put into an
             # empty level, so on every item of a hand-off.
@@ -382,6 +380,8 @@ class PriorityQueue(QueueViews, asyncio.Queue):
                 getter.set_result(t)  # a getter's wait ends when its item arrives
             else:
                 self._wakeup_next(getters)  # that one was cancelled: the next (wait timed now)
+        if victim is not None:  # told once the newcomer is in (a put from on_drop finds it full)
+            self._notify_drop(*victim, "evicted")
 
     def requeue_nowait(self, item: Any, *, priority: float, arrival: Any = None) -> None:
         """Put a got item back, ignoring maxsize, overflow and shutdown: it is never dropped.

@@ -416,6 +416,18 @@ async def test_evict_lowest_picks_the_newest_of_the_worst_priority():
     assert drain(queue) == ["best", "better", "ok", "w1"]
 
 
+async def test_a_put_into_a_queue_overfilled_by_requeues_evicts_one_item_only():
+    # requeue_nowait ignores maxsize, so the queue may hold more than maxsize: a put then
+    # makes room for itself once and lands, it does not evict down to maxsize.
+    dropped = []
+    queue = PriorityQueue(1, overflow="evict-lowest", on_drop=lambda *a: dropped.append(a[0]))
+    queue.put_nowait("a", priority=5)
+    queue.requeue_nowait("b", priority=5)
+    queue.put_nowait("c", priority=0)
+    assert dropped == ["b"]
+    assert drain(queue) == ["c", "a"]
+
+
 async def test_evicted_items_do_not_hang_join():
     queue = PriorityQueue(2, overflow="evict-lowest")
     for priority in [9, 8, 1, 0]:
