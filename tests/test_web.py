@@ -139,21 +139,41 @@ def _chromium() -> str | None:
     return os.environ.get("HEAPWATCH_CHROMIUM") or shutil.which("chromium")
 
 
-@pytest.mark.skipif(_chromium() is None, reason="Debian's chromium is not installed")
-async def test_the_dashboard_in_chromium(served: Served, tmp_path: Path) -> None:
-    playwright_api = pytest.importorskip("playwright.async_api")
-    received: list[bytes] = []
+class Screen:
+    """What the page's terminal was sent (its websocket frames), read as plain text."""
 
-    def screen_text(start: int = 0) -> str:
-        raw = b"".join(received[start:]).decode("utf-8", "replace")
-        return ANSI.sub("", raw)
+    def __init__(self) -> None:
+        self.received: list[bytes] = []
 
-    async def wait_for_text(pattern: str, start: int, timeout: float = 20.0) -> None:
+    def watch(self, page) -> None:
+        page.on(
+            "websocket",
+            lambda ws: ws.on(
+                "framereceived",
+                lambda data: self.received.append(
+                    data if isinstance(data, bytes) else data.encode()
+                ),
+            ),
+        )
+
+    def mark(self) -> int:
+        return len(self.received)
+
+    def text(self, start: int = 0) -> str:
+        return ANSI.sub("", b"".join(self.received[start:]).decode("utf-8", "replace"))
+
+    async def wait_for(self, pattern: str, start: int, timeout: float = 30.0) -> None:
         deadline = asyncio.get_running_loop().time() + timeout
-        while not re.search(pattern, screen_text(start)):
+        while not re.search(pattern, self.text(start)):
             if asyncio.get_running_loop().time() > deadline:
                 raise AssertionError(f"{pattern!r} never reached the page")
             await asyncio.sleep(0.2)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="Debian's chromium is not installed")
+async def test_the_dashboard_in_chromium(served: Served, tmp_path: Path) -> None:
+    playwright_api = pytest.importorskip("playwright.async_api")
+    screen = Screen()
 
     async with playwright_api.async_playwright() as p:
         browser = await p.chromium.launch(
@@ -165,30 +185,24 @@ async def test_the_dashboard_in_chromium(served: Served, tmp_path: Path) -> None
         )
         try:
             page = await browser.new_page(viewport={"width": 1280, "height": 800})
-            page.on(
-                "websocket",
-                lambda ws: ws.on(
-                    "framereceived",
-                    lambda data: received.append(data if isinstance(data, bytes) else data.encode()),
-                ),
-            )
+            screen.watch(page)
             await page.goto(served.url)
             await page.wait_for_selector("body.-first-byte", timeout=30_000)
-            await wait_for_text(r"heapwatch.*demo.*seed", 0)
+            await screen.wait_for(r"heapwatch.*demo.*seed", 0)
             shot = os.environ.get("HEAPWATCH_WEB_SCREENSHOT")
             await page.click("#terminal")
 
-            mark = len(received)
+            mark = screen.mark()
             await page.keyboard.press("b")
-            await wait_for_text(r"burst of \d+", mark)
+            await screen.wait_for(r"burst of \d+", mark)
 
             if shot:
                 await asyncio.sleep(2)
                 await page.screenshot(path=shot)
 
-            mark = len(received)
+            mark = screen.mark()
             await page.keyboard.press("?")
-            await wait_for_text(r"heapwatch keys", mark)
+            await screen.wait_for(r"heapwatch keys", mark)
             await page.keyboard.press("Escape")
             await asyncio.sleep(0.5)  # ESC then q at once would read as alt+q
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from test_web import Served, _chromium, served  # noqa: F401  (the served fixture)
+from test_web import Screen, Served, _chromium, served  # noqa: F401  (the served fixture)
 
 
 @pytest.mark.skipif(_chromium() is None, reason="Debian's chromium is not installed")
@@ -20,13 +20,18 @@ async def test_w_in_a_detail_is_a_download_in_the_browser(served: Served, tmp_pa
         try:
             page = await browser.new_page(viewport={"width": 1280, "height": 800},
                                           accept_downloads=True)
+            screen = Screen()
+            screen.watch(page)
             await page.goto(served.url)
             await page.wait_for_selector("body.-first-byte", timeout=30_000)
+            await screen.wait_for(r"heapwatch.*demo.*seed", 0)
             await page.click("#terminal", position={"x": 5, "y": 5})
+            mark = screen.mark()
             await page.keyboard.press("b")  # items on the heap, whose table has the focus
-            await asyncio.sleep(1.0)
+            await screen.wait_for(r"burst of \d+", mark)
+            mark = screen.mark()
             await page.keyboard.press("Enter")  # the first queued item's detail
-            await asyncio.sleep(1.0)
+            await screen.wait_for(r"queued item at priority", mark)
             # textual-serve opens the single-use download URL in a new window.
             downloads: asyncio.Queue = asyncio.Queue()
             page.context.on("page", lambda popup: popup.on("download", downloads.put_nowait))
