@@ -213,8 +213,8 @@ async def _beats(client: aioredis.Redis, name: str, n: int) -> bool:
 
 
 async def _holds(client: aioredis.Redis, name: str, pid: int) -> bool:
-    leased = await client.hvals(f"heapwatch:{{{name}}}:leased")
-    return any(value.endswith(f"|{HOSTNAME}:{pid}".encode()) for value in leased)
+    tokens = await client.zrange(f"heapwatch:{{{name}}}:leases", 0, -1)
+    return any(token.endswith(f"|{HOSTNAME}:{pid}".encode()) for token in tokens)
 
 
 async def _meta(client: aioredis.Redis, name: str, field: bytes, value: bytes) -> bool:
