@@ -432,19 +432,22 @@ class RedisPriorityQueue(QueueReading):
         deadline = now + self._lease
         out: list[Delivery] = []
         append = out.append
-        last, first = b"", 0.0
+        # A token is 'id:t:a:r|p[|holder]': all but the id is shared by the items of one put
+        # batch in one attempt, so it is parsed once per batch, not once per item. (A token
+        # ending in the previous one's ':t:a:r|p[|holder]' has the same: the id has no ':'.)
+        shared, first, attempt = b"\0", 0.0, 0
         i, end = 4, len(reply)
         while i < end:  # one run of items per level served
             priority = float(reply[i])
             start, stop = len(out), i + 2 + 2 * int(reply[i + 1])
-            for j in range(i + 2, stop, 2):
-                token = reply[j]
-                _, enqueued, attempt, _ = token.split(b":", 3)
-                if enqueued != last:  # a batch put shares one enqueue time: parse it once
-                    last, first = enqueued, float(enqueued)
-                # arrival is the lease's token (opaque to consumers): the element as delivered.
+            for token, payload in zip(reply[i + 2 : stop : 2], reply[i + 3 : stop : 2], strict=True):
+                if not token.endswith(shared):
+                    shared = token[token.index(b":") :]
+                    _, enqueued, tries, _ = shared.split(b":", 3)
+                    first, attempt = float(enqueued), int(tries)
+                # arrival is the lease's token (opaque to consumers).
                 # tuple.__new__ skips the NamedTuple's Python-level __new__ on this hot path.
-                append(new(Delivery, (decode(reply[j + 1]), priority, token, first, int(attempt), deadline)))
+                append(new(Delivery, (decode(payload), priority, token, first, attempt, deadline)))
             # Waits are sampled, one delivery in WAIT_SAMPLE_EVERY, as in the in-process queue.
             waits = [now - d[3] for d in out[start :: self.WAIT_SAMPLE_EVERY]]
             self._waits.extend(waits)

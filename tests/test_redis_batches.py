@@ -109,3 +109,16 @@ async def test_the_lease_token_carries_priority_and_holder_through_nack_and_reap
 
 async def _completed(q: RedisPriorityQueue, n: int) -> bool:
     return (await q.stats()).completed >= n
+
+
+async def test_one_batch_mixes_attempts_and_enqueue_times_item_by_item(redis_url):
+    async with RedisPriorityQueue(redis_url, "mixed", max_attempts=5) as q:
+        await q.put_many(["a", "b"], priority=1)
+        await q.put("c", priority=1)
+        first = await q.get()
+        assert await q.nack(first) == "queued"  # back before 'b', its attempt counted
+        batch = await q.get_many(3)
+        assert [(d.item, d.attempt) for d in batch] == [("a", 1), ("b", 0), ("c", 0)]
+        a, b, c = batch
+        assert a.first_arrival == b.first_arrival == first.first_arrival <= c.first_arrival
+        assert await q.ack_many(batch) == 3
