@@ -14,8 +14,9 @@ queue's keys in one cluster slot), and names the others from it:
     retry     ZSET  '<p>|<element>' -> due time (server TIME)
     dead      LIST  dead letters: 'id|p|attempts|first arrival|at|reason' LF payload
     counters  HASH  seq, depth, peak, submitted, completed, ... (see COUNTERS)
-    meta      HASH  epoch (TIME at creation), aging_rate, overflow (once a dashboard set it):
-                    every script reads the stored settings, so a change reaches every process
+    meta      HASH  epoch (TIME at creation), aging_rate, overflow (both stored by the process
+                    that created the queue; a dashboard may change them): every script reads
+                    the stored settings, so a change reaches every process
     ready     LIST  wake-up tokens for getters blocked in BLPOP (get_waiters counts them)
     room      LIST  wake-up tokens for putters blocked in BLPOP (put_waiters counts them)
     reaper    STR   the reaper's lock, held for one reap interval (SET NX PX)
@@ -204,12 +205,15 @@ local function promote_due(t)
 end
 """
 
+# ARGV: aging rate, overflow policy ('': a reader, which stores none) -> {epoch, aging rate,
+# overflow or false}. The first process stores its settings; later ones read them.
 INIT = r"""
 local P = KEYS[1]
 local t = redis.call('TIME')
 redis.call('HSETNX', P .. 'meta', 'epoch', t[1] .. '.' .. string.format('%06d', t[2]))
 redis.call('HSETNX', P .. 'meta', 'aging_rate', ARGV[1])
-return redis.call('HMGET', P .. 'meta', 'epoch', 'aging_rate')
+if ARGV[2] ~= '' then redis.call('HSETNX', P .. 'meta', 'overflow', ARGV[2]) end
+return redis.call('HMGET', P .. 'meta', 'epoch', 'aging_rate', 'overflow')
 """
 
 # ARGV: rate, epoch, priority, maxsize, policy, registered, payload... -> {accepted, depth,

@@ -114,9 +114,10 @@ class RedisPriorityQueue(QueueReading):
         consumer: the name this process's leases are held under ('': none), so that a
             dashboard can tell which host holds what (`lease_holders()`).
 
-    The aging rate and the overflow policy are the queue's stored settings once a dashboard
-    has changed them (`set_aging`, `set_overflow`): every script reads them, and this
-    process's `aging_rate` and `overflow` follow at its next `stats()`.
+    The aging rate and the overflow policy are stored in Redis by the process that creates
+    the queue, so a dashboard that attaches shows them; a dashboard may change them
+    (`set_aging`, `set_overflow`). Every script reads the stored ones, and this process's
+    `aging_rate` and `overflow` follow at its first call and at each `stats()`.
     """
 
     acks_on_get = False
@@ -223,7 +224,11 @@ class RedisPriorityQueue(QueueReading):
                 delay = min(delay * 2, 1.0)
 
     async def _init(self) -> None:
-        epoch, rate = await self._call("INIT", repr(self._rate))
+        # A reader (aging_rate=None) stores no policy of its own: it shows the stored one.
+        policy = "" if self._adopt else self._overflow.value
+        epoch, rate, overflow = await self._call("INIT", repr(self._rate), policy)
+        if overflow:  # the stored policy, as every put applies it
+            self._overflow = Overflow(overflow.decode())
         if self._adopt:
             self._rate = float(rate)
         elif float(rate) != self._rate:
