@@ -230,7 +230,7 @@ async def test_the_overflow_policy_is_stored_when_the_queue_is_made_and_a_reader
     maker = RedisPriorityQueue(redis_url, "policy", maxsize=2, overflow="reject")
     await maker.put("first")
     client = aioredis.Redis.from_url(redis_url)
-    meta = f"heapwatch:{{policy}}:meta"
+    meta = "heapwatch:{policy}:meta"
     assert await client.hget(meta, "overflow") == b"reject"  # no dashboard has set it
     reader = RedisPriorityQueue(client, "policy", aging_rate=None)  # what attach opens
     assert (await reader.stats()).overflow == "reject"
