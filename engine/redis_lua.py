@@ -421,9 +421,16 @@ newest_first(ids, '^(%d+):')
 local back, dead = 0, 0
 for i = 1, #ids do
   local e, p = token_parts(ids[i])
+  if not e then  -- leased by a version that kept the priority in a 'leased' hash
+    e = ids[i]
+    p = string.match(redis.call('HGET', P .. 'leased', e) or '', '^[^|]+')
+    redis.call('HDEL', P .. 'leased', e)
+  end
   redis.call('ZREM', P .. 'leases', ids[i])
   redis.call('HINCRBY', C, 'expired', 1)
-  if settle_back(e, p, t, tonumber(ARGV[3]), 0, 1, 'lease expired') == 'queued' then
+  if not p then
+    -- no priority known for it: nothing to put back (as before, when the hash had none)
+  elseif settle_back(e, p, t, tonumber(ARGV[3]), 0, 1, 'lease expired') == 'queued' then
     back = back + 1
   else
     dead = dead + 1

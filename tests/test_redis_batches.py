@@ -122,3 +122,24 @@ async def test_one_batch_mixes_attempts_and_enqueue_times_item_by_item(redis_url
         a, b, c = batch
         assert a.first_arrival == b.first_arrival == first.first_arrival <= c.first_arrival
         assert await q.ack_many(batch) == 3
+
+
+async def test_a_lease_taken_before_tokens_carried_the_priority_is_still_reaped(redis_url):
+    """An upgrade with leases out: one held the old way (element in the lease set, priority
+    in a 'leased' hash) comes back at its priority as an expiry, and the reaper goes on."""
+    client = aioredis.Redis.from_url(redis_url)
+    async with RedisPriorityQueue(redis_url, "legacy", lease=0.2, reap_interval=0.01) as q:
+        await q.put("new", priority=4)
+        await q.stats()  # the queue exists (epoch, settings)
+        p = "heapwatch:{legacy}:"
+        element = "900:1764747120.000000:0:0"
+        await client.hset(p + "jobs", "900", q.encode("old"))
+        await client.zadd(p + "leases", {element: 1.0})  # its deadline long past
+        await client.hset(p + "leased", element, "2.0|box:1")
+        assert await q.reap() == (1, 0)
+        first, second = await q.get_many(2)
+        assert (first.item, first.priority, first.attempt) == ("old", 2.0, 1)
+        assert (second.item, second.priority) == ("new", 4.0)
+        assert not await client.exists(p + "leased")
+        assert await q.ack_many([first, second]) == 2
+    await client.aclose()
