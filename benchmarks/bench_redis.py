@@ -2,19 +2,22 @@
 
 Workload (both sides): 1 producer task and 8 consumer tasks in one process, each consumer on
 its own connection; N items (default 50,000) over 10 priorities, put in batches of
-PUT_BATCH, leased in batches of GET_BATCH and acked in one call per leased batch.
+PUT_BATCH, leased in batches of GET_BATCH and acked as a batch, in two consumer loops: 'riding'
+(a batch's ack goes with the lease of the next, one call per batch, as BullMQ's worker does
+with moveToFinished fetching the next job) and 'apart' (a get call, then an ack call).
 
 The BullMQ-style design, written here for the comparison: one ZSET of waiting job ids scored
 priority * 2^32 + seq, a ZSET of leases by deadline, a processing hash (id -> lease token), a
 hash of bodies, a one-member marker ZSET that idle consumers wait on with BZPOPMIN; one Lua
-script each for put, get (lease) and ack. Same codec, same batch sizes, same server.
+script each for put, get (lease, after acking the ids it is given) and ack. Same codec, same
+batch sizes, same loops, same server.
 
-Printed: items/s for each side (median of the rounds, sides alternating), the ratio (target
->= 1.0x), Redis CPU per item (INFO cpu, user + sys, over each round), this process's CPU per
+Printed, per loop: items/s for each side (median and min-max of the rounds, sides
+alternating), the ratio of each round's pair (median and min-max; target >= 1.0x), Redis CPU per item (INFO cpu, user + sys, over each round), this process's CPU per
 item (the client side: redis-py, the codec, the queue's own code), and the in-process
 PriorityQueue's items/s on the same task layout. The last line is one JSON object.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_redis.py [--items N] [--rounds R] [--url URL]
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_redis.py [--items N] [--rounds R] [--url URL] [--loop riding|apart|both]
 """
 
 from __future__ import annotations
@@ -65,10 +68,39 @@ redis.call('ZADD', P .. 'marker', 0, '0')
 return n
 """
 
-_ZSET_GET = r"""
+# The ack: the ids from ARGV[FIRST] on, each checked against the processing hash (TOKEN), in
+# bulk commands as RedisPriorityQueue's ack (one HMGET to check, then one HDEL, ZREM, HDEL),
+# not four commands per id. Batches here stay far below Lua's unpack() limit.
+_ZSET_ACK_LOOP = r"""
 local P = KEYS[1]
+local ids = {unpack(ARGV, FIRST)}
+local done = 0
+if #ids > 0 then
+  local holders = redis.call('HMGET', P .. 'processing', unpack(ids))
+  local mine = {}
+  for i = 1, #ids do
+    if holders[i] == TOKEN then mine[#mine + 1] = ids[i] end
+  end
+  done = #mine
+  if done > 0 then
+    redis.call('HDEL', P .. 'processing', unpack(mine))
+    redis.call('ZREM', P .. 'leases', unpack(mine))
+    redis.call('HDEL', P .. 'jobs', unpack(mine))
+    redis.call('HINCRBY', P .. 'counters', 'completed', done)
+  end
+end
+"""
+
+# ARGV: token, ids... -> acks accepted
+_ZSET_ACK = _ZSET_ACK_LOOP.replace("FIRST", "2").replace("TOKEN", "ARGV[1]") + "return done\n"
+
+# ARGV: n, lease, token, then the ids to ack first (none: a plain get) -> {acks accepted, then
+# (id, body) pairs}. The ack rides with the next lease as in BullMQ's own worker, whose
+# moveToFinished fetches the next job.
+_ZSET_GET = _ZSET_ACK_LOOP.replace("FIRST", "4").replace("TOKEN", "ARGV[3]") + r"""
+local out = {done}
 local popped = redis.call('ZPOPMIN', P .. 'wait', tonumber(ARGV[1]))
-if #popped == 0 then return {} end
+if #popped == 0 then return out end
 local t = redis.call('TIME')
 local deadline = string.format('%.6f', tonumber(t[1]) + tonumber(t[2]) / 1000000 + tonumber(ARGV[2]))
 local ids, leases, processing = {}, {}, {}
@@ -84,28 +116,11 @@ redis.call('ZADD', P .. 'leases', unpack(leases))
 redis.call('HSET', P .. 'processing', unpack(processing))
 if redis.call('ZCARD', P .. 'wait') > 0 then redis.call('ZADD', P .. 'marker', 0, '0') end
 local bodies = redis.call('HMGET', P .. 'jobs', unpack(ids))
-local out = {}
 for i = 1, #ids do
-  out[2 * i - 1] = ids[i]
-  out[2 * i] = bodies[i]
+  out[2 * i] = ids[i]
+  out[2 * i + 1] = bodies[i]
 end
 return out
-"""
-
-_ZSET_ACK = r"""
-local P = KEYS[1]
-local done = 0
-for i = 2, #ARGV do
-  local id = ARGV[i]
-  if redis.call('HGET', P .. 'processing', id) == ARGV[1] then
-    redis.call('HDEL', P .. 'processing', id)
-    redis.call('ZREM', P .. 'leases', id)
-    redis.call('HDEL', P .. 'jobs', id)
-    done = done + 1
-  end
-end
-redis.call('HINCRBY', P .. 'counters', 'completed', done)
-return done
 """
 
 
@@ -126,11 +141,18 @@ class ZsetQueue:
         return await self._put(keys=[self.prefix], args=[priority, *map(encode, items)])
 
     async def get_many(self, n: int) -> list[tuple[bytes, Any]]:
+        return (await self.ack_and_get_many((), n))[1]
+
+    async def ack_and_get_many(self, done: Any, n: int) -> tuple[int, list[tuple[bytes, Any]]]:
+        acks = [i for i, _ in done]
+        acked = 0
         while True:
-            reply = await self._get(keys=[self.prefix], args=[n, LEASE, self.token])
-            if reply:
+            reply = await self._get(keys=[self.prefix], args=[n, LEASE, self.token, *acks])
+            if acks:
+                acked, acks = reply[0], []
+            if len(reply) > 1:
                 decode = self.codec.decode
-                return [(reply[i], decode(reply[i + 1])) for i in range(0, len(reply), 2)]
+                return acked, [(reply[i], decode(reply[i + 1])) for i in range(1, len(reply), 2)]
             await self.redis.bzpopmin(self.prefix + "marker", timeout=1)
             task = asyncio.current_task()
             if task is not None and task.cancelling():  # redis-py may swallow a cancel
@@ -148,9 +170,12 @@ async def redis_cpu(client: aioredis.Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-async def run_redis_round(url: str, design: str, items: int, round_no: int) -> tuple[float, float]:
-    """(items/s, Redis CPU and client CPU in microseconds per item) of one round."""
-    name = f"{design}-{round_no}"
+async def run_redis_round(
+    url: str, design: str, items: int, round_no: int, loop: str = "riding"
+) -> tuple[float, float, float]:
+    """(items/s, Redis CPU and client CPU in microseconds per item) of one round. `loop`:
+    'riding', each batch's ack sent with the lease of the next; 'apart', one call each."""
+    name = f"{design}-{loop}-{round_no}"
     admin = aioredis.Redis.from_url(url)
     if design == "ours":
         producer: Any = RedisPriorityQueue(url, name, lease=LEASE)
@@ -171,19 +196,32 @@ async def run_redis_round(url: str, design: str, items: int, round_no: int) -> t
 
     async def consume(q: Any) -> None:
         nonlocal done
+        leased: list[Any] = []
         while True:
-            leased = await q.get_many(GET_BATCH)
-            await q.ack_many(leased)
+            if loop == "apart":
+                leased = await q.get_many(GET_BATCH)
+                await q.ack_many(leased)
+            else:  # a batch's acks go out in the first call of the next get, then it may wait
+                _, leased = await q.ack_and_get_many(leased, GET_BATCH)
             done += len(leased)
             if done >= items:
                 finished.set()
+
+    async def all_acked() -> None:
+        """'riding': every item leased, then every ack landed (the queue's completed counter)."""
+        await finished.wait()
+        if loop == "apart":
+            return
+        key = (f"heapwatch:{{{name}}}:" if design == "ours" else producer.prefix) + "counters"
+        while int(await admin.hget(key, "completed") or 0) < items:
+            await asyncio.sleep(0.001)
 
     cpu_before = await redis_cpu(admin)
     client_before = time.process_time()
     started = time.perf_counter()
     tasks = [asyncio.create_task(consume(q)) for q in consumers]
     await produce()
-    await finished.wait()
+    await all_acked()
     elapsed = time.perf_counter() - started
     client = time.process_time() - client_before
     for task in tasks:  # the others wait on an empty queue
@@ -228,12 +266,25 @@ def run_in_process(items: int) -> float:
     return asyncio.run(main())
 
 
+def spread(values: list[float], fmt: str = ".0f") -> str:
+    """'median (min-max)' of a list of figures."""
+    return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
+
+
+LOOPS = {
+    "riding": "each batch's ack rides with the lease of the next (one call per batch)",
+    "apart": "get, then ack, one call each per batch",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=3, help="rounds per design (alternating)")
     parser.add_argument("--url", help="an existing redis:// server (default: start one)")
+    parser.add_argument("--loop", choices=[*LOOPS, "both"], default="both")
     args = parser.parse_args(argv)
+    loops = list(LOOPS) if args.loop == "both" else [args.loop]
     server = None
     url = args.url
     if url is None:
@@ -242,40 +293,41 @@ def main(argv: list[str] | None = None) -> int:
         server = RedisServer(Path(tempfile.mkdtemp(prefix="bench-redis-")))
         server.start()
         url = server.url
+    figures: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
     try:
-        figures: dict[str, list[tuple[float, float, float]]] = {"ours": [], "zset": []}
         for round_no in range(args.rounds):
-            for design in ("ours", "zset") if round_no % 2 == 0 else ("zset", "ours"):
-                one = asyncio.wait_for(run_redis_round(url, design, args.items, round_no), 300)
-                figures[design].append(asyncio.run(one))
+            for loop in loops:
+                for design in ("ours", "zset") if round_no % 2 == 0 else ("zset", "ours"):
+                    one = run_redis_round(url, design, args.items, round_no, loop)
+                    figures.setdefault((loop, design), []).append(asyncio.run(asyncio.wait_for(one, 300)))
         in_process = run_in_process(args.items)
     finally:
         if server is not None:
             server.stop()
-    ours_rate, ours_cpu, ours_client = (statistics.median(f) for f in zip(*figures["ours"], strict=True))
-    zset_rate, zset_cpu, zset_client = (statistics.median(f) for f in zip(*figures["zset"], strict=True))
-    ratio = ours_rate / zset_rate
     print(f"{args.items} items, 1 producer + {CONSUMERS} consumers, put batch {PUT_BATCH}, "
-          f"get/ack batch {GET_BATCH}, {args.rounds} rounds each (median)")  # fmt: skip
+          f"get/ack batch {GET_BATCH}, {args.rounds} rounds each, sides alternating: "
+          "median (min-max)")  # fmt: skip
     parser_name = "hiredis" if HIREDIS_AVAILABLE else "pure-Python parser"
     print(f"redis-py {redis.__version__} with {parser_name}")
-    print(f"{'design':<34} {'items/s':>10} {'Redis CPU/item':>15} {'client CPU/item':>16}")
-    for label, rate, cpu, client in (
-        ("RedisPriorityQueue (lists+levels)", ours_rate, ours_cpu, ours_client),
-        ("BullMQ-style (one ZSET)", zset_rate, zset_cpu, zset_client),
-    ):
-        print(f"{label:<34} {rate:>10.0f} {cpu:>12.1f} us {client:>13.1f} us")
-    print(f"{'in-process PriorityQueue':<34} {in_process:>10.0f} {'-':>15} {'-':>16}")
-    mark = "ok" if ratio >= 1.0 else "BELOW TARGET"
-    print(f"ratio ours/BullMQ-style: {ratio:.2f}x (target >= 1.0x) {mark}")
-    print(json.dumps({
-        "ours_items_per_s": round(ours_rate), "zset_items_per_s": round(zset_rate),
-        "ratio": round(ratio, 3), "ours_redis_cpu_us_per_item": round(ours_cpu, 2),
-        "zset_redis_cpu_us_per_item": round(zset_cpu, 2),
-        "ours_client_cpu_us_per_item": round(ours_client, 2),
-        "zset_client_cpu_us_per_item": round(zset_client, 2),
-        "in_process_items_per_s": round(in_process),
-    }, sort_keys=True))  # fmt: skip
+    summary: dict[str, Any] = {"in_process_items_per_s": round(in_process)}
+    for loop in loops:
+        ours, zset = figures[(loop, "ours")], figures[(loop, "zset")]
+        ratios = [o[0] / z[0] for o, z in zip(ours, zset, strict=True)]  # paired by round
+        print(f"\nloop '{loop}': {LOOPS[loop]}")
+        print(f"{'design':<34} {'items/s':>22} {'Redis CPU/item':>15} {'client CPU/item':>16}")
+        for label, rows in (("RedisPriorityQueue (lists+levels)", ours), ("BullMQ-style (one ZSET)", zset)):
+            rates, cpu, client = (list(column) for column in zip(*rows, strict=True))
+            print(f"{label:<34} {spread(rates):>22} {statistics.median(cpu):>12.1f} us "
+                  f"{statistics.median(client):>13.1f} us")  # fmt: skip
+        mark = "ok" if statistics.median(ratios) >= 1.0 else "BELOW TARGET"
+        print(f"ratio ours/BullMQ-style, paired by round: {spread(ratios, '.2f')}x (target >= 1.0x) {mark}")
+        for design, rows in (("ours", ours), ("zset", zset)):
+            summary[f"{loop}_{design}_items_per_s"] = round(statistics.median(r[0] for r in rows))
+            summary[f"{loop}_{design}_redis_cpu_us_per_item"] = round(statistics.median(r[1] for r in rows), 2)
+            summary[f"{loop}_{design}_client_cpu_us_per_item"] = round(statistics.median(r[2] for r in rows), 2)
+        summary[f"{loop}_ratios"] = [round(r, 3) for r in ratios]
+    print(f"\n{'in-process PriorityQueue':<34} {in_process:>22.0f}")
+    print(json.dumps(summary, sort_keys=True))
     return 0
 
 

@@ -7,21 +7,23 @@ queue's keys in one cluster slot), and names the others from it:
     tails     ZSET  same members, score: the aging key of its tail (kept only when aging)
     l:<p>     LIST  the FIFO of priority <p>: elements 'id:t:a:r'
     jobs      HASH  id -> the encoded payload
-    leases    ZSET  element as delivered (the lease's token) -> lease deadline (server TIME)
-    leased    HASH  element as delivered -> its priority, then '|' and the consumer's name
-                    when the consumer gave one (the host that holds the lease)
+    leases    ZSET  the lease's token -> lease deadline (server TIME). The token is the
+                    element as delivered, '|', its priority, then '|' and the consumer's
+                    name when the consumer gave one (the host that holds the lease): the
+                    one structure a lease needs, so a lease costs one ZADD and one ZREM
     retry     ZSET  '<p>|<element>' -> due time (server TIME)
     dead      LIST  dead letters: 'id|p|attempts|first arrival|at|reason' LF payload
     counters  HASH  seq, depth, peak, submitted, completed, ... (see COUNTERS)
-    meta      HASH  epoch (TIME at creation), aging_rate, overflow (once a dashboard set it):
-                    every script reads the stored settings, so a change reaches every process
+    meta      HASH  epoch (TIME at creation), aging_rate, overflow (both stored by the process
+                    that created the queue; a dashboard may change them): every script reads
+                    the stored settings, so a change reaches every process
     ready     LIST  wake-up tokens for getters blocked in BLPOP (get_waiters counts them)
     room      LIST  wake-up tokens for putters blocked in BLPOP (put_waiters counts them)
     reaper    STR   the reaper's lock, held for one reap interval (SET NX PX)
 
 An element is 'id:t:a:r': the job id (a global arrival sequence, so id order is arrival
 order), the first enqueue time, the deliveries already made and 1 when the last one ended in
-an expired lease. The element as delivered is the lease's token: a later delivery of the
+an expired lease. The element as delivered starts the lease's token: a later delivery of the
 same job has another attempt count, so an ack of a reaped lease finds nothing.
 
 Scripts format every number they store or return with string.format, because Lua's tostring
@@ -53,6 +55,13 @@ local function now()
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
 local function num(x) return string.format('%.17g', x) end
+-- One command over many members, in slices that Lua's unpack() can pass.
+local BULK = 1000
+local function bulk(cmd, key, members)
+  for s = 1, #members, BULK do
+    redis.call(cmd, P .. key, unpack(members, s, math.min(#members, s + BULK - 1)))
+  end
+end
 local function stamp(x) return string.format('%.6f', x) end
 local function aging_key(p, t)
   if rate == 0 then return tonumber(p) end
@@ -125,17 +134,15 @@ local function dead_letter(id, p, e, attempts, t, reason)
   redis.call('RPUSH', P .. 'dead', head .. '\n' .. payload)
   redis.call('HINCRBY', C, 'dead_lettered', 1)
 end
-local function lease_priority(v) return string.match(v, '^[^|]+') end
--- The lease of element `e` ends here: its priority, or nil (counted) when it was reaped.
-local function take_lease(e)
-  local p = redis.call('HGET', P .. 'leased', e)
-  if not p then
+-- A lease's token -> the element as delivered, its priority.
+local function token_parts(token) return string.match(token, '^([^|]+)|([^|]+)') end
+-- The lease `token` ends here: its element and priority, or nil (counted) when it was reaped.
+local function take_lease(token)
+  if redis.call('ZREM', P .. 'leases', token) == 0 then
     redis.call('HINCRBY', C, 'stale_acks', 1)
     return nil
   end
-  redis.call('HDEL', P .. 'leased', e)
-  redis.call('ZREM', P .. 'leases', e)
-  return lease_priority(p)
+  return token_parts(token)
 end
 -- A lease ends without an ack: back in the queue (after `delay`), or dead past max_attempts.
 local function settle_back(e, p, t, max_attempts, delay, expired, reason)
@@ -160,6 +167,33 @@ local function newest_first(list, pattern)
     return tonumber(string.match(x, pattern)) > tonumber(string.match(y, pattern))
   end)
 end
+-- Ack the leases in 'token,token,...': one flag per lease, '1' acked, '0' refused (reaped,
+-- or the same lease twice in one batch). Three commands for the batch, not one per lease.
+local function ack(list)
+  local tokens = {}
+  for token in string.gmatch(list, '[^,]+') do tokens[#tokens + 1] = token end
+  local flags, gone, ids, seen = {}, {}, {}, {}
+  for s = 1, #tokens, BULK do
+    local part = {unpack(tokens, s, math.min(#tokens, s + BULK - 1))}
+    local held = redis.call('ZMSCORE', P .. 'leases', unpack(part))
+    for i = 1, #part do
+      local token = part[i]
+      if held[i] and not seen[token] then
+        seen[token] = true
+        gone[#gone + 1] = token
+        ids[#ids + 1] = string.match(token, '^%d+')
+        flags[#flags + 1] = '1'
+      else
+        flags[#flags + 1] = '0'
+      end
+    end
+  end
+  bulk('ZREM', 'leases', gone)
+  bulk('HDEL', 'jobs', ids)
+  if #gone > 0 then redis.call('HINCRBY', C, 'completed', #gone) end
+  if #gone < #tokens then redis.call('HINCRBY', C, 'stale_acks', #tokens - #gone) end
+  return table.concat(flags)
+end
 local function promote_due(t)
   local due = redis.call('ZRANGEBYSCORE', P .. 'retry', '-inf', num(t), 'LIMIT', 0, 256)
   newest_first(due, '|(%d+):')
@@ -171,12 +205,15 @@ local function promote_due(t)
 end
 """
 
+# ARGV: aging rate, overflow policy ('': a reader, which stores none) -> {epoch, aging rate,
+# overflow or false}. The first process stores its settings; later ones read them.
 INIT = r"""
 local P = KEYS[1]
 local t = redis.call('TIME')
 redis.call('HSETNX', P .. 'meta', 'epoch', t[1] .. '.' .. string.format('%06d', t[2]))
 redis.call('HSETNX', P .. 'meta', 'aging_rate', ARGV[1])
-return redis.call('HMGET', P .. 'meta', 'epoch', 'aging_rate')
+if ARGV[2] ~= '' then redis.call('HSETNX', P .. 'meta', 'overflow', ARGV[2]) end
+return redis.call('HMGET', P .. 'meta', 'epoch', 'aging_rate', 'overflow')
 """
 
 # ARGV: rate, epoch, priority, maxsize, policy, registered, payload... -> {accepted, depth,
@@ -263,21 +300,25 @@ table.insert(out, 1, take)
 return out
 """
 
-# ARGV: rate, epoch, n, lease, registered, consumer ('' or its name) -> {now, depth, count, then per level served:
-# priority, k, and k (element, payload) pairs}; when nothing is queued {now, depth, 0, the
-# next due retry or lease deadline, or ''}.
+# ARGV: rate, epoch, n, lease, registered, consumer ('' or its name), leases to ack first
+# ('token,token,...' or '': the ack of one batch rides with the lease of the next) -> {now,
+# depth, count, the ack's flags (as ACK's), then per level served: priority, k, and k (token,
+# payload) pairs}; when nothing is queued {now, depth, 0, flags, the next due retry or lease
+# deadline, or ''}.
 GET = _COMMON + r"""
 local n = tonumber(ARGV[3])
 local lease = tonumber(ARGV[4])
 if ARGV[5] == '1' then unregister('get_waiters') end
 local owner = ''
-if ARGV[6] ~= '' then owner = '|' .. ARGV[6] end
+if ARGV[6] ~= '' then owner = '|' .. ARGV[6] end  -- tokens end '|priority' or '|priority|owner'
+local out = {0, 0, 0, ''}
+if ARGV[7] ~= '' then out[4] = ack(ARGV[7]) end
 local t = now()
+out[1] = stamp(t)
 promote_due(t)
 local deadline = num(t + lease)
-local out = {stamp(t), 0, 0}
 local got = 0
-local runs, es, ids, leases, leased = {}, {}, {}, {}, {}
+local runs, tokens, ids, leases = {}, {}, {}, {}
 while got < n do
   local best = redis.call('ZRANGE', P .. 'levels', 0, 0)
   if #best == 0 then break end
@@ -285,15 +326,17 @@ while got < n do
   local lk = P .. 'l:' .. p
   local elems = redis.call('LPOP', lk, n - got) or {}
   runs[#runs + 1] = {p, got + 1, got + #elems}
+  local suffix = '|' .. p .. owner
+  local again = 0
   for i = 1, #elems do
     local e = elems[i]
-    local id = string.match(e, '^(%d+):')
     got = got + 1
-    es[got], ids[got] = e, id
-    leases[2 * got - 1], leases[2 * got] = deadline, e
-    leased[2 * got - 1], leased[2 * got] = e, p .. owner
-    if string.sub(e, -1) == '1' then redis.call('HINCRBY', C, 'redelivered', 1) end
+    local token = e .. suffix
+    tokens[got], ids[got] = token, string.match(e, '^%d+')
+    leases[2 * got - 1], leases[2 * got] = deadline, token
+    if string.byte(e, -1) == 49 then again = again + 1 end  -- ends ':1': after an expiry
   end
+  if again > 0 then redis.call('HINCRBY', C, 'redelivered', again) end
   local head = redis.call('LINDEX', lk, 0)
   if not head then
     redis.call('ZREM', P .. 'levels', p)
@@ -310,7 +353,7 @@ if got == 0 then
   if #l > 0 and (hint == '' or tonumber(l[2]) < tonumber(hint)) then hint = l[2] end
   redis.call('HINCRBY', C, 'get_waiters', 1)
   out[2] = counter('depth')
-  out[4] = hint
+  out[5] = hint
   return out
 end
 local bodies = redis.call('HMGET', P .. 'jobs', unpack(ids))
@@ -319,12 +362,11 @@ for r = 1, #runs do
   out[#out + 1] = run[1]
   out[#out + 1] = run[3] - run[2] + 1
   for i = run[2], run[3] do
-    out[#out + 1] = es[i]
+    out[#out + 1] = tokens[i]
     out[#out + 1] = bodies[i] or ''
   end
 end
 redis.call('ZADD', P .. 'leases', unpack(leases))
-redis.call('HSET', P .. 'leased', unpack(leased))
 redis.call('HINCRBY', C, 'gets', got)
 out[2] = redis.call('HINCRBY', C, 'depth', -got)
 out[3] = got
@@ -333,49 +375,32 @@ if out[2] > 0 then wake('get_waiters', 'ready', 1) end
 return out
 """
 
-# ARGV: rate, epoch, 'element,element,...' (the leases' tokens) -> one flag per lease, '1'
-# acked, '0' refused (reaped). One argument for the batch, not one per lease.
+# ARGV: rate, epoch, 'token,token,...' -> one flag per lease, '1' acked, '0' refused (reaped).
+# One argument for the batch, not one per lease.
 ACK = _COMMON + r"""
-local flags = {}
-local done, stale = 0, 0
-for e in string.gmatch(ARGV[3], '[^,]+') do
-  if redis.call('HDEL', P .. 'leased', e) == 1 then
-    redis.call('ZREM', P .. 'leases', e)
-    redis.call('HDEL', P .. 'jobs', string.match(e, '^%d+'))
-    done = done + 1
-    flags[#flags + 1] = '1'
-  else
-    stale = stale + 1
-    flags[#flags + 1] = '0'
-  end
-end
-if done > 0 then redis.call('HINCRBY', C, 'completed', done) end
-if stale > 0 then redis.call('HINCRBY', C, 'stale_acks', stale) end
-return table.concat(flags)
+return ack(ARGV[3])
 """
 
-# ARGV: rate, epoch, max_attempts, delay, element, reason -> the fate, or 'stale'
+# ARGV: rate, epoch, max_attempts, delay, token, reason -> the fate, or 'stale'
 NACK = _COMMON + r"""
-local e = ARGV[5]
-local p = take_lease(e)
-if not p then return 'stale' end
+local e, p = take_lease(ARGV[5])
+if not e then return 'stale' end
 return settle_back(e, p, now(), tonumber(ARGV[3]), tonumber(ARGV[4]), 0, ARGV[6])
 """
 
-# ARGV: rate, epoch, element -> 'queued' (back at its place, the attempt not counted) or 'stale'
+# ARGV: rate, epoch, token -> 'queued' (back at its place, the attempt not counted) or 'stale'
 RELEASE = _COMMON + r"""
-local e = ARGV[3]
-local p = take_lease(e)
-if not p then return 'stale' end
+local e, p = take_lease(ARGV[3])
+if not e then return 'stale' end
 local id, et, a = parse(e)
 put_back(p, table.concat({id, stamp(et), a, 0}, ':'))
 return 'queued'
 """
 
-# ARGV: rate, epoch, element, seconds -> the new deadline, or false when the lease is gone
+# ARGV: rate, epoch, token, seconds -> the new deadline, or false when the lease is gone
 EXTEND = _COMMON + r"""
 local e = ARGV[3]
-if redis.call('HEXISTS', P .. 'leased', e) == 0 then
+if not redis.call('ZSCORE', P .. 'leases', e) then
   redis.call('HINCRBY', C, 'stale_acks', 1)
   return false
 end
@@ -395,17 +420,20 @@ local ids = redis.call('ZRANGEBYSCORE', P .. 'leases', '-inf', num(t), 'LIMIT', 
 newest_first(ids, '^(%d+):')
 local back, dead = 0, 0
 for i = 1, #ids do
-  local e = ids[i]
-  local p = redis.call('HGET', P .. 'leased', e)
-  redis.call('ZREM', P .. 'leases', e)
-  redis.call('HDEL', P .. 'leased', e)
+  local e, p = token_parts(ids[i])
+  if not e then  -- leased by a version that kept the priority in a 'leased' hash
+    e = ids[i]
+    p = string.match(redis.call('HGET', P .. 'leased', e) or '', '^[^|]+')
+    redis.call('HDEL', P .. 'leased', e)
+  end
+  redis.call('ZREM', P .. 'leases', ids[i])
   redis.call('HINCRBY', C, 'expired', 1)
-  if p then
-    if settle_back(e, lease_priority(p), t, tonumber(ARGV[3]), 0, 1, 'lease expired') == 'queued' then
-      back = back + 1
-    else
-      dead = dead + 1
-    end
+  if not p then
+    -- no priority known for it: nothing to put back (as before, when the hash had none)
+  elseif settle_back(e, p, t, tonumber(ARGV[3]), 0, 1, 'lease expired') == 'queued' then
+    back = back + 1
+  else
+    dead = dead + 1
   end
 end
 if #ids == limit then redis.call('DEL', P .. 'reaper') end
@@ -526,13 +554,13 @@ return out
 # ARGV: rate, epoch -> {now, then (consumer, leased, soonest deadline, latest deadline) per
 # consumer that named itself} (O(leases)): what the dashboard shows of a host that is gone.
 LEASES = _COMMON + r"""
-local flat = redis.call('HGETALL', P .. 'leased')
+local flat = redis.call('ZRANGE', P .. 'leases', 0, -1, 'WITHSCORES')
 local by = {}
 local order = {}
 for i = 1, #flat, 2 do
-  local owner = string.match(flat[i + 1], '|(.*)$')
+  local owner = string.match(flat[i], '^[^|]+|[^|]+|(.*)$')
   if owner then
-    local d = tonumber(redis.call('ZSCORE', P .. 'leases', flat[i]) or '0')
+    local d = tonumber(flat[i + 1])
     local s = by[owner]
     if not s then
       s = {0, d, d}

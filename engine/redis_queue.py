@@ -114,9 +114,10 @@ class RedisPriorityQueue(QueueReading):
         consumer: the name this process's leases are held under ('': none), so that a
             dashboard can tell which host holds what (`lease_holders()`).
 
-    The aging rate and the overflow policy are the queue's stored settings once a dashboard
-    has changed them (`set_aging`, `set_overflow`): every script reads them, and this
-    process's `aging_rate` and `overflow` follow at its next `stats()`.
+    The aging rate and the overflow policy are stored in Redis by the process that creates
+    the queue, so a dashboard that attaches shows them; a dashboard may change them
+    (`set_aging`, `set_overflow`). Every script reads the stored ones, and this process's
+    `aging_rate` and `overflow` follow at its first call and at each `stats()`.
     """
 
     acks_on_get = False
@@ -223,7 +224,11 @@ class RedisPriorityQueue(QueueReading):
                 delay = min(delay * 2, 1.0)
 
     async def _init(self) -> None:
-        epoch, rate = await self._call("INIT", repr(self._rate))
+        # A reader (aging_rate=None) stores no policy of its own: it shows the stored one.
+        policy = "" if self._adopt else self._overflow.value
+        epoch, rate, overflow = await self._call("INIT", repr(self._rate), policy)
+        if overflow:  # the stored policy, as every put applies it
+            self._overflow = Overflow(overflow.decode())
         if self._adopt:
             self._rate = float(rate)
         elif float(rate) != self._rate:
@@ -359,42 +364,60 @@ class RedisPriorityQueue(QueueReading):
 
     async def get_many(self, n: int) -> list[Delivery]:
         """Lease up to `n` items in one script call, waiting until there is at least one."""
+        return (await self._get_many(n, b""))[1]
+
+    async def ack_and_get_many(self, done: Iterable[Delivery], n: int) -> tuple[int, list[Delivery]]:
+        """Ack `done` and lease up to `n` more in the same script call, waiting until there
+        is at least one: a consumer of batches makes one round trip per batch, not two.
+
+        Returns (acks accepted, deliveries). The acks happen first and once, even if the
+        queue is shut down (then QueueShutDown follows them) or nothing is queued yet.
+        """
+        return await self._get_many(n, b",".join([d.arrival for d in done]))
+
+    async def _get_many(self, n: int, acks: bytes) -> tuple[int, list[Delivery]]:
         check_count("n", n, 1)
         loop = asyncio.get_running_loop()
         registered = False
         started = None
+        acked = 0
         try:
             while True:
-                _raise_if_cancelling()
+                if not acks:  # acks still to send go out even from a task being cancelled
+                    _raise_if_cancelling()
                 if self._is_shutdown:
+                    if acks:
+                        await self._call("ACK", acks)
                     raise QueueShutDown
                 if loop.time() >= self._next_reap:
                     await self.reap()
-                reply = await self._lease_items(n, registered)
+                reply = await self._lease_items(n, registered, acks)
+                if acks:
+                    acked, acks = reply[3].count(b"1"), b""
                 now = float(reply[0])
                 self._depth = int(reply[1])
                 if int(reply[2]):
-                    return self._deliveries(reply, now)
+                    return acked, self._deliveries(reply, now)
                 timeout = self._max_wait
-                if reply[3]:
+                if reply[4]:
                     # A retry falls due or a lease runs out then: look (and reap) at that time;
                     # one already out waits for the reaper's lock that another process holds.
-                    due = float(reply[3]) - now
+                    due = float(reply[4]) - now
                     timeout = min(timeout, due + 0.005 if due > 0 else self._reap_interval)
                 started = loop.time() if started is None else started
                 registered = not await self._wait_signal(True, timeout)
-                if reply[3] and registered:
+                if reply[4] and registered:
                     self._next_reap = 0.0
         finally:
             if started is not None:
                 self._get_waited.record(loop.time() - started)
 
-    async def _lease_items(self, n: int, registered: bool) -> Any:
+    async def _lease_items(self, n: int, registered: bool, acks: bytes = b"") -> Any:
         """The GET script, shielded: a cancel (a pause, a worker removed) that lands while it
         runs waits for its reply and releases what it leased at once, rather than leaving
         leases nobody holds to come back at their expiry as redeliveries."""
         call = asyncio.ensure_future(
-            self._call("GET", n, self._lease, "1" if registered else "0", self._consumer)
+            self._call("GET", n, self._lease, "1" if registered else "0", self._consumer, acks)
         )
         try:
             return await asyncio.shield(call)
@@ -414,19 +437,22 @@ class RedisPriorityQueue(QueueReading):
         deadline = now + self._lease
         out: list[Delivery] = []
         append = out.append
-        last, first = b"", 0.0
-        i, end = 3, len(reply)
+        # A token is 'id:t:a:r|p[|holder]': all but the id is shared by the items of one put
+        # batch in one attempt, so it is parsed once per batch, not once per item. (A token
+        # ending in the previous one's ':t:a:r|p[|holder]' has the same: the id has no ':'.)
+        shared, first, attempt = b"\0", 0.0, 0
+        i, end = 4, len(reply)
         while i < end:  # one run of items per level served
             priority = float(reply[i])
             start, stop = len(out), i + 2 + 2 * int(reply[i + 1])
-            for j in range(i + 2, stop, 2):
-                token = reply[j]
-                _, enqueued, attempt, _ = token.split(b":")
-                if enqueued != last:  # a batch put shares one enqueue time: parse it once
-                    last, first = enqueued, float(enqueued)
-                # arrival is the lease's token (opaque to consumers): the element as delivered.
+            for token, payload in zip(reply[i + 2 : stop : 2], reply[i + 3 : stop : 2], strict=True):
+                if not token.endswith(shared):
+                    shared = token[token.index(b":") :]
+                    _, enqueued, tries, _ = shared.split(b":", 3)
+                    first, attempt = float(enqueued), int(tries)
+                # arrival is the lease's token (opaque to consumers).
                 # tuple.__new__ skips the NamedTuple's Python-level __new__ on this hot path.
-                append(new(Delivery, (decode(reply[j + 1]), priority, token, first, int(attempt), deadline)))
+                append(new(Delivery, (decode(payload), priority, token, first, attempt, deadline)))
             # Waits are sampled, one delivery in WAIT_SAMPLE_EVERY, as in the in-process queue.
             waits = [now - d[3] for d in out[start :: self.WAIT_SAMPLE_EVERY]]
             self._waits.extend(waits)

@@ -73,7 +73,8 @@ class SharedQueueReader(Periodic):
         self._holders: dict[str, Any] = {}
         self._dead: tuple[Any, ...] = ()
         self._seen: dict[str, tuple[float, dict[str, Any]]] = {}  # host -> (clock, last beat)
-        self._ids: dict[str, int] = {}
+        self._ids: dict[str, int] = {}  # worker and alert keys present now -> their number
+        self._last_id = 0
         self._alert_times: dict[str, tuple[float, float | None]] = {}
         self._counts: deque[tuple[float, int, int]] = deque()
 
@@ -104,6 +105,7 @@ class SharedQueueReader(Periodic):
         now = self.clock()
         for beat in self._beats:
             self._seen[beat["host"]] = (now, beat)
+        self._prune(now)
         self._counts.append((now, stats.completed, stats.submitted))
         while len(self._counts) > 2 and now - self._counts[1][0] >= RATE_WINDOW:
             self._counts.popleft()
@@ -121,8 +123,26 @@ class SharedQueueReader(Periodic):
     # ------------------------------------------------------------------ the snapshot
 
     def _id(self, key: str) -> int:
-        """A stable small number for a worker or an alert named by host."""
-        return self._ids.setdefault(key, len(self._ids) + 1)
+        """A stable small number for a worker or an alert named by host (never reused)."""
+        number = self._ids.get(key)
+        if number is None:
+            self._last_id += 1
+            number = self._ids[key] = self._last_id
+        return number
+
+    def _prune(self, now: float) -> None:
+        """Forget the workers, alerts and hosts that are gone: over a long attach, processes
+        come and go, and what they named must not pile up here."""
+        alerts = {str(a["id"]) for beat in self._beats for a in beat.get("alerts", ())}
+        keys = {w["id"] for beat in self._beats for w in beat.get("workers", ())} | alerts
+        keys |= {f"here#{a.id}" for a in self.watchdog.alerts}
+        for key in self._ids.keys() - keys:
+            del self._ids[key]
+        for key in self._alert_times.keys() - alerts:
+            del self._alert_times[key]
+        for host, (seen_at, _) in list(self._seen.items()):
+            if host not in self._holders and now - seen_at > LOST_LINGER:
+                del self._seen[host]  # _hosts() no longer lists it
 
     def _rates(self) -> tuple[float, float]:
         if len(self._counts) < 2:

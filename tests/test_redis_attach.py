@@ -222,3 +222,67 @@ async def test_a_periodic_task_stops_even_when_its_tick_swallows_the_cancel():
     ticks = job.ticks
     await asyncio.sleep(0.1)
     assert job.ticks == ticks  # no tick after stop
+
+
+async def test_the_overflow_policy_is_stored_when_the_queue_is_made_and_a_reader_shows_it(
+    redis_url,
+):
+    maker = RedisPriorityQueue(redis_url, "policy", maxsize=2, overflow="reject")
+    await maker.put("first")
+    client = aioredis.Redis.from_url(redis_url)
+    meta = "heapwatch:{policy}:meta"
+    assert await client.hget(meta, "overflow") == b"reject"  # no dashboard has set it
+    reader = RedisPriorityQueue(client, "policy", aging_rate=None)  # what attach opens
+    assert (await reader.stats()).overflow == "reject"
+    late = RedisPriorityQueue(client, "policy", overflow="block")  # follows the stored one
+    await late.stats()
+    assert late.overflow.value == "reject"
+    # A queue made before the policy was stored: a reader stores none of its own.
+    await client.hdel(meta, "overflow")
+    await RedisPriorityQueue(client, "policy", aging_rate=None).stats()
+    assert await client.hget(meta, "overflow") is None
+    await maker.destroy()
+    await maker.close()
+    await client.aclose()
+
+
+async def test_a_long_attach_forgets_the_workers_alerts_and_hosts_that_are_gone(redis_url):
+    """Processes come and go under a dashboard left open for days: the reader's ids of
+    workers, alerts and hosts follow what is there, and a worker keeps its id while it is."""
+    import json
+
+    from engine.shared import QueueTarget
+    from engine.shared_reader import LOST_LINGER, SharedQueueReader
+
+    await RedisPriorityQueue(redis_url, "long").put("x")
+    client = aioredis.Redis.from_url(redis_url)
+    now = [0.0]
+    reader = SharedQueueReader(QueueTarget.parse(f"{redis_url}?name=long"), interval=3600,
+                               clock=lambda: now[0])  # fmt: skip
+
+    async def beat(host: str, n: int) -> None:
+        workers = [{"id": f"{host}/stay"}, {"id": f"{host}/w{n}"}]
+        alerts = [{"id": f"{host}#{n}", "kind": "starvation", "message": "m", "active": True}]
+        data = {"host": host, "role": "worker", "workers": workers, "alerts": alerts}
+        await client.set(f"heapwatch:{{long}}:hb:{host}", json.dumps(data))
+
+    await reader.open()
+    try:
+        ids = set()
+        for n in range(40):
+            await beat("a", n)
+            await beat(f"passing-{n}", n)  # a host that beats once and is gone
+            await reader.tick()
+            snapshot = reader.snapshot()
+            workers = {w.host + "/" + w.name: w.id for w in snapshot.pool.workers}
+            ids.add(workers["a/stay"])
+            assert len(set(workers.values())) == len(workers) == 4
+            await client.delete(f"heapwatch:{{long}}:hb:passing-{n}")
+            now[0] += LOST_LINGER / 4
+        assert len(ids) == 1  # the worker that stayed kept its number
+        assert len(reader._ids) <= 6 and len(reader._alert_times) <= 2  # not 160 and 80
+        assert len(reader._seen) <= 6  # lost hosts past LOST_LINGER, holding nothing, go
+    finally:
+        await reader.close()
+        await client.delete(*[k async for k in client.scan_iter(match="heapwatch:{long}:*")])
+        await client.aclose()

@@ -3,6 +3,7 @@ producer and worker processes (`heapwatch --queue ... --role ...`) sharing the q
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -59,6 +60,21 @@ def start(tmp_path: Path, url: str, role: str, name: str, **shape) -> subprocess
     log = open(tmp_path / f"{name}.err", "w")  # noqa: SIM115 - closed with the process
     return command("--queue", url, "--role", role, "--scenario", scenario(tmp_path, name, **shape),
                    stderr=log)  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def one_process_on(redis_url: str, tmp_path: Path, name: str, **shape):
+    """A `--role all` process on queue `name` whose heartbeat is in Redis: yields the queue's
+    URL, a client and the process; stops both after."""
+    url = f"{redis_url}?name={name}"
+    client = aioredis.Redis.from_url(redis_url)
+    process = start(tmp_path, url, "all", "all", **shape)
+    try:
+        await until(lambda: _beats(client, name, 1), "the heartbeat", limit=40)
+        yield url, client, process
+    finally:
+        stop(process)
+        await client.aclose()
 
 
 def stop(*processes: subprocess.Popen) -> None:
@@ -132,11 +148,8 @@ async def test_read_only_dashboard_groups_workers_by_host_and_shows_a_killed_one
 async def test_with_control_o_and_a_change_the_stored_settings_for_every_process(
     redis_url, tmp_path
 ):
-    url = f"{redis_url}?name=steer"
-    client = aioredis.Redis.from_url(redis_url)
-    worker = start(tmp_path, url, "all", "all", workers=2, latency=50, failures=0, rate=50)
-    try:
-        await until(lambda: _beats(client, "steer", 1), "the heartbeat", limit=40)
+    shape = {"workers": 2, "latency": 50, "failures": 0, "rate": 50}
+    async with one_process_on(redis_url, tmp_path, "steer", **shape) as (url, client, worker):
         app = HeapwatchApp(RedisSource(QueueTarget.parse(url), control=True, interval=0.3))
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: app.snapshot is not None, "the first snapshot")
@@ -150,22 +163,16 @@ async def test_with_control_o_and_a_change_the_stored_settings_for_every_process
                            and app.snapshot.queue.overflow == "reject", "the panels to follow")
             await pilot.press("q")
         assert worker.poll() is None  # the process on the queue goes on under the new settings
-    finally:
-        stop(worker)
-        await client.aclose()
     err = (tmp_path / "all.err").read_text()
-    assert worker.returncode == 0, err and "lost=0" in err
+    assert worker.returncode == 0 and "lost=0" in err, err  # (the check sat in the message)
 
 
 async def test_the_command_opens_the_dashboard_on_the_queue_and_sigterm_detaches(
     redis_url, tmp_path
 ):
     """`heapwatch attach redis://...` in a real terminal, as a person types it."""
-    url = f"{redis_url}?name=typed"
-    client = aioredis.Redis.from_url(redis_url)
-    worker = start(tmp_path, url, "all", "all", workers=2, latency=20, failures=0, rate=50)
-    try:
-        await until(lambda: _beats(client, "typed", 1), "the heartbeat", limit=40)
+    shape = {"workers": 2, "latency": 20, "failures": 0, "rate": 50}
+    async with one_process_on(redis_url, tmp_path, "typed", **shape) as (url, _, worker):
         dashboard = Dashboard("attach", url, "--no-config")
 
         async def on_screen() -> bool:
@@ -175,9 +182,6 @@ async def test_the_command_opens_the_dashboard_on_the_queue_and_sigterm_detaches
         dashboard.process.send_signal(signal.SIGTERM)
         assert dashboard.wait() == 0
         assert worker.poll() is None  # detaching leaves the queue's processes alone
-    finally:
-        stop(worker)
-        await client.aclose()
 
 
 def attach(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -213,8 +217,8 @@ async def _beats(client: aioredis.Redis, name: str, n: int) -> bool:
 
 
 async def _holds(client: aioredis.Redis, name: str, pid: int) -> bool:
-    leased = await client.hvals(f"heapwatch:{{{name}}}:leased")
-    return any(value.endswith(f"|{HOSTNAME}:{pid}".encode()) for value in leased)
+    tokens = await client.zrange(f"heapwatch:{{{name}}}:leases", 0, -1)
+    return any(token.endswith(f"|{HOSTNAME}:{pid}".encode()) for token in tokens)
 
 
 async def _meta(client: aioredis.Redis, name: str, field: bytes, value: bytes) -> bool:
