@@ -117,9 +117,9 @@ class QueueTarget:
             password = raw.decode("utf-8", "replace").strip() or None
         return cls.parse(url, password)
 
-    def preflight(self, aging_rate: float) -> None:
-        """Reach Redis, log in and agree on the stored settings, in a loop of its own: a
-        mistake stops the command before anything starts."""
+    def preflight(self, aging_rate: float, overflow: str = "block") -> None:
+        """Reach Redis, log in and agree on the stored settings (aging rate, overflow policy),
+        in a loop of its own: a mistake stops the command before anything starts."""
 
         async def check() -> None:
             from engine.redis_queue import RedisPriorityQueue
@@ -127,11 +127,19 @@ class QueueTarget:
             client = self.client()
             try:
                 await self.check(client)
-                queue = RedisPriorityQueue(client, self.name, aging_rate=aging_rate)
+                queue = RedisPriorityQueue(
+                    client, self.name, aging_rate=aging_rate, overflow=overflow
+                )
                 try:
                     await queue.stats()
                 except ValueError as error:  # the stored aging rate differs
                     raise SharedQueueError(f"{self.shown}: {error}") from None
+                if queue.overflow != overflow:  # a running queue's processes follow the stored one
+                    raise SharedQueueError(
+                        f"{self.shown}: queue {self.name!r} in Redis has overflow"
+                        f" {queue.overflow.value!r}; this process asked for {overflow!r}"
+                        " (all processes must agree)"
+                    )
             finally:
                 await client.aclose()
 

@@ -211,6 +211,15 @@ async def test_stored_settings_that_disagree_are_one_line_and_exit_2(redis_url):
     code, _, err = await asyncio.to_thread(run, "--queue", f"{redis_url}?name=agreed", "--aging", "2")
     assert code == 2 and err.count("\n") == 1 and "aging_rate 0.5" in err and "Traceback" not in err
     await queue.close()
+    queue = RedisPriorityQueue(redis_url, "policed", overflow="reject")
+    await queue.stats()  # stores the policy with the queue
+    args = ("--queue", f"{redis_url}?name=policed", "--duration", "0.5")
+    code, _, err = await asyncio.to_thread(run, *args)  # the scenario's 'block'
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert "has overflow 'reject'; this process asked for 'block'" in err, err
+    code, _, err = await asyncio.to_thread(run, *args, "--overflow", "reject")
+    assert code == 0, err
+    await queue.close()
 
 
 def test_urls_are_shown_without_their_password():

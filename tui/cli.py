@@ -469,7 +469,7 @@ def _shared_run(args: argparse.Namespace, scenario: Scenario) -> Any:
         raise UsageError("--queue needs the redis extra: pip install 'heapwatch[redis]'") from None
     try:
         target = QueueTarget.from_flags(args.queue, args.redis_password_file)
-        target.preflight(scenario.queue.aging)
+        target.preflight(scenario.queue.aging, str(scenario.queue.overflow))
     except SharedQueueError as error:
         raise UsageError(str(error)) from None
     _say(f"{PROG}: queue {target.shown} as {args.role}")
