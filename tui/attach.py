@@ -116,12 +116,17 @@ def list_main(out: TextIO | None = None) -> int:
         print("no heapwatch monitors for this user (start one with engine.serve_monitor())",
               file=out)
         return 0
-    print(f"{'PID':>7}  {'NAME':<20}  {'STARTED':<19}  {'ADDRESS':<40}  COMMAND", file=out)
+    # The name and the address are what `attach` takes: shown whole, the columns as wide as
+    # they need; only the command line is cut short.
+    name_width = max(len("NAME"), *(len(info.name) for info in monitors))
+    address_width = max(len("ADDRESS"), *(len(info.address) for info in monitors))
+    print(f"{'PID':>7}  {'NAME':<{name_width}}  {'STARTED':<19}  {'ADDRESS':<{address_width}}"
+          "  COMMAND", file=out)
     for info in monitors:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.get("started", 0)))
         command = " ".join(info.get("argv") or [])[:60]
-        print(f"{info.pid:>7}  {info.name[:20]:<20}  {started:<19}  {info.address[:40]:<40}  "
-              f"{command}", file=out)
+        print(f"{info.pid:>7}  {info.name:<{name_width}}  {started:<19}  "
+              f"{info.address:<{address_width}}  {command}", file=out)
     return 0
 
 
