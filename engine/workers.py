@@ -18,8 +18,8 @@ from engine.snapshots import EventKind, RetrySnapshot, ShutdownPhase, WorkerSnap
 __all__ = ["LiveControl", "Replacements", "Worker", "park", "retrieve", "takes_context", "wake"]
 
 _IDLE, _BUSY, _BACKOFF = WorkerState.IDLE, WorkerState.BUSY, WorkerState.BACKOFF
-_worker_snapshot = builder(WorkerSnapshot)  # a row per worker per tick: see engine.records
 _CANCELLING, _STOPPED, _CRASHED = WorkerState.CANCELLING, WorkerState.STOPPED, WorkerState.CRASHED
+_worker_snapshot = builder(WorkerSnapshot)  # a row per worker per tick: see engine.records
 
 _log = logging.getLogger("engine.pool")
 
