@@ -23,6 +23,7 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
+import hmac
 import ipaddress
 import logging
 import os
@@ -32,12 +33,12 @@ import sys
 import threading
 import time
 import warnings
-from collections import deque
 from typing import Any
 
 from engine import monitor_paths as paths
 from engine.monitor_ops import Operations, RequestError
 from engine.monitor_paths import MonitorError
+from engine.monitor_peers import Peer
 from engine.reprs import ItemRepr
 from engine.stacks import culprit_frame, current_thread_stack, format_frame
 from engine.wire import VERSION, Codec, FrameError, VersionMismatch, codec, wire_safe
@@ -49,31 +50,10 @@ _log = logging.getLogger(__name__)
 MAX_REQUEST_LINE = 64 * 1024
 """Bytes in one line from a client: requests are small, a longer line is a foreign peer."""
 HANDSHAKE_TIMEOUT = 5.0
-REPLIES_KEPT = 32
-"""Replies queued per client: a client that sends requests and never reads loses the oldest."""
-WRITE_BUFFER = 256 * 1024
-"""Bytes a client's transport may hold before the server waits for it (then newest wins)."""
 
 
 class MonitorWarning(UserWarning):
     """A monitor setting a person should hear about (a TCP bind off loopback)."""
-
-
-class _Client:
-    __slots__ = ("peer", "writer", "control", "hz", "last_sent", "latest", "replies", "wake",
-                 "subscribed")
-
-    def __init__(self, peer: str, writer: asyncio.StreamWriter) -> None:
-        self.peer = peer
-        self.writer = writer
-        self.control = False
-        self.hz: float | None = None
-        self.last_sent = 0.0
-        self.latest: bytes | None = None
-        """The newest snapshot or stale frame not yet written: a newer one replaces it."""
-        self.replies: deque[bytes] = deque(maxlen=REPLIES_KEPT)
-        self.wake = asyncio.Event()
-        self.subscribed = False
 
 
 class MonitorHandle:
@@ -104,7 +84,7 @@ class MonitorHandle:
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._clients: set[_Client] = set()
+        self._clients: set[Peer] = set()
         self._pending: concurrent.futures.Future[Any] | None = None
         self._pending_since = 0.0
         self._last_wall = 0.0
@@ -126,11 +106,8 @@ class MonitorHandle:
 
     def buffered_bytes(self) -> list[int]:
         """Bytes waiting in each client's transport (bounded: a stuck client keeps the newest)."""
-        sizes = []
-        for client in list(self._clients):
-            pending = len(client.latest or b"") + sum(map(len, client.replies))
-            sizes.append(client.writer.transport.get_write_buffer_size() + pending)
-        return sizes
+        return [client.writer.transport.get_write_buffer_size() + len(client.latest or b"")
+                + sum(map(len, client.replies)) for client in list(self._clients)]
 
     def _start(self, sock: socket.socket, token: str | None) -> None:
         self._sock, self._token = sock, token
@@ -195,12 +172,9 @@ class MonitorHandle:
         self._stop = asyncio.Event()
         self._frame_lock = asyncio.Lock()
         assert self._sock is not None
-        if self._sock.family == socket.AF_UNIX:
-            server = await asyncio.start_unix_server(self._accept, sock=self._sock,
-                                                     limit=MAX_REQUEST_LINE)
-        else:
-            server = await asyncio.start_server(self._accept, sock=self._sock,
-                                                limit=MAX_REQUEST_LINE)
+        unix = self._sock.family == socket.AF_UNIX
+        start = asyncio.start_unix_server if unix else asyncio.start_server
+        server = await start(self._accept, sock=self._sock, limit=MAX_REQUEST_LINE)
         ticker = asyncio.create_task(self._tick_forever(), name="heapwatch-monitor-tick")
         self._ready.set()
         try:
@@ -230,7 +204,8 @@ class MonitorHandle:
                 due = loop.time()
                 delay = 0
             await asyncio.sleep(delay)
-            if any(client.subscribed for client in self._clients):
+            now = time.monotonic()
+            if any(client.wants_frame(now) for client in self._clients):
                 frame = await self._take_frame()
                 if frame is not None:
                     self._broadcast(frame)
@@ -289,19 +264,15 @@ class MonitorHandle:
     def _broadcast(self, frame: bytes) -> None:
         now = time.monotonic()
         for client in self._clients:
-            if not client.subscribed:
-                continue
-            if client.hz is not None and now - client.last_sent < 1.0 / client.hz - 0.01:
+            if not client.subscribed or not client.due(now):
                 continue
             client.last_sent = now
-            client.latest = frame
-            client.wake.set()
+            client.offer(frame)
 
     # ------------------------------------------------------------------ one client
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        client = _Client(_peer_name(writer), writer)
-        writer.transport.set_write_buffer_limits(high=WRITE_BUFFER)
+        client = Peer(writer)
         sender: asyncio.Task[None] | None = None
         try:
             refusal = self._check_peer(writer)
@@ -321,7 +292,7 @@ class MonitorHandle:
                 return
             writer.write(self.codec.encode("hello", self._server_hello(client), wall=time.time()))
             self._clients.add(client)
-            sender = asyncio.create_task(self._send_forever(client))
+            sender = asyncio.create_task(client.send_forever())
             await self._read_requests(client, reader)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -341,9 +312,10 @@ class MonitorHandle:
         pid, uid, _gid = struct.unpack("3i", creds)
         if uid in self.allowed_uids:
             return None
-        return f"uid {uid} (pid {pid}) may not watch this service (allowed: {_uids(self)})"
+        allowed = ", ".join(str(uid) for uid in sorted(self.allowed_uids))
+        return f"uid {uid} (pid {pid}) may not watch this service (allowed: {allowed})"
 
-    async def _handshake(self, client: _Client, reader: asyncio.StreamReader) -> str | None:
+    async def _handshake(self, client: Peer, reader: asyncio.StreamReader) -> str | None:
         try:
             line = await asyncio.wait_for(reader.readline(), HANDSHAKE_TIMEOUT)
         except TimeoutError:
@@ -361,20 +333,17 @@ class MonitorHandle:
             return f"expected a hello frame first, got {frame.type!r}"
         if self._token is not None:
             token = data.get("token")
-            import hmac
-
-            if not isinstance(token, str) or not hmac.compare_digest(
-                token.encode(), self._token.encode()
-            ):
+            if not isinstance(token, str) or not hmac.compare_digest(token.encode(),
+                                                                     self._token.encode()):
                 return "bad or missing token"
         client.control = bool(data.get("control")) and self.allow_control
         return None
 
-    def _server_hello(self, client: _Client) -> dict[str, Any]:
+    def _server_hello(self, client: Peer) -> dict[str, Any]:
         return {**self._hello, "control": client.control, "control_allowed": self.allow_control,
                 "capabilities": sorted(self.ops.capabilities(control=client.control))}
 
-    async def _read_requests(self, client: _Client, reader: asyncio.StreamReader) -> None:
+    async def _read_requests(self, client: Peer, reader: asyncio.StreamReader) -> None:
         while True:
             try:
                 line = await reader.readline()
@@ -394,7 +363,7 @@ class MonitorHandle:
                 continue  # a frame type this side does not act on: ignored, as unknown fields
             await self._answer(client, frame.data)
 
-    async def _answer(self, client: _Client, request: dict[str, Any]) -> None:
+    async def _answer(self, client: Peer, request: dict[str, Any]) -> None:
         ident = request.get("id")
         op = request.get("op")
         args = request.get("args") or {}
@@ -451,30 +420,6 @@ class MonitorHandle:
         data = {"id": ident, "ok": error is None, "result": result, "error": error}
         return self.codec.encode("reply", data, wall=time.time())
 
-    async def _send_forever(self, client: _Client) -> None:
-        writer = client.writer
-        try:
-            while True:
-                await client.wake.wait()
-                client.wake.clear()
-                while client.replies:
-                    writer.write(client.replies.popleft())
-                frame, client.latest = client.latest, None
-                if frame is not None:
-                    writer.write(frame)
-                await writer.drain()  # a client that does not read waits here; newest wins
-        except (ConnectionError, RuntimeError):
-            writer.close()
-
-
-def _peer_name(writer: asyncio.StreamWriter) -> str:
-    peer = writer.get_extra_info("peername")
-    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else "a unix peer"
-
-
-def _uids(handle: MonitorHandle) -> str:
-    return ", ".join(str(uid) for uid in sorted(handle.allowed_uids))
-
 
 # --------------------------------------------------------------------------- one per process
 
@@ -485,8 +430,7 @@ _current: MonitorHandle | None = None
 def _release(handle: MonitorHandle) -> None:
     global _current
     with _lock:
-        if _current is handle:
-            _current = None
+        _current = None if _current is handle else _current
 
 
 def serve_monitor(

@@ -118,6 +118,7 @@ class Operations:
                                  if log is not None), None)
         """The service's EventLog (the pool's or the watchdog's), for the snapshot's events."""
         self._clock = clock
+        self._capabilities: frozenset[Capability] | None = None
         self._started = clock()
         self._last_memory: float | None = None
         self._shutdown: asyncio.Future[Any] | None = None
@@ -163,6 +164,13 @@ class Operations:
             can |= {Capability.OVERFLOW, Capability.AGING}
         return {str(c) for c in can}
 
+    def _capability_set(self) -> frozenset[Capability]:
+        # What the service allows does not change while it runs: made once, not every tick.
+        if self._capabilities is None:
+            self._capabilities = frozenset(
+                Capability(c) for c in self.capabilities(control=self.allow_control))
+        return self._capabilities
+
     # ------------------------------------------------------------------ on the service's loop
 
     def snapshot(self) -> EngineSnapshot:
@@ -192,8 +200,7 @@ class Operations:
             events=log.recent(EVENTS_KEPT) if log is not None else (),
             last_event_seq=log.last_seq if log is not None else 0,
             started_at=self._started,
-            capabilities=frozenset(Capability(c) for c in self.capabilities(
-                control=self.allow_control)),
+            capabilities=self._capability_set(),
             taken_at=now,
             wall_time=time.time(),
         )

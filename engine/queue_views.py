@@ -16,10 +16,14 @@ from typing import Any
 
 from engine.checks import check_priority
 from engine.queue_level import Level
+from engine.records import builder
 from engine.reprs import describe
 from engine.snapshots import HeapEntry, PriorityStats, QueueStats
 
 __all__ = ["QueueViews"]
+
+_heap_entry = builder(HeapEntry)  # made by the dozen per snapshot: see engine.records
+_priority_stats = builder(PriorityStats)
 
 
 class QueueViews:
@@ -121,7 +125,7 @@ class QueueViews:
             window = self._wait_series.get(priority)
             p50, p99 = window.percentiles(50, 99) if window is not None else (None, None)
             per_priority.append(
-                PriorityStats(
+                _priority_stats(
                     priority=priority,
                     depth=len(level) if level is not None else 0,
                     oldest_wait=max(0.0, now - firsts[priority]) if level is not None else 0.0,
@@ -176,7 +180,7 @@ class QueueViews:
 
     def _entry(self, priority: float, t: float, seq: int, item: Any, now: float) -> HeapEntry:
         waited = max(0.0, now - t)
-        return HeapEntry(
+        return _heap_entry(
             item=item,
             priority=priority,
             effective_priority=priority - self._aging_rate * waited,

@@ -79,6 +79,28 @@ class Frame:
 
 Stripper = Callable[[Any, "ItemRepr | None"], Any]
 _strippers: dict[Any, Stripper | None] = {}
+_copy_plans: dict[type, tuple[str, ...] | None] = {}
+
+
+def _copy_plan(cls: type) -> tuple[str, ...] | None:
+    """The fields a copy of `cls` sets, or None when only its __init__ may build one."""
+    if cls not in _copy_plans:
+        specs = dataclasses.fields(cls)
+        plain = not hasattr(cls, "__post_init__") and all(spec.init for spec in specs)
+        _copy_plans[cls] = tuple(spec.name for spec in specs) if plain else None
+    return _copy_plans[cls]
+
+
+def _replace(value: Any, changes: dict[str, Any]) -> Any:
+    """`dataclasses.replace(value, **changes)` for a frozen dataclass, without its per-call
+    field walk, keyword dict and checks: a snapshot's copy makes a few dozen of these a tick."""
+    names = _copy_plan(type(value))
+    if names is None:
+        return dataclasses.replace(value, **changes)
+    copy = object.__new__(type(value))
+    for name in names:
+        object.__setattr__(copy, name, changes[name] if name in changes else getattr(value, name))
+    return copy
 
 
 def _strip_entry(entry: HeapEntry, hook: ItemRepr | None) -> HeapEntry:
@@ -86,7 +108,7 @@ def _strip_entry(entry: HeapEntry, hook: ItemRepr | None) -> HeapEntry:
         text = describe(entry.item, ITEM_REPR_LIMIT, hook)
     else:
         text = entry.item_repr
-    return dataclasses.replace(entry, item=None, item_repr=text)
+    return _replace(entry, {"item": None, "item_repr": text})
 
 
 def _stripper(hint: Any) -> Stripper | None:
@@ -126,7 +148,7 @@ def _make_stripper(hint: Any) -> Stripper | None:
                 new = None if inner is None else inner(current, hook)
                 if new is not current:
                     changes[name] = new
-            return dataclasses.replace(value, **changes) if changes else value
+            return _replace(value, changes) if changes else value
 
         return strip_dataclass
     origin, args = typing.get_origin(hint), typing.get_args(hint)
@@ -137,8 +159,8 @@ def _make_stripper(hint: Any) -> Stripper | None:
         each = next(member for member in members if member is not None)
 
         def strip_tuple(value: Any, hook: ItemRepr | None) -> Any:
-            stripped = tuple(strip_payloads(member, hook) if not dataclasses.is_dataclass(member)
-                             else each(member, hook) for member in value)
+            stripped = tuple(each(member, hook) if hasattr(member, "__dataclass_fields__")
+                             else strip_payloads(member, hook) for member in value)
             return stripped if any(a is not b for a, b in zip(stripped, value, strict=True)) \
                 else value
 

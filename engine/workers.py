@@ -12,12 +12,14 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.ledger import CountRate, Job
+from engine.records import builder
 from engine.snapshots import EventKind, RetrySnapshot, ShutdownPhase, WorkerSnapshot, WorkerState
 
 __all__ = ["LiveControl", "Replacements", "Worker", "park", "retrieve", "takes_context", "wake"]
 
 _IDLE, _BUSY, _BACKOFF = WorkerState.IDLE, WorkerState.BUSY, WorkerState.BACKOFF
 _CANCELLING, _STOPPED, _CRASHED = WorkerState.CANCELLING, WorkerState.STOPPED, WorkerState.CRASHED
+_worker_snapshot = builder(WorkerSnapshot)  # a row per worker per tick: see engine.records
 
 _log = logging.getLogger("engine.pool")
 
@@ -83,9 +85,7 @@ class Worker:
         job = self.job
         if state is _IDLE:
             state = _BUSY if job is not None else _BACKOFF if backing_off else _IDLE
-        flips = [(_BUSY, self.started), (_IDLE, self.idle_since)]
-        history = sorted([*self.history, *flips], key=lambda pair: pair[1])[-HISTORY:]
-        return WorkerSnapshot(
+        return _worker_snapshot(
             id=self.id,
             name=self.name,
             state=state,
@@ -98,10 +98,32 @@ class Worker:
             retried=self.retried,
             throughput=self.meter.rate(now, self.done),
             backoff=backoff,
-            history=tuple(history),
+            history=self._history(),
             last_error=self.last_error,
             last_traceback=self.last_traceback,
         )
+
+    def _history(self) -> tuple[tuple[WorkerState, float], ...]:
+        """The recorded transitions with the two hot-path flips (busy at `started`, idle at
+        `idle_since`) merged in by time, the last HISTORY of them.
+
+        The record is already in time order and the flips are nearly always the newest, so a
+        merge from the end costs a step or two where a sort of the whole list cost far more.
+        Ties keep the order a stable sort gave: record first, then busy, then idle.
+        """
+        first, second = (_BUSY, self.started), (_IDLE, self.idle_since)
+        if second[1] < first[1]:
+            first, second = second, first
+        record = self.history
+        if not record or record[-1][1] <= first[1]:  # the flips are the newest: no merge
+            return (*record, first, second)[-HISTORY:]
+        history = list(record)
+        for flip in (first, second):
+            at = len(history)
+            while at and history[at - 1][1] > flip[1]:
+                at -= 1
+            history.insert(at, flip)
+        return tuple(history[-HISTORY:])
 
 
 class LiveControl:

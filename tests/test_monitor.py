@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import socket
 import time
@@ -95,7 +96,8 @@ async def test_reconnects_when_a_service_of_the_same_name_comes_back(monitor_dir
         before = source.snapshot()
         svc.kill()
         await until(lambda: source.state == "disconnected", "disconnected", limit=10)
-        assert source.snapshot() is before  # the last snapshot stays on screen
+        kept = source.snapshot()  # the last snapshot stays on screen, now allowing nothing
+        assert kept == dataclasses.replace(before, capabilities=frozenset())
         with service(monitor_dir, "--name", "orders") as again:
             assert again.pid != svc.pid
             await until(lambda: source.state == "live" and source.reconnects == 1,
@@ -214,7 +216,8 @@ async def test_payloads_never_leave_the_process(monitor_dir, parts):
     assert b"<redacted>" in text and secret.encode() not in text
 
 
-async def test_a_client_that_never_reads_holds_a_bounded_buffer(monitor_dir, parts):
+async def test_a_client_that_never_reads_holds_a_bounded_buffer_and_costs_no_snapshots(
+        monitor_dir, parts):
     queue, pool, watchdog = parts
     codec = Codec()
     with engine.serve_monitor(queue=queue, pool=pool, watchdog=watchdog, rate=50) as handle:
@@ -224,12 +227,24 @@ async def test_a_client_that_never_reads_holds_a_bounded_buffer(monitor_dir, par
         stuck.sendall(codec.encode("hello", {}, wall=time.time()))
         stuck.sendall(codec.encode("request", {"id": 1, "op": "subscribe", "args": {}},
                                    wall=time.time()))
+        frame = len(codec.encode("snapshot", pool.snapshot(), wall=0)) + 64 * 1024
         try:
+            # Its socket fills, then bytes wait in the server's transport: it is stuck.
+            await until(lambda: handle.ticks > 0 and sum(handle.buffered_bytes()) > 0,
+                        "the stuck client's socket full", limit=20)
             ticks = handle.ticks
-            await until(lambda: handle.ticks >= ticks + 60, "60 ticks", limit=10)
+            await asyncio.sleep(0.5)  # 25 ticks at 50 Hz: not one snapshot is taken for it
+            assert handle.ticks == ticks
+            # A client that reads makes the monitor tick again; the stuck one holds the newest.
+            reader = await MonitorClient.connect(handle.address)
+            try:
+                await frames_until(reader, lambda got: sum(f.type == "snapshot" for f in got) >= 20)
+            finally:
+                await reader.close()
+            assert handle.ticks >= ticks + 20
+            await until(lambda: handle.clients == 1, "the reader gone, the stuck one left")
             buffered = handle.buffered_bytes()
             assert len(buffered) == 1
-            frame = len(codec.encode("snapshot", pool.snapshot(), wall=0)) + 64 * 1024
             assert 0 < buffered[0] <= 256 * 1024 + frame
         finally:
             stuck.close()

@@ -4,6 +4,8 @@ control, and the replay keys with the scrubber."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from test_monitor_helpers import recording_with_an_alert, service, short_monitor_dir
 from waiting import until
@@ -145,6 +147,56 @@ async def test_control_acts_on_the_service_and_ctrl_c_only_detaches(monitor_dir)
             await pilot.press("ctrl+c")
             await until(lambda: source.state == "detached", "detached")
         assert svc.proc.poll() is None  # its pool drained; the process goes on
+
+
+@contextlib.asynccontextmanager
+async def attached_with_control(monitor_dir, name: str):
+    """A service granting control, and the real dashboard attached to it with --control."""
+    with service(monitor_dir, "--name", name, "--control") as svc:
+        source = RemoteSource(name, control=True)
+        await source.start()
+        app = HeapwatchApp(source, refresh_hz=5)
+        async with app.run_test(size=(120, 40)) as pilot:
+            yield svc, app, pilot
+
+
+async def test_control_keys_go_dim_with_a_reason_once_the_service_shuts_down_or_goes(
+        monitor_dir):
+    async with attached_with_control(monitor_dir, "gone") as (svc, app, pilot):
+        await until(lambda: app.check_action("add_worker", ()) is True, "control granted")
+        await pilot.press("s")
+        await pilot.press("y")
+        await until(lambda: app.check_action("add_worker", ()) is None,
+                    "control keys dimmed once the service shuts down", limit=10)
+        for action in ("cancel_worker", "remove_worker", "toggle_getting", "shutdown",
+                       "cycle_overflow", "toggle_aging"):
+            assert app.check_action(action, ()) is None, action
+        assert app.check_action("capture_stacks", ()) is True  # reading still works
+        await pilot.press("plus")
+        assert f"the service at {svc.address} sh" in app.part(HintBar).error
+        svc.kill()
+        await until(lambda: app.check_action("capture_stacks", ()) is None,
+                    "every key dimmed once it is gone", limit=10)
+        await pilot.press("plus")
+        assert app.part(HintBar).error == f"disconnected from {svc.address}"
+        await pilot.press("q")
+
+
+@pytest.mark.parametrize("how", ["quit", "kill"])
+async def test_control_keys_go_dim_when_a_service_stops_without_shutting_down(monitor_dir, how):
+    async with attached_with_control(monitor_dir, "stops") as (svc, app, pilot):
+        await until(lambda: app.check_action("cancel_worker", ()) is True, "control")
+        if how == "quit":
+            svc.send("quit")
+        else:
+            svc.kill()
+        await until(lambda: app.check_action("cancel_worker", ()) is None,
+                    "the keys follow the source away", limit=10)
+        assert app.check_action("add_worker", ()) is None
+        assert "DISCONNECTED" in summary(app)
+        await pilot.press("c")
+        assert app.part(HintBar).error == f"disconnected from {svc.address}"
+        await pilot.press("q")
 
 
 async def test_replay_keys_move_through_the_recording_and_the_scrubber_follows(tmp_path):

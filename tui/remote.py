@@ -150,18 +150,34 @@ class RemoteSource:
         return None if self._received_at is None else self.clock() - self._received_at
 
     @property
+    def service_shut_down(self) -> bool:
+        """The newest snapshot shows the service's pool shutting down or shut down."""
+        return self._snapshot is not None and self._snapshot.pool.shutdown_started
+
+    @property
     def capabilities(self) -> frozenset[Capability]:
-        """What the monitor lets this client do: read-only ones, plus control if granted."""
+        """What the monitor lets this client do now: read-only ones, plus control if granted
+        (none while disconnected; only the read-only ones once the service's pool shuts down,
+        as a local engine's)."""
         if self.disconnected:
             return frozenset()
         names = self.hello.get("capabilities", ())
-        return frozenset(Capability(n) for n in names if n in Capability._value2member_map_)
+        can = frozenset(Capability(n) for n in names if n in Capability._value2member_map_)
+        return can & READ_ONLY if self.service_shut_down else can
 
     def _set_state(self, state: str) -> None:
         if state != self._state:
             self._state = state
+            self._restamp()
             if self.on_state is not None:
                 self.on_state(state)
+
+    def _restamp(self) -> None:
+        # The snapshot kept on screen carries what this client may do now: a new object when
+        # that changes, so that a dashboard reading it sees the keys change (going away, say).
+        kept = self._snapshot
+        if kept is not None and kept.capabilities != self.capabilities:
+            self._snapshot = dataclasses.replace(kept, capabilities=self.capabilities)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -217,7 +233,8 @@ class RemoteSource:
                 return
             if frame.type == "snapshot":
                 # What this client may do, not what the service could: the keys follow it.
-                self._snapshot = dataclasses.replace(frame.data, capabilities=self.capabilities)
+                self._snapshot = frame.data
+                self._restamp()
                 self._received_at = self.clock()
                 self.stale_info = None
                 self.snapshots += 1
@@ -288,6 +305,10 @@ class RemoteSource:
         """Why `capability` is not available now (for the hint line, and SourceError)."""
         if self.disconnected:
             return f"disconnected from {self.endpoint}"
+        if capability not in READ_ONLY and self.service_shut_down:
+            stopped = self._snapshot is not None and self._snapshot.pool.report is not None
+            return (f"the service at {self.endpoint} has shut its pool down" if stopped
+                    else f"not while the service at {self.endpoint} shuts down")
         if capability not in READ_ONLY and not self.hello.get("control"):
             if self.control_asked:
                 return "read-only: the service did not pass serve_monitor(allow_control=True)"
