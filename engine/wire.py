@@ -27,6 +27,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+from engine.records import replace
 from engine.reprs import ItemRepr, describe
 from engine.snapshots import EngineSnapshot, HeapEntry
 
@@ -79,28 +80,6 @@ class Frame:
 
 Stripper = Callable[[Any, "ItemRepr | None"], Any]
 _strippers: dict[Any, Stripper | None] = {}
-_copy_plans: dict[type, tuple[str, ...] | None] = {}
-
-
-def _copy_plan(cls: type) -> tuple[str, ...] | None:
-    """The fields a copy of `cls` sets, or None when only its __init__ may build one."""
-    if cls not in _copy_plans:
-        specs = dataclasses.fields(cls)
-        plain = not hasattr(cls, "__post_init__") and all(spec.init for spec in specs)
-        _copy_plans[cls] = tuple(spec.name for spec in specs) if plain else None
-    return _copy_plans[cls]
-
-
-def _replace(value: Any, changes: dict[str, Any]) -> Any:
-    """`dataclasses.replace(value, **changes)` for a frozen dataclass, without its per-call
-    field walk, keyword dict and checks: a snapshot's copy makes a few dozen of these a tick."""
-    names = _copy_plan(type(value))
-    if names is None:
-        return dataclasses.replace(value, **changes)
-    copy = object.__new__(type(value))
-    for name in names:
-        object.__setattr__(copy, name, changes[name] if name in changes else getattr(value, name))
-    return copy
 
 
 def _strip_entry(entry: HeapEntry, hook: ItemRepr | None) -> HeapEntry:
@@ -108,7 +87,7 @@ def _strip_entry(entry: HeapEntry, hook: ItemRepr | None) -> HeapEntry:
         text = describe(entry.item, ITEM_REPR_LIMIT, hook)
     else:
         text = entry.item_repr
-    return _replace(entry, {"item": None, "item_repr": text})
+    return replace(entry, {"item": None, "item_repr": text})
 
 
 def _stripper(hint: Any) -> Stripper | None:
@@ -148,7 +127,7 @@ def _make_stripper(hint: Any) -> Stripper | None:
                 new = None if inner is None else inner(current, hook)
                 if new is not current:
                     changes[name] = new
-            return _replace(value, changes) if changes else value
+            return replace(value, changes) if changes else value
 
         return strip_dataclass
     origin, args = typing.get_origin(hint), typing.get_args(hint)
