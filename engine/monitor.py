@@ -4,11 +4,13 @@
         ...                                # `heapwatch attach mailer` from another terminal
 
 The server runs on a thread of its own with its own event loop, so it answers while the
-service's loop is blocked. Every tick it asks the service's loop for one snapshot
-(`call_soon_threadsafe`) and waits a deadline; the snapshot is encoded once, whatever the
-number of clients. When the loop does not answer, clients get a `stale` frame with how long the
-loop has kept the request waiting and the frame that holds it (the loop thread's stack, read the
-way `engine.loopmonitor` reads it). That needs the GIL: blocking code that is pure Python lets it
+service's loop is blocked. The tick is a timer on the service's loop: when a client wants a
+frame it takes one snapshot and hands it to the server thread (`call_soon_threadsafe`), which
+encodes it once, whatever the number of clients. So a tick wakes the server thread once, where
+a timer there and a round trip to the service's loop woke it several times, and on a busy
+machine each wake of a thread costs more than encoding the frame. When a tick is late by the
+deadline, clients get a `stale` frame with how long the loop has been blocked and the frame
+that holds it (the loop thread's stack, read the way `engine.loopmonitor` reads it). That needs the GIL: blocking code that is pure Python lets it
 go every few milliseconds, a C call that holds it freezes the monitor too.
 
 Transport: a Unix socket in a private directory (see `engine.monitor_paths`), mode 0600, every
@@ -26,6 +28,7 @@ import contextlib
 import hmac
 import ipaddress
 import logging
+import math
 import os
 import socket
 import struct
@@ -87,6 +90,13 @@ class MonitorHandle:
         self._clients: set[Peer] = set()
         self._pending: concurrent.futures.Future[Any] | None = None
         self._pending_since = 0.0
+        self._period = 1.0 / rate
+        self._due = 0.0
+        """When the service loop's next tick is due (time.monotonic), written by that loop."""
+        self._want_after = math.inf
+        """The first time a client wants a frame (time.monotonic), written by the server
+        thread and read by the tick: inf while no subscribed client can take one."""
+        self._watch: asyncio.TimerHandle | None = None
         self._last_wall = 0.0
         self._ready = threading.Event()
         self._closed = False
@@ -175,12 +185,10 @@ class MonitorHandle:
         unix = self._sock.family == socket.AF_UNIX
         start = asyncio.start_unix_server if unix else asyncio.start_server
         server = await start(self._accept, sock=self._sock, limit=MAX_REQUEST_LINE)
-        ticker = asyncio.create_task(self._tick_forever(), name="heapwatch-monitor-tick")
         self._ready.set()
         try:
             await self._stop.wait()
         finally:
-            ticker.cancel()
             server.close()
             for client in list(self._clients):
                 client.writer.close()
@@ -193,27 +201,85 @@ class MonitorHandle:
 
     # ------------------------------------------------------------------ ticks
 
-    async def _tick_forever(self) -> None:
-        period = 1.0 / self.rate
-        loop = asyncio.get_running_loop()
-        due = loop.time()
-        while True:
-            due += period
-            delay = due - loop.time()
-            if delay < 0:  # fell behind (a slow snapshot): skip ahead, do not burst
-                due = loop.time()
-                delay = 0
-            await asyncio.sleep(delay)
+    def _start_ticks(self) -> None:
+        """On the service's loop (serve_monitor runs there): the ticks start."""
+        self._due = time.monotonic()
+        self._service_loop.call_soon(self._tick)
+
+    def _tick(self) -> None:
+        """On the service's loop, every period until closed: a snapshot for the server thread
+        when a client wants one (a client that does not read wants none)."""
+        if self._closed:
+            return
+        now = time.monotonic()
+        self._due = max(self._due + self._period, now)  # fell behind: skip ahead, no burst
+        self._service_loop.call_later(self._due - now, self._tick)
+        if now < self._want_after:
+            return
+        try:
+            snapshot = self.ops.snapshot()
+        except Exception as error:
+            _log.warning("monitor snapshot failed: %s: %s", type(error).__name__, error)
+            return
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the server's loop is closed
+                loop.call_soon_threadsafe(self._send_snapshot, snapshot)
+
+    def _send_snapshot(self, snapshot: Any) -> None:
+        """On the server thread: a tick's snapshot, encoded once, offered to every client."""
+        self._broadcast(self._encode_snapshot(snapshot))
+
+    def _encode_snapshot(self, snapshot: Any) -> bytes:
+        self.ticks += 1
+        self._last_wall = time.time()
+        safe = wire_safe(snapshot, self.ops.item_repr)
+        return self.codec.encode("snapshot", safe, wall=self._last_wall)
+
+    def _update_wants(self) -> None:
+        """On the server thread, whenever a client's wants may change: when the service's
+        loop should next take a snapshot, and when to look again (for stale frames, and for a
+        client that stopped reading and may read again)."""
+        soonest, waiting = math.inf, False
+        for client in self._clients:
+            if client.subscribed:
+                if client.idle():
+                    soonest = min(soonest, client.next_due())
+                else:
+                    waiting = True
+        self._want_after = soonest
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        if soonest < math.inf or waiting:
+            assert self._loop is not None
+            # A tick due at `_due` (or at the first one a client wants) hands its snapshot
+            # over within moments: not here by the deadline past it, the loop is late.
             now = time.monotonic()
-            if any(client.wants_frame(now) for client in self._clients):
-                frame = await self._take_frame()
-                if frame is not None:
-                    self._broadcast(frame)
+            at = max(soonest, self._due) + self.deadline + 0.005 if soonest < math.inf \
+                else now + self._period
+            self._watch = self._loop.call_later(max(0.0, at - now), self._on_watch)
+
+    def _on_watch(self) -> None:
+        """No frame went out for a while: a tick is late (stale frames) or a client that did
+        not read may read again."""
+        self._watch = None
+        now = time.monotonic()
+        late = now - self._due
+        if late > self.deadline and now >= self._want_after \
+                and not self._service_loop.is_closed():
+            self._broadcast(self._stale_frame(late))
+            if self._watch is not None:  # stale frames at the tick's rate while it is late
+                self._watch.cancel()
+            assert self._loop is not None
+            self._watch = self._loop.call_later(self._period, self._on_watch)
+        else:
+            self._update_wants()
 
     async def _take_frame(self) -> bytes | None:
         """One snapshot frame from the service's loop, or a stale frame if it does not answer."""
         assert self._frame_lock is not None
-        async with self._frame_lock:  # a tick and a client's "snapshot now" share one reading
+        async with self._frame_lock:  # clients asking at once share one reading
             return await self._read_frame()
 
     async def _read_frame(self) -> bytes | None:
@@ -229,17 +295,14 @@ class MonitorHandle:
         waiter = asyncio.wrap_future(pending)
         done, _ = await asyncio.wait({waiter}, timeout=self.deadline)
         if not done:
-            return self._stale_frame()
+            return self._stale_frame(time.monotonic() - self._pending_since)
         self._pending = None
         try:
             snapshot = pending.result()
         except Exception as error:
             _log.warning("monitor snapshot failed: %s: %s", type(error).__name__, error)
             return None
-        self.ticks += 1
-        self._last_wall = time.time()
-        safe = wire_safe(snapshot, self.ops.item_repr)
-        return self.codec.encode("snapshot", safe, wall=self._last_wall)
+        return self._encode_snapshot(snapshot)
 
     def _snapshot_on_loop(self, result: concurrent.futures.Future[Any]) -> None:
         if not result.set_running_or_notify_cancel():
@@ -249,11 +312,11 @@ class MonitorHandle:
         except BaseException as error:  # handed to the server thread, logged there
             result.set_exception(error)
 
-    def _stale_frame(self) -> bytes:
+    def _stale_frame(self, blocked_for: float) -> bytes:
         frames = current_thread_stack(self._loop_thread_id)
         culprit = culprit_frame(frames) if frames else None
         data = {
-            "blocked_for": time.monotonic() - self._pending_since,
+            "blocked_for": blocked_for,
             "culprit": format_frame(culprit) if culprit is not None else None,
             "stack": [format_frame(frame) for frame in frames[-20:]],
             "last_snapshot_wall": self._last_wall or None,
@@ -268,6 +331,7 @@ class MonitorHandle:
                 continue
             client.last_sent = now
             client.offer(frame)
+        self._update_wants()
 
     # ------------------------------------------------------------------ one client
 
@@ -292,12 +356,14 @@ class MonitorHandle:
                 return
             writer.write(self.codec.encode("hello", self._server_hello(client), wall=time.time()))
             self._clients.add(client)
+            self._update_wants()
             sender = asyncio.create_task(client.send_forever())
             await self._read_requests(client, reader)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
             self._clients.discard(client)
+            self._update_wants()
             if sender is not None:
                 sender.cancel()
             writer.close()
@@ -377,9 +443,11 @@ class MonitorHandle:
                     raise RequestError(f"hz must be a number > 0, not {hz!r}")
                 client.hz = None if hz is None or hz >= self.rate else float(hz)
                 client.subscribed = True
+                self._update_wants()
                 result: Any = {"hz": client.hz or self.rate}
             elif op == "unsubscribe":
                 client.subscribed = False
+                self._update_wants()
                 result = None
             elif op == "snapshot":
                 frame = await self._take_frame()
@@ -501,6 +569,7 @@ def serve_monitor(
                          "argv": list(sys.argv), "started": time.time(), "rate": handle.rate,
                          "codec": handle.codec.backend}
         handle._start(sock, token)
+        handle._start_ticks()
         atexit.register(handle.close)  # a service that forgets close() still removes its files
         handle.info_file = paths.write_info(handle._hello, handle.address, handle.token_file)
         _current = handle

@@ -40,18 +40,19 @@ class Peer:
         self.wake = asyncio.Event()
         self.subscribed = False
 
+    def next_due(self) -> float:
+        """When this client may have its next frame (time.monotonic; 0.0: at every tick)."""
+        return 0.0 if self.hz is None else self.last_sent + 1.0 / self.hz - 0.01
+
     def due(self, now: float) -> bool:
-        return self.hz is None or now - self.last_sent >= 1.0 / self.hz - 0.01
+        return now >= self.next_due()
 
     def idle(self) -> bool:
-        """Nothing unsent: no frame or reply waiting here, no bytes in its transport."""
+        """Nothing unsent: no frame or reply waiting here, no bytes in its transport. A client
+        that does not read fills its socket and stops being idle: it then costs the service no
+        snapshots until it reads again (and gets the next tick's frame: newest wins)."""
         return (self.latest is None and not self.replies
                 and not self.writer.transport.get_write_buffer_size())
-
-    def wants_frame(self, now: float) -> bool:
-        # A client that does not read fills its socket, then wants nothing: it costs the
-        # service no snapshots. Reading again, it gets the next tick's frame (newest wins).
-        return self.subscribed and self.due(now) and self.idle()
 
     def offer(self, frame: bytes) -> None:
         """Send `frame` now if nothing is queued before it (no task to wake), else keep it as
