@@ -81,6 +81,23 @@ async def test_stale_while_blocked_disconnected_when_gone_and_back_when_it_retur
         first.__exit__(None, None, None)
 
 
+async def test_attached_by_pid_it_reconnects_to_a_restarted_service_by_its_name(monitor_dir):
+    with service(monitor_dir, "--name", "orders") as first:
+        source = RemoteSource(str(first.pid))
+        await source.start()
+        try:
+            await until(lambda: source.state == "live", "live")
+            first.kill()
+            await until(lambda: source.state == "disconnected", "disconnected", limit=10)
+            with service(monitor_dir, "--name", "orders") as again:
+                assert again.pid != first.pid
+                await until(lambda: source.reconnects == 1 and source.state == "live",
+                            "reconnected to the new pid", limit=20)
+                assert source.endpoint == again.address
+        finally:
+            await source.detach()
+
+
 async def test_read_only_hides_what_is_never_possible_and_says_why_for_the_rest(monitor_dir):
     with service(monitor_dir, "--name", "ro", "--control") as svc:
         source = RemoteSource("ro")

@@ -193,7 +193,11 @@ class RemoteSource:
             await asyncio.wait_for(self._first.wait(), first_snapshot_timeout)
 
     async def _connect(self) -> MonitorClient:
-        client = await MonitorClient.connect(self.target_text, control=self.control_asked,
+        target = self.target_text
+        if target.strip().isdigit() and self.hello.get("name"):
+            # Attached by pid: a restarted service has a new one, so it comes back by its name.
+            target = str(self.hello["name"])
+        client = await MonitorClient.connect(target, control=self.control_asked,
                                              token=self.token, hz=self.hz, backend=self.backend,
                                              on_line=self._record)
         self.hello = client.hello
