@@ -266,10 +266,10 @@ class MonitorHandle:
         self._watch = None
         now = time.monotonic()
         late = now - self._due
-        if late > self.deadline and now >= self._want_after \
-                and not self._service_loop.is_closed():
-            self._broadcast(self._stale_frame(late))
-            if self._watch is not None:  # stale frames at the tick's rate while it is late
+        if late > self.deadline and now >= self._want_after:
+            if not self._service_loop.is_closed():  # closed: nothing more to show
+                self._broadcast(self._stale_frame(late))
+            if self._watch is not None:  # look again at the tick's rate while it is late
                 self._watch.cancel()
             assert self._loop is not None
             self._watch = self._loop.call_later(self._period, self._on_watch)

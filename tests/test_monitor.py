@@ -37,6 +37,36 @@ def stale(frames: list) -> list:
     return [frame for frame in frames if frame.type == "stale"]
 
 
+def test_a_service_loop_that_closed_leaves_the_server_thread_idle(monitor_dir):
+    # Its ticks stop for good: the watch that sends stale frames must not then spin, looking
+    # again at once, while a client is still subscribed.
+    loop = asyncio.new_event_loop()
+
+    async def start():
+        return engine.serve_monitor(queue=PriorityQueue(), name="gone")
+
+    handle = loop.run_until_complete(start())
+    loop.close()
+    codec = Codec()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(handle.address.removeprefix("unix:"))
+        sock.sendall(codec.encode("hello", {}, wall=time.time()))
+        sock.sendall(codec.encode("request", {"id": 1, "op": "subscribe", "args": {}},
+                                  wall=time.time()))
+        try:
+            deadline = time.monotonic() + 5
+            while handle.clients != 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.5)  # past the deadline: a live loop would have had stale frames
+            clock = time.pthread_getcpuclockid(handle._thread.ident)
+            before = time.clock_gettime(clock)
+            time.sleep(1.0)
+            assert time.clock_gettime(clock) - before < 0.1  # spinning, it takes ~1 s
+            assert handle.running and handle.clients == 1
+        finally:
+            handle.close()
+
+
 # --------------------------------------------------------------------------- a service process
 
 
