@@ -6,12 +6,12 @@
 The server runs on a thread of its own with its own event loop, so it answers while the
 service's loop is blocked. The tick is a timer on the service's loop: when a client wants a
 frame it takes one snapshot and hands it to the server thread (`call_soon_threadsafe`), which
-encodes it once, whatever the number of clients. So a tick wakes the server thread once, where
-a timer there and a round trip to the service's loop woke it several times, and on a busy
-machine each wake of a thread costs more than encoding the frame. When a tick is late by the
+encodes it once, whatever the number of clients; a tick wakes that thread once (on a busy
+machine a thread's wake costs more than encoding the frame). When a tick is late by the
 deadline, clients get a `stale` frame with how long the loop has been blocked and the frame
-that holds it (the loop thread's stack, read the way `engine.loopmonitor` reads it). That needs the GIL: blocking code that is pure Python lets it
-go every few milliseconds, a C call that holds it freezes the monitor too.
+that holds it (the loop thread's stack, read the way `engine.loopmonitor` reads it). That
+needs the GIL: blocking code that is pure Python lets it go every few milliseconds, a C call
+that holds it freezes the monitor too.
 
 Transport: a Unix socket in a private directory (see `engine.monitor_paths`), mode 0600, every
 peer's uid checked with SO_PEERCRED; TCP only when asked, always with a token. Read-only unless

@@ -193,15 +193,20 @@ class RemoteSource:
             await asyncio.wait_for(self._first.wait(), first_snapshot_timeout)
 
     async def _connect(self) -> MonitorClient:
-        target = self.target_text
-        if target.strip().isdigit() and self.hello.get("name"):
+        try:
+            client = await self._connect_to(self.target_text)
+        except ClientError:
+            name = self.hello.get("name")
+            if not (self.target_text.strip().isdigit() and name):
+                raise
             # Attached by pid: a restarted service has a new one, so it comes back by its name.
-            target = str(self.hello["name"])
-        client = await MonitorClient.connect(target, control=self.control_asked,
-                                             token=self.token, hz=self.hz, backend=self.backend,
-                                             on_line=self._record)
+            client = await self._connect_to(str(name))
         self.hello = client.hello
         return client
+
+    async def _connect_to(self, target: str) -> MonitorClient:
+        return await MonitorClient.connect(target, control=self.control_asked, token=self.token,
+                                           hz=self.hz, backend=self.backend, on_line=self._record)
 
     def _record(self, line: bytes, frame: Frame) -> None:
         if self.recorder is not None:
