@@ -31,7 +31,6 @@ import logging
 import math
 import os
 import socket
-import struct
 import sys
 import threading
 import time
@@ -41,7 +40,7 @@ from typing import Any
 from engine import monitor_paths as paths
 from engine.monitor_ops import Operations, RequestError
 from engine.monitor_paths import MonitorError
-from engine.monitor_peers import Peer
+from engine.monitor_peers import Peer, check_peer
 from engine.reprs import ItemRepr
 from engine.stacks import culprit_frame, current_thread_stack, format_frame
 from engine.wire import VERSION, Codec, FrameError, VersionMismatch, codec, wire_safe
@@ -339,7 +338,7 @@ class MonitorHandle:
         client = Peer(writer)
         sender: asyncio.Task[None] | None = None
         try:
-            refusal = self._check_peer(writer)
+            refusal = check_peer(writer, self.allowed_uids)
             if refusal is not None:
                 # Read (and ignore) the peer's hello before refusing it: closing on an unread
                 # hello races the peer's write, which then fails with a broken pipe instead of
@@ -367,19 +366,6 @@ class MonitorHandle:
             if sender is not None:
                 sender.cancel()
             writer.close()
-
-    def _check_peer(self, writer: asyncio.StreamWriter) -> str | None:
-        sock = writer.get_extra_info("socket")
-        if sock is None or sock.family != socket.AF_UNIX:
-            return None  # TCP: the token decides
-        if not hasattr(socket, "SO_PEERCRED"):
-            return "this platform cannot tell a Unix peer's uid (SO_PEERCRED): use TCP and a token"
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        pid, uid, _gid = struct.unpack("3i", creds)
-        if uid in self.allowed_uids:
-            return None
-        allowed = ", ".join(str(uid) for uid in sorted(self.allowed_uids))
-        return f"uid {uid} (pid {pid}) may not watch this service (allowed: {allowed})"
 
     async def _handshake(self, client: Peer, reader: asyncio.StreamReader) -> str | None:
         try:

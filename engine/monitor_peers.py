@@ -1,4 +1,5 @@
-"""One client of a monitor (`engine.monitor`), as its server thread keeps it.
+"""One client of a monitor (`engine.monitor`), as its server thread keeps it, and the check of
+who may connect on its Unix socket (`check_peer`).
 
 The send policy lives here: a snapshot goes straight to the socket when nothing is queued before
 it; otherwise it waits as the newest, replacing an unsent one, and a client that does not read
@@ -10,9 +11,11 @@ nor memory: what it holds is bounded by one frame, `REPLIES_KEPT` replies and th
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 from collections import deque
 
-__all__ = ["REPLIES_KEPT", "WRITE_BUFFER", "Peer"]
+__all__ = ["REPLIES_KEPT", "WRITE_BUFFER", "Peer", "check_peer"]
 
 REPLIES_KEPT = 32
 """Replies queued per client: a client that sends requests and never reads loses the oldest."""
@@ -78,3 +81,19 @@ class Peer:
                 await writer.drain()  # a client that does not read waits here; newest wins
         except (ConnectionError, RuntimeError):
             writer.close()
+
+
+def check_peer(writer: asyncio.StreamWriter, allowed_uids: frozenset[int]) -> str | None:
+    """Why a Unix peer may not connect (its uid, by SO_PEERCRED, is not allowed); None: it may.
+    A TCP peer passes here: its token decides."""
+    sock = writer.get_extra_info("socket")
+    if sock is None or sock.family != socket.AF_UNIX:
+        return None
+    if not hasattr(socket, "SO_PEERCRED"):
+        return "this platform cannot tell a Unix peer's uid (SO_PEERCRED): use TCP and a token"
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, uid, _gid = struct.unpack("3i", creds)
+    if uid in allowed_uids:
+        return None
+    allowed = ", ".join(str(uid) for uid in sorted(allowed_uids))
+    return f"uid {uid} (pid {pid}) may not watch this service (allowed: {allowed})"
