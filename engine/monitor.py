@@ -250,28 +250,27 @@ class MonitorHandle:
         if self._watch is not None:
             self._watch.cancel()
             self._watch = None
-        if soonest < math.inf or waiting:
-            assert self._loop is not None
+        if soonest == math.inf and not waiting:
+            return
+        assert self._loop is not None
+        now = time.monotonic()
+        if soonest < math.inf and now - self._due <= self.deadline:
             # A tick due at `_due` (or at the first one a client wants) hands its snapshot
             # over within moments: not here by the deadline past it, the loop is late.
-            now = time.monotonic()
-            at = max(soonest, self._due) + self.deadline + 0.005 if soonest < math.inf \
-                else now + self._period
-            self._watch = self._loop.call_later(max(0.0, at - now), self._on_watch)
+            at = max(soonest, self._due) + self.deadline + 0.005
+        else:  # a client that does not read, or a tick already late: look again a tick on
+            at = now + self._period
+        self._watch = self._loop.call_later(max(0.0, at - now), self._on_watch)
 
     def _on_watch(self) -> None:
-        """No frame went out for a while: a tick is late (stale frames) or a client that did
-        not read may read again."""
+        """No frame went out for a while: a tick is late (stale frames, at the tick's rate,
+        unless the service's loop is closed) or a client that did not read may read again."""
         self._watch = None
         now = time.monotonic()
         late = now - self._due
-        if late > self.deadline and now >= self._want_after:
-            if not self._service_loop.is_closed():  # closed: nothing more to show
-                self._broadcast(self._stale_frame(late))
-            if self._watch is not None:  # look again at the tick's rate while it is late
-                self._watch.cancel()
-            assert self._loop is not None
-            self._watch = self._loop.call_later(self._period, self._on_watch)
+        if late > self.deadline and now >= self._want_after \
+                and not self._service_loop.is_closed():
+            self._broadcast(self._stale_frame(late))
         else:
             self._update_wants()
 
