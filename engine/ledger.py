@@ -30,10 +30,10 @@ from typing import Any
 
 from engine.checks import check_count
 from engine.protocol import Wrapped
-from engine.reprs import describe
+from engine.reprs import ItemRepr, describe
 from engine.snapshots import Accounting
 
-__all__ = ["CountRate", "InvalidJobState", "Job", "Ledger", "RateMeter"]
+__all__ = ["CountRate", "InvalidJobState", "Job", "Ledger", "RateMeter", "job_text"]
 
 # Job states: module constants compared with `is` (the hot path pays no enum lookups).
 PENDING = "pending"
@@ -71,7 +71,13 @@ class Job(Wrapped):
         """The queue's token for the job's original place (from its last delivery)."""
 
     def __repr__(self) -> str:
-        return f"#{self.id} {describe(self.item, self.REPR_LIMIT)}"
+        return job_text(self.id, self.item)
+
+
+def job_text(job_id: int, item: Any, hook: ItemRepr | None = None) -> str:
+    """'#id payload', the payload through `hook`: how a job is shown (worker rows, retries,
+    dead letters, events)."""
+    return f"#{job_id} {describe(item, Job.REPR_LIMIT, hook)}"
 
 
 def _refuse(job: Job, arrow: str, allowed: str) -> InvalidJobState:

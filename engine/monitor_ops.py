@@ -27,6 +27,7 @@ from engine.snapshots import (
     AlertKind,
     Capability,
     EngineSnapshot,
+    HeapEntry,
     PoolSnapshot,
     ProcessStats,
     QueueStats,
@@ -102,6 +103,9 @@ class Operations:
             raise ValueError("give either engine or queue/pool/watchdog, not both")
         if engine is None and (queue, pool, watchdog) == (None, None, None):
             raise ValueError("nothing to watch: give queue, pool, watchdog (any of them) or engine")
+        if engine is not None and item_repr is not None:
+            raise ValueError("an engine makes its reprs with its own hook: give item_repr to "
+                             "the engine, not to serve_monitor")
         self.given = (queue, pool, watchdog, engine)
         if engine is not None:
             queue, pool, watchdog = engine.queue, engine.pool, engine.watchdog
@@ -109,8 +113,10 @@ class Operations:
         queue = queue if queue is not None else getattr(pool, "queue", None)
         queue = queue if queue is not None else getattr(watchdog, "queue", None)
         self.queue, self.pool, self.watchdog, self.engine = queue, pool, watchdog, engine
-        self.item_repr = item_repr or getattr(queue, "item_repr", None) or getattr(
-            pool, "item_repr", None)
+        self.service_repr = item_repr
+        """The hook given to serve_monitor: over the pool's own, for every repr it sends."""
+        self.item_repr = item_repr or getattr(queue, "item_repr", None)
+        """The hook of the heap entries' reprs on the wire (the queue's when none was given)."""
         self.name = name or f"pid {os.getpid()}"
         self.allow_control = allow_control
         self.events: Any = next((log for log in (getattr(pool, "events", None),
@@ -191,8 +197,8 @@ class Operations:
             scenario=self.name,
             seed=0,
             queue=stats,
-            top=queue.top(TOP_ENTRIES) if queue is not None else (),
-            pool=pool.snapshot() if pool is not None else _empty_pool(),
+            top=self._top(TOP_ENTRIES),
+            pool=pool.snapshot(item_repr=self.service_repr) if pool is not None else _empty_pool(),
             watchdog=watchdog,
             process=self._process_stats(),
             producers_paused=False,
@@ -204,6 +210,13 @@ class Operations:
             taken_at=now,
             wall_time=time.time(),
         )
+
+    def _top(self, k: int) -> tuple[HeapEntry, ...]:
+        """The best `k` entries; through the pool, when there is one, so that each job is
+        unwrapped (its payload, id and attempt) and shown through the service's hook."""
+        if self.pool is not None and self.pool.queue is self.queue:
+            return self.pool.top(k, item_repr=self.service_repr)
+        return self.queue.top(k) if self.queue is not None else ()
 
     def _arrival_rate(self, now: float, puts: int) -> float:
         """Items put per second over the last RATE_WINDOW s (requeues are not arrivals)."""
@@ -279,11 +292,11 @@ class Operations:
         return Codec.plain(await on_loop(capture, LOOP_TIMEOUT))
 
     async def _op_top(self, args: dict[str, Any], on_loop: OnLoop) -> Any:
-        queue = self._need("queue")
         k = args.get("k", TOP_ENTRIES)
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_TOP:
             raise RequestError(f"k must be an integer in 1..{MAX_TOP}, not {k!r}")
-        entries = await on_loop(lambda: queue.top(k), LOOP_TIMEOUT)
+        self._need("queue")
+        entries = await on_loop(lambda: self._top(k), LOOP_TIMEOUT)
         return Codec.plain(strip_payloads(tuple(entries), self.item_repr))
 
     async def _op_memory(self, args: dict[str, Any], on_loop: OnLoop) -> Any:

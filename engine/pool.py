@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from engine.checks import check_count, check_seconds
 from engine.events import EventLog
 from engine.leases import Leases
-from engine.ledger import DONE, QUEUED, RUNNING, CountRate, Job, Ledger, RateMeter
+from engine.ledger import DONE, QUEUED, RUNNING, CountRate, Job, Ledger, RateMeter, job_text
 from engine.pool_reading import SNAPSHOT_LIMIT, PoolReading
 from engine.protocol import DeliveryTuple, HandlerContext, WorkQueue
 from engine.queue import PriorityQueue, QueueShutDown
@@ -236,10 +236,11 @@ class WorkerPool(LiveControl, ShutdownSteps, PoolReading):
             self._events.emit(kind, message, **fields)
 
     def _repr(self, job: Job) -> str:
-        return f"#{job.id} {self._describe(job.item, Job.REPR_LIMIT)}"
+        return job_text(job.id, job.item, self._item_repr)
 
-    def _describe(self, item: Any, limit: int = 80) -> str:
-        return describe(item, limit, self._item_repr)
+    def _describe(self, item: Any, limit: int = 80, hook: ItemRepr | None = None) -> str:
+        """`item` through the pool's hook, or through `hook` when given (a monitor's)."""
+        return describe(item, limit, self._item_repr if hook is None else hook)
 
     # ------------------------------------------------------------------ submit
 
@@ -520,6 +521,11 @@ class WorkerPool(LiveControl, ShutdownSteps, PoolReading):
         self._ledger.put_back(job)
         self._requeue(job)
         wake(self._drain_waiters)
+
+    @property
+    def queue(self) -> Any:
+        """The queue the pool consumes (a monitor given only the pool watches it too)."""
+        return self._queue
 
     @property
     def events(self) -> EventLog | None:

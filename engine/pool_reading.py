@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from engine.ledger import Job
+from engine.ledger import Job, job_text
+from engine.reprs import ItemRepr
 from engine.snapshots import PoolSnapshot
 
 if TYPE_CHECKING:
@@ -47,9 +48,12 @@ class PoolReading:
         """This process's part in a shared queue (None: an in-process queue)."""
         return None if self._leases is None else self._leases.counts()
 
-    def top(self, k: int, priority: float | None = None) -> tuple[HeapEntry, ...]:
+    def top(
+        self, k: int, priority: float | None = None, *, item_repr: ItemRepr | None = None
+    ) -> tuple[HeapEntry, ...]:
         """The best `k` queued entries (at `priority` only, if given), with each job unwrapped:
-        `item` is the payload, `item_repr` through the pool's hook, `job_id` and `attempt` set."""
+        `item` is the payload, `item_repr` through the pool's hook (or `item_repr`, given),
+        `job_id` and `attempt` set."""
         entries = []
         if not self._queue.acks_on_get:
             return ()  # a shared queue's entries are in Redis: engine.shared's view reads them
@@ -57,30 +61,39 @@ class PoolReading:
             job = entry.item
             if type(job) is Job:
                 entry = replace(entry, item=job.item, job_id=job.id, attempt=job.attempts)
-            entries.append(replace(entry, item_repr=self._describe(entry.item)))
+            entries.append(replace(entry, item_repr=self._describe(entry.item, hook=item_repr)))
         return tuple(entries)
 
-    def snapshot(self) -> PoolSnapshot:
+    def snapshot(self, *, item_repr: ItemRepr | None = None) -> PoolSnapshot:
         """What the pool looks like now: workers, accounting, retries, dead letters, phases.
 
         Live workers come first, by id, then the recently stopped (for `retired_linger`
         seconds) and the last crashed ones. Retries (the soonest due) and dead letters (the
-        latest) are cut to `SNAPSHOT_LIMIT` each; `accounting()` counts them all.
+        latest) are cut to `SNAPSHOT_LIMIT` each; `accounting()` counts them all. Every repr
+        is made through the pool's hook, or through `item_repr` when given (a monitor's).
         """
         now = self._clock()
-        retries = self._retries.snapshots(now, SNAPSHOT_LIMIT, self._repr)
+        show = self._repr if item_repr is None else (
+            lambda job: job_text(job.id, job.item, item_repr))
+        letters = self._dead_letters.latest(SNAPSHOT_LIMIT)
+        if item_repr is not None:
+            letters = tuple(
+                replace(letter, item_repr=job_text(letter.job_id, letter.item, item_repr))
+                for letter in letters
+            )
+        retries = self._retries.snapshots(now, SNAPSHOT_LIMIT, show)
         by_worker: dict[int, list[RetrySnapshot]] = {}
         for retry in retries:
             by_worker.setdefault(retry.worker_id, []).append(retry)
         waiting = self._retries.worker_ids()
         workers = [
-            w.snapshot(now, self._repr, tuple(by_worker.get(w.id, ())), w.id in waiting)
+            w.snapshot(now, show, tuple(by_worker.get(w.id, ())), w.id in waiting)
             for w in list(self._workers.values())
         ]
         for w in self._retired:
             if now - w.stopped_at <= self._retired_linger:
-                workers.append(w.snapshot(now, self._repr))
-        workers.extend(w.snapshot(now, self._repr) for w in self._crashed)
+                workers.append(w.snapshot(now, show))
+        workers.extend(w.snapshot(now, show) for w in self._crashed)
         return PoolSnapshot(
             workers=tuple(workers),
             phase=self._phase,
@@ -89,7 +102,7 @@ class PoolReading:
             accounting=self.accounting(),
             completion_rate=self._meter.rate(now, self._ledger.completed),
             retries=retries,
-            dead_letters=self._dead_letters.latest(SNAPSHOT_LIMIT),
+            dead_letters=letters,
             last_drain_time=self._last_drain_time,
             report=self._report,
         )

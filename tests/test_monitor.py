@@ -153,6 +153,15 @@ async def parts():
         await pool.shutdown(0.2)
 
 
+async def test_what_to_watch_and_whose_hook_are_checked_before_anything_starts(monitor_dir):
+    with pytest.raises(ValueError, match="nothing to watch"):
+        engine.serve_monitor()
+    with pytest.raises(ValueError, match="give item_repr to the engine"):
+        engine.serve_monitor(engine=object(), item_repr=repr)
+    again = engine.serve_monitor(queue=PriorityQueue())  # nothing was left running
+    again.close()
+
+
 async def test_one_monitor_per_process(monitor_dir, parts):
     queue, pool, watchdog = parts
     with engine.serve_monitor(queue=queue, pool=pool, watchdog=watchdog) as handle:
@@ -244,6 +253,48 @@ async def test_payloads_never_leave_the_process(monitor_dir, parts):
             await client.close()
     text = b"".join(raw)
     assert b"<redacted>" in text and secret.encode() not in text
+
+
+async def test_the_services_hook_makes_every_repr_on_the_wire_from_the_payload(monitor_dir):
+    """serve_monitor(item_repr=...) redacts heap entries, worker rows and dead letters alike,
+    and the hook is handed the payload (not the pool's job wrapping it)."""
+    secret = "4111-1111-1111-1111"
+    release = asyncio.Event()
+
+    async def handler(item: dict, priority: float) -> None:
+        if item["fate"] == "fail":
+            raise RuntimeError("declined")
+        await release.wait()
+
+    queue = PriorityQueue()
+    pool = WorkerPool(queue, handler, workers=2, max_attempts=1)
+    async with pool:
+        pool.submit_nowait({"card": secret, "fate": "fail"}, priority=0)
+        await until(lambda: pool.accounting().dead_lettered == 1, "the dead letter")
+        for _ in range(10):
+            pool.submit_nowait({"card": secret, "fate": "hold"}, priority=1)
+        await until(lambda: all(w.item_repr for w in pool.snapshot().workers), "busy workers")
+        with engine.serve_monitor(queue=queue, pool=pool,
+                                  item_repr=lambda item: "card ending " + item["card"][-4:]) as handle:
+            raw: list[bytes] = []
+            client = await MonitorClient.connect(
+                handle.address, on_line=lambda line, frame: raw.append(line))
+            try:
+                frames = await frames_until(client, lambda got: any(
+                    f.type == "snapshot" for f in got))
+                top = await client.top(5)
+            finally:
+                await client.close()
+        release.set()
+        await pool.shutdown(1.0)
+    snapshot = next(f.data for f in frames if f.type == "snapshot")
+    assert secret.encode() not in b"".join(raw)
+    for entries in (snapshot.top, top):
+        assert [e.item_repr for e in entries] == ["card ending 1111"] * len(entries) != []
+        assert all(e.job_id > 1 and e.item is None for e in entries)
+    assert [w.item_repr.split(" ", 1)[1] for w in snapshot.pool.workers] == \
+        ["card ending 1111"] * 2
+    assert [d.item_repr for d in snapshot.pool.dead_letters] == ["#1 card ending 1111"]
 
 
 async def test_a_client_that_never_reads_holds_a_bounded_buffer_and_costs_no_snapshots(
