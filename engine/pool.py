@@ -238,9 +238,8 @@ class WorkerPool(LiveControl, ShutdownSteps, PoolReading):
     def _repr(self, job: Job) -> str:
         return job_text(job.id, job.item, self._item_repr)
 
-    def _describe(self, item: Any, limit: int = 80, hook: ItemRepr | None = None) -> str:
-        """`item` through the pool's hook, or through `hook` when given (a monitor's)."""
-        return describe(item, limit, self._item_repr if hook is None else hook)
+    def _describe(self, item: Any, limit: int = 80) -> str:
+        return describe(item, limit, self._item_repr)
 
     # ------------------------------------------------------------------ submit
 

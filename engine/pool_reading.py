@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from engine.ledger import Job, job_text
+from engine.ledger import job_text
 from engine.reprs import ItemRepr
 from engine.snapshots import PoolSnapshot
 
@@ -39,7 +39,7 @@ class PoolReading:
     _last_drain_time: float | None
     _report: Any
     _repr: Any
-    _describe: Any
+    _item_repr: ItemRepr | None
     _phase_timings: Any
     accounting: Any
     _leases: Any
@@ -54,15 +54,10 @@ class PoolReading:
         """The best `k` queued entries (at `priority` only, if given), with each job unwrapped:
         `item` is the payload, `item_repr` through the pool's hook (or `item_repr`, given),
         `job_id` and `attempt` set."""
-        entries = []
         if not self._queue.acks_on_get:
             return ()  # a shared queue's entries are in Redis: engine.shared's view reads them
-        for entry in self._queue.top(k, priority):
-            job = entry.item
-            if type(job) is Job:
-                entry = replace(entry, item=job.item, job_id=job.id, attempt=job.attempts)
-            entries.append(replace(entry, item_repr=self._describe(entry.item, hook=item_repr)))
-        return tuple(entries)
+        hook = item_repr or self._item_repr or repr  # the pool's hook, not the queue's
+        return self._queue.top(k, priority, item_repr=hook, unwrap=True)
 
     def snapshot(self, *, item_repr: ItemRepr | None = None) -> PoolSnapshot:
         """What the pool looks like now: workers, accounting, retries, dead letters, phases.

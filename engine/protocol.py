@@ -56,10 +56,13 @@ class Wrapped:
 
     The queue holds the wrapper, but the user's own callbacks (`on_drop`) get what the user
     gave, `.item`; the consumer's listeners (`add_drop_listener`) get the wrapper itself.
+    `top(unwrap=True)` shows the payload with the wrapper's `id` and `attempts`.
     """
 
     __slots__ = ()
     item: Any
+    id: int
+    attempts: int
 
 
 @runtime_checkable

@@ -15,9 +15,10 @@ from itertools import islice
 from typing import Any
 
 from engine.checks import check_priority
+from engine.protocol import Wrapped
 from engine.queue_level import Level
 from engine.records import builder
-from engine.reprs import describe
+from engine.reprs import ItemRepr, describe
 from engine.snapshots import HeapEntry, PriorityStats, QueueStats
 
 __all__ = ["QueueViews"]
@@ -68,13 +69,22 @@ class QueueViews:
             return None
         level = self._heads[0][2]
         t, seq, item = level.front()
-        return self._entry(level.priority, t, seq, item, self._clock())
+        return self._entry(level.priority, t, seq, item, self._clock(), self.item_repr)
 
-    def top(self, k: int, priority: float | None = None) -> tuple[HeapEntry, ...]:
+    def top(
+        self,
+        k: int,
+        priority: float | None = None,
+        *,
+        item_repr: ItemRepr | None = None,
+        unwrap: bool = False,
+    ) -> tuple[HeapEntry, ...]:
         """The best `k` entries in serving order, without removing them.
 
         Over the whole queue: O(P + k log P). With `priority`: the best `k` of that priority
-        alone, O(k + R log R), R its items put back; the queue is not scanned.
+        alone, O(k + R log R), R its items put back; the queue is not scanned. `item_repr`:
+        the hook of these entries' reprs (default: the queue's). `unwrap`: a `Wrapped` item
+        (the pool's job) is shown as its payload, with its job id and attempt.
         """
         if isinstance(k, bool) or not isinstance(k, int) or k < 0:
             raise ValueError(f"k must be an int >= 0, not {k!r}")
@@ -85,8 +95,10 @@ class QueueViews:
             check_priority(priority)
             level = self._levels.get(priority)
             entries = islice(self._level_entries(level), k) if level is not None else iter(())
+        hook = self.item_repr if item_repr is None else item_repr
         return tuple(
-            self._entry(priority, t, seq, item, now) for _, t, seq, _, priority, item in entries
+            self._entry(priority, t, seq, item, now, hook, unwrap)
+            for _, t, seq, _, priority, item in entries
         )
 
     def depth_by_priority(self) -> dict[float, int]:
@@ -178,15 +190,23 @@ class QueueViews:
     def _describe(self, item: Any) -> str:
         return describe(item, self.REPR_LIMIT, self.item_repr)
 
-    def _entry(self, priority: float, t: float, seq: int, item: Any, now: float) -> HeapEntry:
+    def _entry(
+        self, priority: float, t: float, seq: int, item: Any, now: float,
+        hook: ItemRepr | None, unwrap: bool = False,
+    ) -> HeapEntry:
         waited = max(0.0, now - t)
+        job_id, attempt = None, 0
+        if unwrap and isinstance(item, Wrapped):
+            job_id, attempt, item = item.id, item.attempts, item.item
         return _heap_entry(
             item=item,
             priority=priority,
             effective_priority=priority - self._aging_rate * waited,
             seq=math.ceil(seq),  # a tail requeue sits between two FIFO seqs (n - 0.5)
             waited=waited,
-            item_repr=self._describe(item),
+            item_repr=describe(item, self.REPR_LIMIT, hook),
+            job_id=job_id,
+            attempt=attempt,
             first_arrival=t,
         )
 

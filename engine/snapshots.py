@@ -67,8 +67,8 @@ class HeapEntry:
     """One queued item as `PriorityQueue.peek()` sees it."""
 
     item: Any
-    """The payload as queued (the pool's `Job` on the queue; `pool.top()` unwraps it). None on
-    the wire."""
+    """The payload as queued (the pool's `Job` on the queue; `pool.top()` and
+    `top(unwrap=True)` unwrap it). None on the wire."""
     priority: float
     """The priority the item was put with (lower is served first)."""
     effective_priority: float
