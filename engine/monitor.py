@@ -232,7 +232,7 @@ class MonitorHandle:
     def _encode_snapshot(self, snapshot: Any) -> bytes:
         self.ticks += 1
         self._last_wall = time.time()
-        safe = wire_safe(snapshot, self.ops.item_repr)
+        safe = wire_safe(snapshot)  # the reprs were made on the loop, through the hook
         return self.codec.encode("snapshot", safe, wall=self._last_wall)
 
     def _update_wants(self) -> None:

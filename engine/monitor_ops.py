@@ -113,10 +113,9 @@ class Operations:
         queue = queue if queue is not None else getattr(pool, "queue", None)
         queue = queue if queue is not None else getattr(watchdog, "queue", None)
         self.queue, self.pool, self.watchdog, self.engine = queue, pool, watchdog, engine
-        self.service_repr = item_repr
-        """The hook given to serve_monitor: over the pool's own, for every repr it sends."""
-        self.item_repr = item_repr or getattr(queue, "item_repr", None)
-        """The hook of the heap entries' reprs on the wire (the queue's when none was given)."""
+        self.item_repr = item_repr
+        """The hook given to serve_monitor: every repr it sends is made through it, on the
+        loop, over the queue's and the pool's own (None: theirs)."""
         self.name = name or f"pid {os.getpid()}"
         self.allow_control = allow_control
         self.events: Any = next((log for log in (getattr(pool, "events", None),
@@ -198,7 +197,7 @@ class Operations:
             seed=0,
             queue=stats,
             top=self._top(TOP_ENTRIES),
-            pool=pool.snapshot(item_repr=self.service_repr) if pool is not None else _empty_pool(),
+            pool=pool.snapshot(item_repr=self.item_repr) if pool is not None else _empty_pool(),
             watchdog=watchdog,
             process=self._process_stats(),
             producers_paused=False,
@@ -212,11 +211,13 @@ class Operations:
         )
 
     def _top(self, k: int) -> tuple[HeapEntry, ...]:
-        """The best `k` entries; through the pool, when there is one, so that each job is
-        unwrapped (its payload, id and attempt) and shown through the service's hook."""
+        """The best `k` entries, each job unwrapped (its payload, id and attempt), through the
+        service's hook, else the pool's (the queue's, with no pool)."""
         if self.pool is not None and self.pool.queue is self.queue:
-            return self.pool.top(k, item_repr=self.service_repr)
-        return self.queue.top(k) if self.queue is not None else ()
+            return self.pool.top(k, item_repr=self.item_repr)
+        if self.queue is None:
+            return ()
+        return self.queue.top(k, item_repr=self.item_repr, unwrap=True)
 
     def _arrival_rate(self, now: float, puts: int) -> float:
         """Items put per second over the last RATE_WINDOW s (requeues are not arrivals)."""
@@ -297,7 +298,7 @@ class Operations:
             raise RequestError(f"k must be an integer in 1..{MAX_TOP}, not {k!r}")
         self._need("queue")
         entries = await on_loop(lambda: self._top(k), LOOP_TIMEOUT)
-        return Codec.plain(strip_payloads(tuple(entries), self.item_repr))
+        return Codec.plain(strip_payloads(tuple(entries)))
 
     async def _op_memory(self, args: dict[str, Any], on_loop: OnLoop) -> Any:
         queue = self._need("queue")
