@@ -38,7 +38,6 @@ class PoolReading:
     _dead_letters: Any
     _last_drain_time: float | None
     _report: Any
-    _repr: Any
     _item_repr: ItemRepr | None
     _phase_timings: Any
     accounting: Any
@@ -68,8 +67,11 @@ class PoolReading:
         is made through the pool's hook, or through `item_repr` when given (a monitor's).
         """
         now = self._clock()
-        show = self._repr if item_repr is None else (
-            lambda job: job_text(job.id, job.item, item_repr))
+        hook = self._item_repr if item_repr is None else item_repr
+
+        def show(job: Any) -> str:
+            return job_text(job.id, job.item, hook)
+
         letters = self._dead_letters.latest(SNAPSHOT_LIMIT)
         if item_repr is not None:
             letters = tuple(
