@@ -99,6 +99,11 @@ class Event:
     burst: BurstResult | None = None
     phase: str | None = None
     """For SHUTDOWN_PHASE: the `ShutdownPhase` value entered."""
+    item_repr: str = ""
+    """The text of the item `message` names (a dead letter, a late completion), '' if none."""
+    item: Any = None
+    """That item's payload, so that a monitor with a hook of its own can show it its way;
+    None on the wire."""
 
 
 class EventLog:

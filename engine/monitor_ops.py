@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from engine.ledger import job_text
 from engine.loopmonitor import LoopBlock, LoopMonitor
 from engine.reprs import ItemRepr
 from engine.snapshots import (
@@ -27,6 +28,7 @@ from engine.snapshots import (
     AlertKind,
     Capability,
     EngineSnapshot,
+    Event,
     HeapEntry,
     PoolSnapshot,
     ProcessStats,
@@ -202,7 +204,7 @@ class Operations:
             process=self._process_stats(),
             producers_paused=False,
             submitted_rate=self._arrival_rate(now, stats.puts),
-            events=log.recent(EVENTS_KEPT) if log is not None else (),
+            events=self._events(log.recent(EVENTS_KEPT)) if log is not None else (),
             last_event_seq=log.last_seq if log is not None else 0,
             started_at=self._started,
             capabilities=self._capability_set(),
@@ -218,6 +220,20 @@ class Operations:
         if self.queue is None:
             return ()
         return self.queue.top(k, item_repr=self.item_repr, unwrap=True)
+
+    def _events(self, events: tuple[Event, ...]) -> tuple[Event, ...]:
+        """The events, each item one names shown through the service's hook (if it has one)."""
+        hook = self.item_repr
+        if hook is None:
+            return events
+        shown = []
+        for event in events:
+            if event.item_repr:
+                text = job_text(event.job_id or 0, event.item, hook)
+                message = event.message.replace(event.item_repr, text, 1)
+                event = dataclasses.replace(event, item_repr=text, message=message)
+            shown.append(event)
+        return tuple(shown)
 
     def _arrival_rate(self, now: float, puts: int) -> float:
         """Items put per second over the last RATE_WINDOW s (requeues are not arrivals)."""

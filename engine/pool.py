@@ -415,11 +415,14 @@ class WorkerPool(LiveControl, ShutdownSteps, PoolReading):
 
     def _late(self, job: Job, worker: Worker) -> None:
         self._ledger.late_completion(job)
+        text = self._repr(job)
         self._emit(
             EventKind.LATE_COMPLETION,
-            f"{worker.name}: {self._repr(job)} returned after the pool gave up on it",
+            f"{worker.name}: {text} returned after the pool gave up on it",
             worker_id=worker.id,
             job_id=job.id,
+            item_repr=text,
+            item=job.item,
         )
 
     def _release(self, worker: Worker) -> None:
@@ -513,6 +516,8 @@ class WorkerPool(LiveControl, ShutdownSteps, PoolReading):
             f"{letter.item_repr} dead-lettered after {job.attempts} attempts: {text}",
             worker_id=worker_id,
             job_id=job.id,
+            item_repr=letter.item_repr,
+            item=job.item,
         )
         self._dead_letters.add(letter)
 

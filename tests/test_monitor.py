@@ -13,6 +13,7 @@ from test_monitor_helpers import frames_until, service, short_monitor_dir
 from waiting import until
 
 import engine
+from engine.events import EventKind, EventLog
 from engine.monitor import MAX_REQUEST_LINE, MonitorError
 from engine.monitor_client import ClientError, MonitorClient, RemoteError
 from engine.pool import WorkerPool
@@ -256,8 +257,8 @@ async def test_payloads_never_leave_the_process(monitor_dir, parts):
 
 
 async def test_the_services_hook_makes_every_repr_on_the_wire_from_the_payload(monitor_dir):
-    """serve_monitor(item_repr=...) redacts heap entries, worker rows and dead letters alike,
-    and the hook is handed the payload (not the pool's job wrapping it)."""
+    """serve_monitor(item_repr=...) redacts heap entries, worker rows, dead letters and the
+    events that name an item alike, and the hook is handed the payload (not the pool's job)."""
     secret = "4111-1111-1111-1111"
     release = asyncio.Event()
 
@@ -267,7 +268,7 @@ async def test_the_services_hook_makes_every_repr_on_the_wire_from_the_payload(m
         await release.wait()
 
     queue = PriorityQueue()
-    pool = WorkerPool(queue, handler, workers=2, max_attempts=1)
+    pool = WorkerPool(queue, handler, workers=2, max_attempts=1, events=EventLog())
     async with pool:
         pool.submit_nowait({"card": secret, "fate": "fail"}, priority=0)
         await until(lambda: pool.accounting().dead_lettered == 1, "the dead letter")
@@ -295,6 +296,10 @@ async def test_the_services_hook_makes_every_repr_on_the_wire_from_the_payload(m
     assert [w.item_repr.split(" ", 1)[1] for w in snapshot.pool.workers] == \
         ["card ending 1111"] * 2
     assert [d.item_repr for d in snapshot.pool.dead_letters] == ["#1 card ending 1111"]
+    dead = [e for e in snapshot.events if e.kind is EventKind.DEAD_LETTER]
+    assert [e.message.split(" dead-lettered")[0] for e in dead] == ["#1 card ending 1111"]
+    assert all(e.item is None for e in snapshot.events)
+    assert secret in pool.events.recent(10)[0].message  # in the process, the pool's own text
 
 
 async def test_a_client_that_never_reads_holds_a_bounded_buffer_and_costs_no_snapshots(
