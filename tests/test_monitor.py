@@ -286,11 +286,18 @@ async def test_the_services_hook_makes_every_repr_on_the_wire_from_the_payload(m
                 top = await client.top(5)
             finally:
                 await client.close()
+        with engine.serve_monitor(queue=queue,  # the queue alone: its jobs unwrapped all the same
+                                  item_repr=lambda item: "card ending " + item["card"][-4:]) as handle:
+            client = await MonitorClient.connect(handle.address)
+            try:
+                queue_top = await client.top(5)
+            finally:
+                await client.close()
         release.set()
         await pool.shutdown(1.0)
     snapshot = next(f.data for f in frames if f.type == "snapshot")
     assert secret.encode() not in b"".join(raw)
-    for entries in (snapshot.top, top):
+    for entries in (snapshot.top, top, queue_top):
         assert [e.item_repr for e in entries] == ["card ending 1111"] * len(entries) != []
         assert all(e.job_id > 1 and e.item is None for e in entries)
     assert [w.item_repr.split(" ", 1)[1] for w in snapshot.pool.workers] == \
