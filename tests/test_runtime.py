@@ -351,7 +351,11 @@ async def test_wire_safe_snapshot_carries_no_payload_and_keeps_the_reprs() -> No
         assert payloads(wire) == []  # ...and not on the wire
         decoded = msgspec.json.decode(msgspec.json.encode(wire))
         assert decoded["taken_at"] == snapshot.taken_at
-        assert wire.queue is snapshot.queue and wire.events is snapshot.events  # shared
+        assert wire.queue is snapshot.queue  # holds no payload: shared, not copied
+        named = [(w, e) for w, e in zip(wire.events, snapshot.events, strict=True) if e.item]
+        assert named and all(w.item is None and w.message == e.message for w, e in named)
+        assert all(w is e for w, e in zip(wire.events, snapshot.events, strict=True)
+                   if e.item is None)  # an event that names no item is shared
     assert live.top and all(entry.item_repr == "<redacted>" for entry in live.top)
     wire = live.wire_safe()
     assert [e.item_repr for e in wire.top] == [e.item_repr for e in live.top]
