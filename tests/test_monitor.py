@@ -267,6 +267,9 @@ async def test_the_services_hook_makes_every_repr_on_the_wire_from_the_payload(m
             raise RuntimeError("declined")
         await release.wait()
 
+    def card(item: dict) -> str:  # reads the payload: handed a Job, it would fail
+        return "card ending " + item["card"][-4:]
+
     queue = PriorityQueue()
     pool = WorkerPool(queue, handler, workers=2, max_attempts=1, events=EventLog())
     async with pool:
@@ -275,8 +278,7 @@ async def test_the_services_hook_makes_every_repr_on_the_wire_from_the_payload(m
         for _ in range(10):
             pool.submit_nowait({"card": secret, "fate": "hold"}, priority=1)
         await until(lambda: all(w.item_repr for w in pool.snapshot().workers), "busy workers")
-        with engine.serve_monitor(queue=queue, pool=pool,
-                                  item_repr=lambda item: "card ending " + item["card"][-4:]) as handle:
+        with engine.serve_monitor(queue=queue, pool=pool, item_repr=card) as handle:
             raw: list[bytes] = []
             client = await MonitorClient.connect(
                 handle.address, on_line=lambda line, frame: raw.append(line))
@@ -286,8 +288,8 @@ async def test_the_services_hook_makes_every_repr_on_the_wire_from_the_payload(m
                 top = await client.top(5)
             finally:
                 await client.close()
-        with engine.serve_monitor(queue=queue,  # the queue alone: its jobs unwrapped all the same
-                                  item_repr=lambda item: "card ending " + item["card"][-4:]) as handle:
+        # The queue alone: its jobs are unwrapped all the same.
+        with engine.serve_monitor(queue=queue, item_repr=card) as handle:
             client = await MonitorClient.connect(handle.address)
             try:
                 queue_top = await client.top(5)
