@@ -519,6 +519,45 @@ async def test_cancelling_busy_consumers_ends_them(redis_url):
         await q.close()
 
 
+async def test_a_cancel_while_the_get_script_runs_gives_back_what_it_leased(redis_url):
+    """The cancel lands while Redis holds the GET (CLIENT PAUSE): the script still runs, and
+    its items go back to their places at once, not at their lease's expiry."""
+    queue = RedisPriorityQueue(redis_url, "midget", lease=60.0, reap_interval=60.0)
+    admin = aioredis.Redis.from_url(redis_url)
+    await queue.put_many(["a", "b"], priority=1)
+    await queue.reap()  # the next get does not reap first: the GET is the call held
+    await admin.client_pause(400, all=False)  # write commands (scripts) wait in the server
+    task = asyncio.create_task(queue.get_many(2))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 5)
+    stats = await queue.stats()
+    assert (stats.leased, stats.depth, stats.gets) == (0, 2, 2)
+    again = await queue.get_many(2)
+    assert [(d.item, d.attempt) for d in again] == [("a", 0), ("b", 0)]
+    await queue.ack_many(again)
+    await admin.aclose()
+    await queue.close()
+
+
+async def test_a_consumer_cancelled_while_redis_is_down_stops_at_once(durable_redis):
+    """The held GET retries while Redis is away, but not for a consumer being cancelled: it
+    ends within a retry's backoff, not at the reconnect deadline (30 s)."""
+    queue = RedisPriorityQueue(durable_redis.url, "down", reap_interval=60.0)
+    await queue.reap()  # connected, and the next get goes straight to the GET
+    durable_redis.kill()
+    task = asyncio.create_task(queue.get_many(5))
+    await asyncio.sleep(0.3)
+    assert not task.done()  # retrying, within its reconnect deadline
+    started = time.monotonic()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 10)
+    assert time.monotonic() - started < 2.0
+    await queue.close()
+
+
 # --------------------------------------------------------------------------- chaos
 
 WORKER = r"""
