@@ -108,6 +108,9 @@ class _Held(asyncio.Task):  # type: ignore[type-arg]
         return super().cancel(msg)
 
 
+_arrival = attrgetter("arrival")  # a delivery's lease token
+
+
 def _shared_part(token: bytes) -> tuple[bytes, float, int]:
     """A lease token's ':t:a:r|p[|holder]' (all but the job id), first arrival and attempt."""
     shared = token[token.index(b":") :]
@@ -344,7 +347,7 @@ class RedisPriorityQueue(QueueReading):
         encode = (lambda payload: payload) if encoded else self._codec.encode
         items = list(items)
         try:
-            pending = [encode(item) for item in items]
+            pending = list(map(encode, items))
         except (TypeError, ValueError, OverflowError):
             pending = [self.encode(item) for item in items]  # names the item that fails
         queued = 0
@@ -412,7 +415,7 @@ class RedisPriorityQueue(QueueReading):
         Returns (acks accepted, deliveries). The acks happen first and once, even if the
         queue is shut down (then QueueShutDown follows them) or nothing is queued yet.
         """
-        return await self._get_many(n, b",".join([d.arrival for d in done]))
+        return await self._get_many(n, b",".join(map(_arrival, done)))
 
     async def _get_many(self, n: int, acks: bytes) -> tuple[int, list[Delivery]]:
         check_count("n", n, 1)
@@ -520,7 +523,7 @@ class RedisPriorityQueue(QueueReading):
 
     async def ack_many(self, deliveries: Iterable[Delivery]) -> int:
         """Ack several deliveries in one script call; returns how many were accepted."""
-        leases = b",".join([d.arrival for d in deliveries])
+        leases = b",".join(map(_arrival, deliveries))
         return (await self._call("ACK", leases)).count(b"1") if leases else 0
 
     async def nack(self, delivery: Delivery, *, delay: float = 0.0, error: str = "") -> str:
