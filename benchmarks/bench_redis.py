@@ -280,7 +280,7 @@ LOOPS = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=50_000)
-    parser.add_argument("--rounds", type=int, default=7, help="rounds per design (alternating)")
+    parser.add_argument("--rounds", type=int, default=15, help="rounds per design (alternating)")
     parser.add_argument("--url", help="an existing redis:// server (default: start one)")
     parser.add_argument("--loop", choices=[*LOOPS, "both"], default="both")
     args = parser.parse_args(argv)
