@@ -228,8 +228,12 @@ class WorkerPool(LiveControl, ShutdownSteps, PoolReading):
 
     def _ended(self, worker: Worker, task: asyncio.Task[None]) -> None:
         retrieve(task)
-        if self._workers.get(worker.id) is worker:  # cancelled before its first step
-            self._stopped(worker, worker.reason or "outside")
+        if self._workers.get(worker.id) is worker:  # ended before its body could say so
+            error = None if task.cancelled() else task.exception()
+            if error is None:
+                self._stopped(worker, worker.reason or "outside")
+            else:
+                self._stopped(worker, "crash", error)
 
     def _emit(self, kind: EventKind, message: str, **fields: Any) -> None:
         if self._events is not None:
@@ -287,7 +291,9 @@ class WorkerPool(LiveControl, ShutdownSteps, PoolReading):
         # 20k items, 0.99x the loop's time on 3.11, 0.97x on 3.12 (small, but free).
         plain = self._timeout is None and not self._with_ctx
         job_class, queued, running, done = Job, QUEUED, RUNNING, DONE
-        task = worker.task
+        # Not `worker.task`: under an eager task factory (Textual's App.run sets one on 3.12+)
+        # this body runs inside create_task, before `_spawn` has stored the task.
+        task = asyncio.current_task()
         assert task is not None
         ack = self._ack
         task_done = self._task_done or (lambda: None)
