@@ -10,18 +10,22 @@ from typing import Any
 import pytest
 from fakes import ScriptedEngine, fixed_clock, many_alerts
 from textual.pilot import Pilot
+from textual.widgets import Label
 
 from engine.events import EventLog
-from engine.snapshots import EventKind
+from engine.queue import PriorityQueue
+from engine.snapshots import Alert, EventKind
+from engine.watchdog import Watchdog
 from tui.app import PAGES, HeapwatchApp
 from tui.screens.alert_detail import AlertScreen
 from tui.screens.help import HelpScreen
-from tui.widgets.alert_table import MORE_ACTIVE, OLDER, AlertTable
+from tui.widgets.alert_table import MORE_ACTIVE, OLDER, AlertTable, alert_detail
 from tui.widgets.event_log import INDENT, new_events
 from tui.widgets.event_log import EventLog as EventLogView
 from tui.widgets.format import seconds
 from tui.widgets.heap_table import HeapTable
 from tui.widgets.hint_bar import HintBar
+from tui.widgets.history import HistoryPanel
 from tui.widgets.key_bar import KeyBar
 from tui.widgets.process_panel import ProcessPanel
 from tui.widgets.shutdown_panel import ShutdownPanel
@@ -88,6 +92,32 @@ async def test_engine_already_running_is_not_started_again():
     async with HeapwatchApp(engine, clock=fixed_clock).run_test() as pilot:
         await settle(pilot)
         assert ("start", ()) not in engine.calls
+
+
+async def test_the_history_labels_follow_every_refresh_and_the_lines_the_slow_ones():
+    engine = ScriptedEngine(depth=640)
+    app = HeapwatchApp(engine, clock=fixed_clock, refresh_hz=20)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle_slow(pilot)
+        history = app.query_one(HistoryPanel)
+        slow_before, samples_before = app.slow_refreshes, list(history.depths)
+        engine.depth = 777  # no key: the next slow refresh is 3 s away
+        await settle(pilot, 2)
+        assert app.slow_refreshes == slow_before, "a slow refresh came: the test shows nothing"
+        label = str(history.query_one("#depth-label", Label).render())
+        assert label.startswith("depth 777"), label
+        assert list(history.depths) == samples_before  # the trend keeps its pace
+
+
+def test_a_depth_alerts_row_names_the_depth_it_crossed_in_items():
+    queue = PriorityQueue(maxsize=2_000)
+    alerts: list[Alert] = []
+    watchdog = Watchdog(queue, loop_block_ms=None, depth_ratio=0.9, on_alert=alerts.append)
+    for index in range(1_970):
+        queue.put_nowait(index)
+    watchdog.sample()
+    [alert] = alerts
+    assert alert_detail(alert) == "depth 1,970 > 1,800"
 
 
 async def test_worker_rows_are_keyed_and_updated_in_place():

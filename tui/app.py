@@ -64,7 +64,7 @@ and every refresh is loop time the engine does not get; a key refreshes at once 
 SLOW_HZ = 1 / 3
 """Refreshes per second of the slow panels (heap, history, process, priorities, stacks, events):
 lists and trends, read over seconds. The alerts follow every refresh, as the summary's count of
-them does, so that the two always agree."""
+them does, so that the two always agree, and so do the history's labels (its lines do not)."""
 VIEWER_PREFIXES = ("textual", "rich", "tui")
 """The dashboard's own modules (its reads of the engine's snapshot run inside them too)."""
 ERROR_SHOWN_FOR = 10.0
@@ -197,7 +197,8 @@ class HeapwatchApp(QuitActions, SourceActions, ReplayActions, TableNavigation, A
                 yield HeapTable(id="heap").data_bind(snapshot=HeapwatchApp.slow_snapshot)
             with Panel(id="depth-panel", classes="panel"):
                 yield DepthGauge(id="gauge").data_bind(HeapwatchApp.snapshot)
-                yield HistoryPanel(id="history").data_bind(snapshot=HeapwatchApp.slow_snapshot)
+                yield HistoryPanel(id="history").data_bind(
+                    snapshot=HeapwatchApp.slow_snapshot, live=HeapwatchApp.snapshot)
             with ScrollPanel(id="process-panel", classes="panel"):
                 yield ProcessPanel(id="process").data_bind(
                     HeapwatchApp.refresh_cost, snapshot=HeapwatchApp.slow_snapshot)

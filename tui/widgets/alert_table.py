@@ -37,7 +37,7 @@ def alert_detail(alert: Alert) -> str:
         sla = f" > SLA {seconds(alert.threshold)}" if alert.threshold is not None else ""
         return f"priority {priority(alert.priority)} waited {seconds(waited)}{sla}"
     if alert.kind is AlertKind.DEPTH and alert.depth is not None:
-        over = f" > {alert.threshold:.0%} of maxsize" if alert.threshold is not None else ""
+        over = f" > {alert.threshold:,.0f}" if alert.threshold is not None else ""  # items
         return f"depth {alert.depth:,}{over}"
     if alert.kind is AlertKind.LOOP_BLOCKED and alert.culprit:
         return f"in {short_frame(alert.culprit)}"

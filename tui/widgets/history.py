@@ -14,7 +14,8 @@ from tui.widgets.format import count, rate, seconds
 from tui.widgets.trend import Trend
 
 HISTORY = 120
-"""Samples kept per series (one per slow refresh: at 2.5 Hz, the last 48 seconds)."""
+"""Samples kept per series (one per slow refresh: at the app's SLOW_HZ, one every 3 s, the last
+6 minutes)."""
 
 
 class HistoryPanel(Vertical):
@@ -35,7 +36,10 @@ class HistoryPanel(Vertical):
     """
 
     snapshot: reactive[EngineSnapshot | None] = reactive(None, repaint=False)
-    """The snapshot on display (bound to the app's); the watcher repaints only what changed."""
+    """The snapshot the trends take a sample of (bound to the app's slow one)."""
+    live: reactive[EngineSnapshot | None] = reactive(None, repaint=False)
+    """The snapshot the labels read (bound to the app's every-refresh one): a label's number
+    is the header's number, not one from up to a slow period ago."""
 
     def __init__(self, *, history: int = HISTORY, id: str | None = None,
                  classes: str | None = None) -> None:
@@ -63,19 +67,22 @@ class HistoryPanel(Vertical):
         if snapshot is None or snapshot.at == self._last_at:
             return
         self._last_at = snapshot.at
-        p99 = snapshot.queue.wait_p99
         self.depths.append(float(snapshot.queue.depth))
         self.completion_rates.append(snapshot.pool.completion_rate)
-        self.wait_p99s.append(p99 or 0.0)
+        self.wait_p99s.append(snapshot.queue.wait_p99 or 0.0)
         self.query_one("#depth-history", Trend).samples = tuple(self.depths)
         self.query_one("#rate-history", Trend).samples = tuple(self.completion_rates)
         self.query_one("#wait-history", Trend).samples = tuple(self.wait_p99s)
+
+    def watch_live(self, snapshot: EngineSnapshot | None) -> None:
+        if snapshot is None:
+            return
+        queue = snapshot.queue
         # Each label is one fixed line: new text needs a repaint, not a layout of the screen.
         self.query_one("#depth-label", Label).update(
-            f"depth {count(snapshot.queue.depth)}  (peak {count(snapshot.queue.peak_depth)})",
-            layout=False)
+            f"depth {count(queue.depth)}  (peak {count(queue.peak_depth)})", layout=False)
         self.query_one("#rate-label", Label).update(
             f"done {rate(snapshot.pool.completion_rate)}  in {rate(snapshot.submitted_rate)}",
             layout=False)
         self.query_one("#wait-label", Label).update(
-            f"wait p50 {seconds(snapshot.queue.wait_p50)}  p99 {seconds(p99)}", layout=False)
+            f"wait p50 {seconds(queue.wait_p50)}  p99 {seconds(queue.wait_p99)}", layout=False)
