@@ -202,6 +202,9 @@ async def test_a_cancelled_workers_item_goes_back_at_its_original_place() -> Non
         await until(lambda: order == ["first"])
         pool.submit_nowait("second", priority=5)
         pool.cancel_worker(1)
+        # The item goes back once the cancel reaches the worker: a worker started before that
+        # (at once, under an eager task factory) would rightly take "second" first.
+        await until(lambda: pool.snapshot().live_workers == 0)
         pool.add_worker()
         gate.set()
         await queue.join()
