@@ -95,10 +95,12 @@ class Leases:
         ledger: Any,
         on_dead: Callable[[Job, int, str], None],
         on_settled: Callable[[], None],
+        on_retried: Callable[[int], None],
     ) -> None:
         self.queue = queue
         self.lease = float(getattr(queue, "lease", 30.0))
         self._on_dead = on_dead
+        self._on_retried = on_retried
         self._on_settled = on_settled
         self._ledger = ledger
         self._counts: dict[str, int] = defaultdict(int)
@@ -223,6 +225,8 @@ class Leases:
         else:
             self._counts["stale_acks" if fate == "stale" else "nacked"] += 1
             self._ledger.returned(job)
+            if fate != "stale":  # queued again, or waiting out its backoff in Redis
+                self._on_retried(worker_id)
         self._on_settled()
 
     async def _release(self, job: Job) -> None:

@@ -187,7 +187,7 @@ class WorkerPool(LiveControl, ShutdownSteps, PoolReading):
         self._leases: Leases | None = None
         if not queue.acks_on_get:
             self._leases = Leases(
-                queue, self._ledger, self._dead, partial(wake, self._drain_waiters)
+                queue, self._ledger, self._dead, partial(wake, self._drain_waiters), self._retried
             )
             self._handler, self._with_ctx = self._leases.wrap(handler, self._with_ctx), True
             self._ack = self._leases.ack
@@ -511,6 +511,14 @@ class WorkerPool(LiveControl, ShutdownSteps, PoolReading):
             worker.retried += 1
             return
         self._dead(job, worker.id, text)
+
+    def _retried(self, worker_id: int) -> None:
+        """A shared queue took a failed attempt back for a retry (its nack's answer): the
+        worker's `retried`, which the in-process path counts in `_fail`."""
+        worker = self._workers.get(worker_id) or next(
+            (w for w in self._retired if w.id == worker_id), None)
+        if worker is not None:
+            worker.retried += 1
 
     def _dead(self, job: Job, worker_id: int, text: str) -> None:
         self._ledger.dead(job)

@@ -59,6 +59,12 @@ async def test_a_pool_over_redis_gives_every_item_exactly_one_fate(redis_url):
             # A dict payload goes to Redis as it is: the pool wraps nothing around it.
             await pool.submit({"n": n}, priority=n % 4)
         await until(lambda: _settled(queue, 200), "every item settled")
+        async def answered() -> bool:  # every failed attempt's nack has its answer
+            counts = pool.lease_counts()
+            return counts.nacked + counts.dead_lettered == sum(attempts.values()) - 180
+
+        await until(answered, "every nack answered")
+        workers = pool.snapshot().workers
         report = await pool.shutdown(drain_timeout=5)
     dead = {n for n in range(200) if n % 10 == 0}
     assert set(succeeded) == set(range(200)) - dead
@@ -80,6 +86,10 @@ async def test_a_pool_over_redis_gives_every_item_exactly_one_fate(redis_url):
     assert (counts.submitted, counts.acked, counts.nacked, counts.stale_acks) == (
         200, 180, 40 + retried, 0,
     )  # fmt: skip
+    # The worker rows: 'fail' every failed attempt, 'gave up' (failed - retried) the 20 dead
+    # letters, as over the in-process queue (the nack's answer says which it was).
+    assert sum(w.failed for w in workers) == 60 + retried
+    assert sum(w.failed - w.retried for w in workers) == 20
     letters = await queue.dead_letters()
     assert sorted(letter.item["n"] for letter in letters) == sorted(dead)
     assert {letter.error for letter in letters} == {"RuntimeError('always fails')"}
