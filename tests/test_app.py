@@ -27,6 +27,7 @@ from tui.widgets.heap_table import HeapTable
 from tui.widgets.hint_bar import HintBar
 from tui.widgets.history import HistoryPanel
 from tui.widgets.key_bar import KeyBar
+from tui.widgets.priority_table import PriorityTable
 from tui.widgets.process_panel import ProcessPanel
 from tui.widgets.shutdown_panel import ShutdownPanel
 from tui.widgets.stack_view import StackView
@@ -94,7 +95,7 @@ async def test_engine_already_running_is_not_started_again():
         assert ("start", ()) not in engine.calls
 
 
-async def test_the_history_labels_follow_every_refresh_and_the_lines_the_slow_ones():
+async def test_what_the_summary_can_be_checked_against_follows_every_refresh():
     engine = ScriptedEngine(depth=640)
     app = HeapwatchApp(engine, clock=fixed_clock, refresh_hz=20)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -106,6 +107,9 @@ async def test_the_history_labels_follow_every_refresh_and_the_lines_the_slow_on
         assert app.slow_refreshes == slow_before, "a slow refresh came: the test shows nothing"
         label = str(history.query_one("#depth-label", Label).render())
         assert label.startswith("depth 777"), label
+        priorities = app.query_one(PriorityTable)
+        shown = [int(priorities.get_cell(key, "depth")) for key in priorities.shown_keys]
+        assert shown == [round(777 * share) for share in (0.05, 0.15, 0.3, 0.5)]
         assert list(history.depths) == samples_before  # the trend keeps its pace
 
 
