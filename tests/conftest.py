@@ -27,10 +27,10 @@ def _eager_loop() -> asyncio.AbstractEventLoop:
 # (3.12+), and `run_test()` does not, so these run under it as the dashboard does; and
 # test_eager, the engine's own checks under it. The rest run under asyncio's default, as a
 # library user's service does. HEAPWATCH_TEST_EAGER=all runs every module eagerly.
-_EAGER_MODULES = {"test_eager",
-    "test_app", "test_app_keymash", "test_config_wiring", "test_details", "test_monitor_attach",
-    "test_monitor_dashboard", "test_monitor_own_runs", "test_navigation", "test_quit",
-    "test_redis_dashboard",
+_EAGER_MODULES = {
+    "test_eager", "test_app", "test_app_keymash", "test_config_wiring", "test_details",
+    "test_monitor_attach", "test_monitor_dashboard", "test_monitor_own_runs", "test_navigation",
+    "test_quit", "test_redis_dashboard",
 }
 _EAGER_ALL = os.environ.get("HEAPWATCH_TEST_EAGER") == "all"
 
