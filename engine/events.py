@@ -73,11 +73,11 @@ class BurstResult:
 
     @property
     def text(self) -> str:
-        """'500 submitted now, 200 waiting for room, 3 evicted'."""
+        """'1,500 submitted now, 200 waiting for room, 3 evicted'."""
         fates = ((self.waiting, "waiting for room"), (self.rejected, "rejected"),
                  (self.evicted, "evicted"))  # said only when some had that fate
-        said = (f"{count} {fate}" for count, fate in fates if count)
-        return ", ".join((f"{self.accepted} submitted now", *said))
+        said = (f"{count:,} {fate}" for count, fate in fates if count)
+        return ", ".join((f"{self.accepted:,} submitted now", *said))
 
 
 @dataclass(frozen=True, slots=True)

@@ -222,11 +222,9 @@ class Engine:
             if cancelled is None or not self.pool.cancel_worker(cancelled):
                 continue
             self.cancelled_workers += 1
-            replacement = self.pool.add_worker()
-            self._note(
-                f"scheduled cancel: worker-{cancelled} cancelled (its item goes back to the"
-                f" queue), worker-{replacement} replaces it"
-            )
+            self.pool.add_worker()
+            # The pool's own events say which worker went and which came: this says why.
+            self._note(f"the cancel scheduled every {every:g} s ([pool] cancel_every)")
 
     async def shutdown(self, drain_timeout: float | None = None) -> ShutdownReport:
         """Stop the producers, then shut the pool down gracefully and stop the watchdog.
@@ -349,7 +347,7 @@ class Engine:
     def _on_scheduled_burst(self, producer: str, result: BurstResult) -> None:
         self._emit(
             EventKind.BURST,
-            f"scheduled burst of {result.requested} ({producer}): {result.text}",
+            f"scheduled burst of {result.requested:,} ({producer}): {result.text}",
             burst=result,
         )
 
@@ -372,7 +370,7 @@ class Engine:
         """Submit `size` items of mixed priorities now; what became of them (under 'block' the
         ones with no room wait for it, as clients would; under 'reject' they are refused)."""
         result = self.load.burst(size)
-        self._emit(EventKind.BURST, f"burst of {size}: {result.text}", burst=result)
+        self._emit(EventKind.BURST, f"burst of {size:,}: {result.text}", burst=result)
         return result
 
     def flood_low(self, size: int) -> BurstResult:
@@ -380,7 +378,7 @@ class Engine:
         lowest = self.load.lowest
         result = self.load.burst(size, priorities=((lowest, 1.0),))
         self._emit(
-            EventKind.BURST, f"flood of {size} at priority {lowest:g}: {result.text}", burst=result
+            EventKind.BURST, f"flood of {size:,} at priority {lowest:g}: {result.text}", burst=result
         )
         return result
 
@@ -393,22 +391,15 @@ class Engine:
         if not self.pool.cancel_worker(worker_id):
             return None
         self.cancelled_workers += 1
-        self._note(f"worker-{worker_id} cancelled: its item goes back to the queue",
-                   worker_id=worker_id)
         return worker_id
 
     def add_worker(self) -> int:
         """Start one more worker; its id."""
-        worker_id = self.pool.add_worker()
-        self._note(f"worker-{worker_id} added", worker_id=worker_id)
-        return worker_id
+        return self.pool.add_worker()
 
     def remove_worker(self) -> int | None:
         """Stop a worker gracefully (an idle one if any); its id, or None."""
-        worker_id = self.pool.remove_worker()
-        if worker_id is not None:
-            self._note(f"worker-{worker_id} stopping after its current item", worker_id=worker_id)
-        return worker_id
+        return self.pool.remove_worker()
 
     def toggle_producers(self) -> bool:
         """Pause or resume the producers; True when now paused."""

@@ -162,6 +162,9 @@ class LiveControl:
         worker.reason = "cancelled"
         worker.become(_CANCELLING, self._clock())
         worker.task.cancel()
+        held = ": its item goes back to the queue" if worker.job is not None else ""
+        self._emit(EventKind.WORKER_CANCELLED, f"{worker.name} cancelled{held}",
+                   worker_id=worker.id)
         return True
 
     def busiest_worker(self) -> int | None:
@@ -244,8 +247,6 @@ class LiveControl:
         worker.stopped_at = now
         worker.become(_CRASHED if why == "crash" else _STOPPED, now)
         (self._crashed if why == "crash" else self._retired).append(worker)
-        if why == "cancelled":
-            self._emit(EventKind.WORKER_CANCELLED, f"{worker.name} cancelled", worker_id=worker.id)
         if why == "crash":
             _log.error("%s crashed: %r", worker.name, error)
             if self._on_crash is not None:

@@ -16,7 +16,14 @@ from engine.pool import WorkerPool
 from engine.queue import PriorityQueue
 from engine.runtime import Engine
 from engine.scenario import HandlerSettings, Latency, load_scenario, parse_scenario
-from engine.snapshots import AlertKind, Capability, EngineSnapshot, EventKind, ShutdownPhase
+from engine.snapshots import (
+    AlertKind,
+    Capability,
+    EngineSnapshot,
+    EventKind,
+    ShutdownPhase,
+    WorkerState,
+)
 
 REPORT_FIELDS = {
     "scenario", "seed", "duration", "submitted", "completed", "dead_lettered", "evicted",
@@ -119,6 +126,26 @@ async def test_live_controls_change_the_running_engine() -> None:
     report = await engine.shutdown()
     assert report.accounting.lost == 0 and report.accounting.duplicated == 0
     assert not engine.running and engine.report()["cancelled_workers"] == 1
+
+
+async def test_each_live_control_is_told_once_in_the_event_log() -> None:
+    engine = Engine(parse_scenario(QUICK.replace("stop = 0.35", ""), name="once"))
+    await engine.start()
+    removed = engine.remove_worker()
+    added = engine.add_worker()
+    await until(lambda: engine.pool.busiest_worker() not in (None, added, removed))
+    cancelled = engine.cancel_worker(None)
+    await until(lambda: cancelled not in {w.id for w in engine.pool.snapshot().workers
+                                          if w.state is not WorkerState.STOPPED})
+    assert removed is not None and len({added, cancelled, removed}) == 3
+    said: dict[int, list[str]] = {}
+    for event in engine.snapshot().events:
+        if event.worker_id in (added, cancelled, removed):
+            said.setdefault(event.worker_id, []).append(event.message)
+    assert said[added] == [f"worker-{added} added"]
+    assert said[cancelled] == [f"worker-{cancelled} cancelled: its item goes back to the queue"]
+    assert len(said[removed]) == 1 and said[removed][0].startswith(f"worker-{removed} ")
+    await engine.shutdown()
 
 
 async def test_burst_under_reject_counts_and_notes_the_refused() -> None:
