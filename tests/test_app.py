@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fakes import ScriptedEngine, fixed_clock, many_alerts
+from rich.console import Console
 from textual.pilot import Pilot
 from textual.widgets import Label
 
@@ -17,7 +18,7 @@ from engine.queue import PriorityQueue
 from engine.snapshots import Alert, EventKind
 from engine.watchdog import Watchdog
 from tui.app import PAGES, HeapwatchApp
-from tui.screens.alert_detail import AlertScreen
+from tui.screens.alert_detail import AlertScreen, alert_facts
 from tui.screens.help import HelpScreen
 from tui.widgets.alert_table import MORE_ACTIVE, OLDER, AlertTable, alert_detail
 from tui.widgets.event_log import INDENT, new_events
@@ -113,7 +114,7 @@ async def test_what_the_summary_can_be_checked_against_follows_every_refresh():
         assert list(history.depths) == samples_before  # the trend keeps its pace
 
 
-def test_a_depth_alerts_row_names_the_depth_it_crossed_in_items():
+def test_a_depth_alerts_row_and_detail_give_the_depth_it_crossed_in_items():
     queue = PriorityQueue(maxsize=2_000)
     alerts: list[Alert] = []
     watchdog = Watchdog(queue, loop_block_ms=None, depth_ratio=0.9, on_alert=alerts.append)
@@ -122,6 +123,9 @@ def test_a_depth_alerts_row_names_the_depth_it_crossed_in_items():
     watchdog.sample()
     [alert] = alerts
     assert alert_detail(alert) == "depth 1,970 > 1,800"
+    facts = Console(width=80, record=True)
+    facts.print(alert_facts(alert))
+    assert re.search(r"threshold +1,800 items", facts.export_text())
 
 
 async def test_worker_rows_are_keyed_and_updated_in_place():

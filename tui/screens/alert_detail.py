@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from engine.snapshots import Alert, EngineSnapshot
+from engine.snapshots import Alert, AlertKind, EngineSnapshot
 from tui.export import alert_text
 from tui.screens.detail import DetailScreen
 from tui.widgets.format import ALERT_STYLE, priority, seconds
@@ -32,8 +32,9 @@ def alert_facts(alert: Alert) -> RenderableType:
         grid.add_row("waited", seconds(alert.wait))
     if alert.depth is not None:
         grid.add_row("depth", f"{alert.depth:,}")
-    if alert.threshold is not None:
-        grid.add_row("threshold", f"{alert.threshold:g}")
+    if alert.threshold is not None:  # a depth in items; an SLA or a block in seconds
+        grid.add_row("threshold", f"{alert.threshold:,.0f} items" if alert.kind is AlertKind.DEPTH
+                     else seconds(alert.threshold))
     if alert.culprit:
         grid.add_row("culprit", Text(alert.culprit, style="bold"))
     if alert.loop_stack:
