@@ -257,7 +257,7 @@ class Watchdog:
                     message=(
                         f"priority {_fmt_priority(priority)} starving: oldest item waited "
                         f"{_fmt_seconds(wait)} (SLA {_fmt_seconds(threshold)}), "
-                        f"{depth} queued at this priority, {total} in all"
+                        f"{depth:,} queued at this priority, {total:,} in all"
                     ),
                     priority=priority,
                     wait=wait,
@@ -279,11 +279,12 @@ class Watchdog:
         limit = self.depth_ratio * maxsize
         # For DEPTH the peak (`peak_wait`) records the deepest the queue got while it lasted.
         if self._crossed(key, now, depth, limit):
+            size = f"{int(maxsize):,}" if maxsize == int(maxsize) else f"{maxsize:g}"  # or 2.5
             self._raise(
                 key,
                 kind=AlertKind.DEPTH,
                 started_at=now,
-                message=f"queue depth {depth} is over {self.depth_ratio:.0%} of maxsize {maxsize:g}",
+                message=f"queue depth {depth:,} is over {self.depth_ratio:.0%} of maxsize {size}",
                 depth=depth,
                 threshold=limit,
                 wait=self.queue.oldest_wait(),

@@ -102,7 +102,7 @@ def scripted_alerts() -> tuple[Alert, ...]:
         ),
         Alert(
             id=1, kind=AlertKind.DEPTH, started_at=start + 2.0,
-            message="queue depth 930 is over 90% of maxsize 1000", depth=930, threshold=900.0,
+            message="queue depth 930 is over 90% of maxsize 1,000", depth=930, threshold=900.0,
             resolved_at=start + 4.25,
         ),
     )

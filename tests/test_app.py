@@ -123,6 +123,7 @@ def test_a_depth_alerts_row_and_detail_give_the_depth_it_crossed_in_items():
     watchdog.sample()
     [alert] = alerts
     assert alert_detail(alert) == "depth 1,970 > 1,800"
+    assert alert.message == "queue depth 1,970 is over 90% of maxsize 2,000"
     facts = Console(width=80, record=True)
     facts.print(alert_facts(alert))
     assert re.search(r"threshold +1,800 items", facts.export_text())
