@@ -258,6 +258,26 @@ async def test_layout_pages_at_80x24_and_spreads_out_at_120x40():
         assert app.query_one("#workers-panel").region.height > 5
 
 
+async def test_lines_written_while_the_event_log_is_hidden_wrap_when_it_is_shown():
+    app = HeapwatchApp(ScriptedEngine(), clock=fixed_clock)
+    long = " ".join(f"word{n}" for n in range(15))  # 104 columns with the time and mark
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        log = app.query_one(EventLogView)
+        assert not log.region.width  # page 1: the event log is on another page
+        log.note(long)
+        await pilot.press("4")
+        await pilot.pause()
+
+        def rows() -> list[str]:
+            return [line for line in log.lines if "word" in line]
+
+        assert len(rows()) == 2 and all(len(row) < log.region.width for row in rows())
+        await pilot.resize_terminal(120, 40)  # wide enough for it: one row again
+        await pilot.pause()
+        assert len(rows()) == 1 and len(rows()[0]) < log.region.width
+
+
 async def test_s_shuts_down_and_stays_open_on_the_report():
     engine = ScriptedEngine()
     app = HeapwatchApp(engine, clock=fixed_clock)

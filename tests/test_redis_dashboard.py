@@ -20,6 +20,7 @@ from test_redis_cli import command, scenario
 from engine.shared import QueueTarget, read_heartbeats
 from tui.app import HeapwatchApp
 from tui.redis_source import RedisSource
+from tui.widgets.event_log import EventLog
 from tui.widgets.heap_table import HeapTable
 from tui.widgets.hint_bar import HintBar
 from tui.widgets.process_panel import ProcessPanel
@@ -110,6 +111,8 @@ async def test_read_only_dashboard_groups_workers_by_host_and_shows_a_killed_one
             assert cell(table, keys[1], "item").startswith("2 workers")
             panel = app.part(ProcessPanel).render().plain  # no cpu or rss of 0 for many processes
             assert "3 processes on the queue" in panel and "rss" not in panel
+            assert "Redis does not carry them" in " ".join(
+                app.part(EventLog).lines)  # why the log stays empty
             await wait_for(pilot, lambda: app.part(HeapTable).row_count > 0, "the heap's rows")
             await wait_for(pilot, lambda: "read-only" in app.part(SummaryBar).render().plain,
                            "the summary to say read-only")

@@ -243,6 +243,9 @@ class HeapwatchApp(QuitActions, SourceActions, ReplayActions, TableNavigation, A
             self._main.query_one(f"#{panel_id}").border_title = title
         self.setup_navigation()
         self._show_source()
+        events_note = getattr(self.engine, "events_note", None)
+        if events_note:  # a source whose event log stays empty says why
+            self.part(EventLog).note(events_note)
         self.set_class(hasattr(self.engine, "alert_marks"), "-replay")
         if hasattr(self.engine, "on_state"):  # a remote source says when it goes and comes back
             self.engine.on_state = self._source_state_changed

@@ -54,6 +54,10 @@ class RedisSource:
 
     offers = CONTROL
     """What a shared queue could ever do from here: the keys of the rest are hidden."""
+    events_note = ("no events here: each process keeps its own, and Redis does not carry them"
+                   " (heapwatch attach PID shows a process run with --monitor); the alerts"
+                   " panel has every host's alerts")
+    """The event log's first line: why it stays empty."""
 
     @property
     def mode(self) -> str:

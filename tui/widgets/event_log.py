@@ -8,6 +8,7 @@ showed, so each event is written once however often it is read). The app adds it
 from __future__ import annotations
 
 import textwrap
+from collections import deque
 
 from textual.reactive import reactive
 from textual.widgets import Log
@@ -29,6 +30,8 @@ def new_events(events: tuple[Event, ...], last_seen: int) -> tuple[Event, ...]:
     return tuple(event for event in events if event.seq > last_seen)
 
 
+MAX_LINES = 1000
+"""Lines kept (the oldest go first)."""
 INDENT = " " * 11
 """Continuation lines start under the message, past the time and the mark."""
 
@@ -62,24 +65,27 @@ class EventLog(Log):
     """The snapshot on display (bound to the app's); the watcher repaints only what changed."""
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__(max_lines=1000, id=id, classes=classes)
+        super().__init__(max_lines=MAX_LINES, id=id, classes=classes)
         self.last_seq = 0
         """The seq of the newest engine event written."""
+        self._said: deque[str] = deque(maxlen=MAX_LINES)
+        """Every line as it was said, unwrapped: wrapped again when the width changes."""
+        self._width = 0
+        """The width the shown lines were wrapped to (under 30: not wrapped)."""
 
     def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
         if snapshot is None or snapshot.last_event_seq <= self.last_seq:
             return
         fresh = new_events(snapshot.events, self.last_seq)
+        lines = [event_line(event, snapshot.started_at) for event in fresh]
         if fresh and self.last_seq and fresh[0].seq > self.last_seq + 1:
             # The source's window moved on faster than we read it: say so, do not pretend.
-            self.write_line(f"… {fresh[0].seq - self.last_seq - 1} events not shown")
+            lines.insert(0, f"… {fresh[0].seq - self.last_seq - 1} events not shown")
         self.last_seq = snapshot.last_event_seq
-        if fresh:
+        if lines:
             # Follow the newest line unless the reader has scrolled back to read.
             follow = not self.has_focus or self.is_vertical_scroll_end
-            width = self.scrollable_content_region.width - 1
-            self.write_lines([part for event in fresh
-                              for part in wrapped(event_line(event, snapshot.started_at), width)])
+            self._say(lines)
             if follow:
                 self._follow()
 
@@ -90,9 +96,25 @@ class EventLog(Log):
     def note(self, text: str, *, at: float | None = None, kind: EventKind = EventKind.NOTE) -> None:
         """Write the viewer's own line (`at`: seconds into the run, when known)."""
         when = f"{at:7.1f}s" if at is not None else " " * 8
-        width = self.scrollable_content_region.width - 1
-        self.write_lines(wrapped(f"{when} {MARK.get(kind, ' ')} {text}", width))
+        self._say([f"{when} {MARK.get(kind, ' ')} {text}"])
         self._follow()
+
+    def _say(self, lines: list[str]) -> None:
+        self._said.extend(lines)
+        self._width = self.scrollable_content_region.width - 1
+        self.write_lines([part for line in lines for part in wrapped(line, self._width)])
+
+    def on_resize(self) -> None:
+        """Lines written at another width (or while hidden, on another page) wrapped anew."""
+        width = self.scrollable_content_region.width - 1
+        if width == self._width or (width < 30 and self._width < 30) or not self._said:
+            return
+        follow = self.is_vertical_scroll_end
+        self._width = width
+        self.clear()
+        self.write_lines([part for line in self._said for part in wrapped(line, width)])
+        if follow:
+            self._follow()
 
     def _follow(self) -> None:
         # After the next layout: the new lines' height is not known before it (Log scrolls only

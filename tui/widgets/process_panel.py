@@ -45,7 +45,7 @@ class ProcessPanel(Widget):
 
         hosts = snapshot.pool.hosts
         if hosts:  # a shared queue: many processes, each with its own cpu, memory and loop
-            row("hosts", f"{len(hosts)} processes on the queue",
+            row("hosts", f"{len(hosts)} process{'' if len(hosts) == 1 else 'es'} on the queue",
                 ("  (cpu, memory and loop are each one's own)", "dim"))
         else:
             row("cpu", f"{snapshot.process.cpu_percent:.0f}%  ", ("rss ", "dim"),
