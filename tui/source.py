@@ -24,7 +24,9 @@ class SnapshotSource(Protocol):
     """What the dashboard needs of a source. Every control method may raise: the app says why.
 
     `capabilities` says which of the control methods work now; the app greys out the keys of
-    the others and never calls them.
+    the others and never calls them. A source may also carry optional attributes that the app
+    reads with getattr (`endpoint`, `mode`, `on_state`, `events_note`: the event log's first
+    line, for a source whose log stays empty...), each documented where a source defines it.
     """
 
     running: bool
