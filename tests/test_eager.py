@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from test_runtime import QUICK
 from waiting import until
 
 from engine.pool import WorkerPool
@@ -79,23 +80,7 @@ async def test_a_worker_added_and_one_cancelled_leave_the_items_to_the_one_left(
 
 
 async def test_a_watched_engine_runs_its_scenario_to_a_balanced_report() -> None:
-    scenario = parse_scenario(
-        """
-        seed = 5
-        [pool]
-        workers = 3
-        [handler]
-        latency_ms = { mean = 2, p99 = 6 }
-        failure_rate = 0.1
-        [[producers]]
-        name = "a"
-        rate = 400
-        stop = 0.4
-        [watchdog]
-        interval = 0.05
-        """,
-        name="eager",
-    )
+    scenario = parse_scenario(QUICK, name="eager")  # 3 workers, failures, bursts, a watchdog
     engine = Engine(scenario)
     await engine.start()
     await until(lambda: engine.load.done)
