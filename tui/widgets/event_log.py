@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import textwrap
 from collections import deque
+from collections.abc import Iterable
 
 from textual.reactive import reactive
 from textual.widgets import Log
@@ -70,7 +71,7 @@ class EventLog(Log):
         """The seq of the newest engine event written."""
         self._said: deque[str] = deque(maxlen=MAX_LINES)
         """Every line as it was said, unwrapped: wrapped again when the width changes."""
-        self._width = 0
+        self._wrap_width = 0
         """The width the shown lines were wrapped to (under 30: not wrapped)."""
 
     def watch_snapshot(self, snapshot: EngineSnapshot | None) -> None:
@@ -101,18 +102,21 @@ class EventLog(Log):
 
     def _say(self, lines: list[str]) -> None:
         self._said.extend(lines)
-        self._width = self.scrollable_content_region.width - 1
-        self.write_lines([part for line in lines for part in wrapped(line, self._width)])
+        self._wrap_width = self.scrollable_content_region.width - 1
+        self._write_wrapped(lines)
+
+    def _write_wrapped(self, lines: Iterable[str]) -> None:
+        self.write_lines([part for line in lines for part in wrapped(line, self._wrap_width)])
 
     def on_resize(self) -> None:
         """Lines written at another width (or while hidden, on another page) wrapped anew."""
         width = self.scrollable_content_region.width - 1
-        if width == self._width or (width < 30 and self._width < 30) or not self._said:
+        if width == self._wrap_width or (width < 30 and self._wrap_width < 30) or not self._said:
             return
         follow = self.is_vertical_scroll_end
-        self._width = width
+        self._wrap_width = width
         self.clear()
-        self.write_lines([part for line in self._said for part in wrapped(line, width)])
+        self._write_wrapped(self._said)
         if follow:
             self._follow()
 
