@@ -52,7 +52,8 @@ class LeaseCounts:
     """Deliveries of an item delivered before (after an expired lease or a nack)."""
     acked: int = 0
     stale_acks: int = 0
-    """Acks and nacks refused: the lease had been reaped (the item went to another delivery)."""
+    """Acks, nacks and releases refused: the lease had been reaped (the item went to another
+    delivery). A refused extend is counted in `leases_lost` (the server counts both)."""
     nacked: int = 0
     """Failed attempts handed back for a retry after the backoff."""
     released: int = 0
