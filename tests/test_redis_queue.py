@@ -34,14 +34,18 @@ durable_redis = redis_fixture.durable_redis
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def drain(queue: RedisPriorityQueue, limit: float = 0.3) -> list:
-    """Lease and ack everything queued, in serving order."""
+async def drain(queue: RedisPriorityQueue) -> list:
+    """Lease and ack everything queued or waiting for a retry, in serving order.
+
+    Ends on the queue's own count, not on a get that times out: on a loaded machine a get
+    can take longer than any short limit, and the items after it would be missed.
+    """
     out = []
     while True:
-        try:
-            delivery = await asyncio.wait_for(queue.get(), limit)
-        except TimeoutError:
+        stats = await queue.stats()
+        if not stats.depth + stats.retry_scheduled:
             return out
+        delivery = await asyncio.wait_for(queue.get(), 10)
         out.append(delivery)
         assert await queue.ack(delivery)
 
