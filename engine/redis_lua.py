@@ -10,7 +10,8 @@ queue's keys in one cluster slot), and names the others from it:
     leases    ZSET  the lease's token -> lease deadline (server TIME). The token is the
                     element as delivered, '|', its priority, then '|' and the consumer's
                     name when the consumer gave one (the host that holds the lease): the
-                    one structure a lease needs, so a lease costs one ZADD and one ZREM
+                    one structure a lease needs, so a lease costs one ZADD and one ZREM;
+                    plus one anchor member that is no lease (see ANCHOR below)
     retry     ZSET  '<p>|<element>' -> due time (server TIME)
     dead      LIST  dead letters: 'id|p|attempts|first arrival|at|reason' LF payload
     counters  HASH  seq, depth, peak, submitted, completed, ... (see COUNTERS)
@@ -63,6 +64,13 @@ local function bulk(cmd, key, members)
   end
 end
 local function stamp(x) return string.format('%.6f', x) end
+-- The leases ZSET keeps one member that is no lease: ANCHOR, at +inf (never reaped), longer
+-- than zset-max-listpack-value (64 bytes by default). Redis then holds the set as a skiplist,
+-- O(log L) an insert, and never as a listpack, whose ZADD walks every lease with a later
+-- deadline (all of them: a batch's deadline is the latest) at O(L) per member; and the key
+-- never empties, so it does not come back as one. Measured: 71 us for a batch's ZADD of 50
+-- leases at a few hundred out, against 9 us as a skiplist. It has no '|': it is no token.
+local ANCHOR = '~heapwatch-leases-anchor' .. string.rep('~', 48)
 local function aging_key(p, t)
   if rate == 0 then return tonumber(p) end
   return tonumber(p) + rate * (t - epoch)
@@ -138,7 +146,7 @@ end
 local function token_parts(token) return string.match(token, '^([^|]+)|([^|]+)') end
 -- The lease `token` ends here: its element and priority, or nil (counted) when it was reaped.
 local function take_lease(token)
-  if redis.call('ZREM', P .. 'leases', token) == 0 then
+  if token == ANCHOR or redis.call('ZREM', P .. 'leases', token) == 0 then
     redis.call('HINCRBY', C, 'stale_acks', 1)
     return nil
   end
@@ -178,7 +186,7 @@ local function ack(list)
     local held = redis.call('ZMSCORE', P .. 'leases', unpack(part))
     for i = 1, #part do
       local token = part[i]
-      if held[i] and not seen[token] then
+      if held[i] and not seen[token] and token ~= ANCHOR then
         seen[token] = true
         gone[#gone + 1] = token
         ids[#ids + 1] = string.match(token, '^%d+')
@@ -350,7 +358,9 @@ if got == 0 then
   local r = redis.call('ZRANGE', P .. 'retry', 0, 0, 'WITHSCORES')
   local l = redis.call('ZRANGE', P .. 'leases', 0, 0, 'WITHSCORES')
   if #r > 0 then hint = r[2] end
-  if #l > 0 and (hint == '' or tonumber(l[2]) < tonumber(hint)) then hint = l[2] end
+  if #l > 0 and l[1] ~= ANCHOR and (hint == '' or tonumber(l[2]) < tonumber(hint)) then
+    hint = l[2]
+  end
   redis.call('HINCRBY', C, 'get_waiters', 1)
   out[2] = counter('depth')
   out[5] = hint
@@ -366,6 +376,7 @@ for r = 1, #runs do
     out[#out + 1] = bodies[i] or ''
   end
 end
+leases[2 * got + 1], leases[2 * got + 2] = '+inf', ANCHOR  -- a no-op once it is there
 redis.call('ZADD', P .. 'leases', unpack(leases))
 redis.call('HINCRBY', C, 'gets', got)
 out[2] = redis.call('HINCRBY', C, 'depth', -got)
@@ -400,7 +411,7 @@ return 'queued'
 # ARGV: rate, epoch, token, seconds -> the new deadline, or false when the lease is gone
 EXTEND = _COMMON + r"""
 local e = ARGV[3]
-if not redis.call('ZSCORE', P .. 'leases', e) then
+if e == ANCHOR or not redis.call('ZSCORE', P .. 'leases', e) then
   redis.call('HINCRBY', C, 'stale_acks', 1)
   return false
 end
@@ -446,7 +457,9 @@ return {back, dead}
 # (priority, depth, head element) per level}. O(P) in the levels.
 STATS = _COMMON + r"""
 local t = now()
-local out = {stamp(t), redis.call('ZCARD', P .. 'leases'), redis.call('ZCARD', P .. 'retry'),
+local leased = redis.call('ZCARD', P .. 'leases')
+if redis.call('ZSCORE', P .. 'leases', ANCHOR) then leased = leased - 1 end
+local out = {stamp(t), leased, redis.call('ZCARD', P .. 'retry'),
   redis.call('LLEN', P .. 'dead'), num(rate), redis.call('HGET', P .. 'meta', 'overflow') or ''}
 local flat = redis.call('HGETALL', C)
 for i = 1, #flat do out[#out + 1] = flat[i] end

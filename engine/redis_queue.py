@@ -550,7 +550,8 @@ class RedisPriorityQueue(QueueReading):
         seconds = self._lease if seconds is None else check_seconds("seconds", seconds)
         deadline = await self._call("EXTEND", delivery.arrival, seconds)
         if deadline is None:
-            raise LeaseLost(f"the lease of job {_job_id(delivery)} was reaped before extend()")
+            job = delivery.arrival.split(b":", 1)[0].decode(errors="replace")  # text: any token
+            raise LeaseLost(f"the lease of job {job} was reaped before extend()")
         return delivery._replace(deadline=float(deadline))
 
     def handler_context(self, delivery: Delivery, job_id: int | None = None) -> HandlerContext:

@@ -19,7 +19,7 @@ import pytest
 import redis.asyncio as aioredis
 import redis_fixture
 
-from engine.protocol import HandlerContext, WorkQueue
+from engine.protocol import Delivery, HandlerContext, WorkQueue
 from engine.queue import PriorityQueue, QueueShutDown
 from engine.redis_lua import COUNTERS
 from engine.redis_queue import LeaseLost, RedisPriorityQueue, RedisQueueStats, json_codec
@@ -197,6 +197,34 @@ async def test_extend_keeps_the_lease_and_refuses_a_reaped_one(redis_url):
         with pytest.raises(LeaseLost):
             await q.extend(late)
         assert (await q.stats()).stale_acks == 1
+
+
+async def test_the_lease_set_stays_a_skiplist_and_its_anchor_is_no_lease(redis_url):
+    """A listpack lease set costs every ZADD a walk over every lease: the anchor keeps it a
+    skiplist from the first lease on, and through the moments when no lease is out."""
+    async with RedisPriorityQueue(redis_url, "anchor", lease=0.2, reap_interval=0.01) as q:
+        key = q._prefix + "leases"
+        await q.put_many(range(3), priority=1)
+        first = await q.get_many(2)
+        assert await q._redis.object("encoding", key) == b"skiplist"
+        assert (await q.stats()).leased == 2
+        assert await q.ack_many(first) == 2
+        stats = await q.stats()
+        assert (stats.leased, stats.completed) == (0, 2)
+        assert await q._redis.object("encoding", key) == b"skiplist"  # not emptied, not recreated
+        (anchor,) = await q._redis.zrange(key, 0, -1)
+        forged = Delivery(None, 1.0, anchor, 0.0, 0, 0.0)
+        assert not await q.ack(forged) and await q.nack(forged) == "stale"
+        with pytest.raises(LeaseLost):
+            await q.extend(forged)
+        last = await q.get()
+        await asyncio.sleep(0.25)  # the anchor is never reaped, and no deadline for a waiter
+        assert await q.reap() == (1, 0)
+        assert (await q.get()).item == last.item
+        stats = await q.stats()
+        assert (stats.completed, stats.stale_acks, stats.expired) == (2, 3, 1)
+        assert (await q.accounting()).lost == 0
+        assert await q._redis.zcard(key) == 2  # the redelivery's lease and the anchor
 
 
 async def test_nack_returns_the_item_to_its_place_after_a_delay_kept_in_redis(redis_url):
