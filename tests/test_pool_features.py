@@ -37,6 +37,57 @@ def test_the_ledger_refuses_an_arrow_from_the_wrong_state() -> None:
     assert (accounting.submitted, accounting.completed, accounting.lost) == (1, 1, 0)
 
 
+async def test_a_worker_task_that_dies_before_its_body_runs_is_a_crash_and_replaced() -> None:
+    """A task factory (a service's, or a library's) can make a worker's task fail before the
+    worker's own code runs: the pool learns it from the task's end, calls it a crash with its
+    exception (not "cancelled from outside"), and replaces the worker."""
+    loop = asyncio.get_running_loop()
+    previous = loop.get_task_factory()
+    failed: list[str] = []
+
+    def factory(loop: asyncio.AbstractEventLoop, coro, **kwargs):  # type: ignore[no-untyped-def]
+        # The task's name is set after the factory returns: the coroutine tells a worker's.
+        if not failed and getattr(coro, "__name__", "") == "_work":
+            failed.append(coro.__qualname__)
+
+            async def dies_first(work) -> None:  # type: ignore[no-untyped-def]
+                work.close()  # the worker's body never starts
+                raise RuntimeError("refused by the task factory")
+
+            coro = dies_first(coro)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    events = EventLog()
+    crashes: list[tuple[int, BaseException]] = []
+
+    async def handler(item: int, priority: float) -> None:
+        await asyncio.sleep(0)
+
+    loop.set_task_factory(factory)
+    try:
+        pool = WorkerPool(PriorityQueue(), handler, workers=2, events=events,
+                          on_crash=lambda worker_id, error: crashes.append((worker_id, error)))  # fmt: skip
+        async with pool:
+            await until(lambda: EventKind.WORKER_REPLACED in kinds(events))
+            for item in range(20):
+                await pool.submit(item)
+            await until(lambda: pool.accounting().completed == 20)
+            snapshot = pool.snapshot()
+            report = await pool.shutdown(drain_timeout=5)
+    finally:
+        loop.set_task_factory(previous)
+    assert failed == ["WorkerPool._work"]
+    [(worker_id, error)] = crashes
+    assert worker_id == 1 and isinstance(error, RuntimeError), repr(error)
+    [crashed] = [w for w in snapshot.workers if w.state is WorkerState.CRASHED]
+    assert crashed.id == 1
+    assert snapshot.live_workers == 2
+    [replaced] = [e for e in events.since(0) if e.kind is EventKind.WORKER_REPLACED]
+    assert "worker-1 died: RuntimeError('refused by the task factory')" in replaced.message
+    assert EventKind.WORKER_CANCELLED not in kinds(events)
+    assert report.accounting.lost == 0
+
+
 async def test_events_tell_what_happened_to_workers_items_and_the_shutdown() -> None:
     events = EventLog()
 
