@@ -104,6 +104,7 @@ async def test_what_the_summary_can_be_checked_against_follows_every_refresh():
         history = app.query_one(HistoryPanel)
         slow_before, samples_before = app.slow_refreshes, list(history.depths)
         engine.depth = 777  # no key: the next slow refresh is 3 s away
+        engine.events.append("worker-2 died: ValueError('x'); worker-5 replaces it")
         await settle(pilot, 2)
         assert app.slow_refreshes == slow_before, "a slow refresh came: the test shows nothing"
         label = str(history.query_one("#depth-label", Label).render())
@@ -112,6 +113,8 @@ async def test_what_the_summary_can_be_checked_against_follows_every_refresh():
         shown = [int(priorities.get_cell(key, "depth")) for key in priorities.shown_keys]
         assert shown == [round(777 * share) for share in (0.05, 0.15, 0.3, 0.5)]
         assert list(history.depths) == samples_before  # the trend keeps its pace
+        log = app.query_one(EventLogView)  # told when the alerts and workers panels show it
+        assert any("worker-5 replaces it" in line for line in log.lines), list(log.lines)
 
 
 def test_a_depth_alerts_row_and_detail_give_the_depth_it_crossed_in_items():
