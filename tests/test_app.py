@@ -97,7 +97,7 @@ async def test_engine_already_running_is_not_started_again():
 
 
 async def test_what_the_summary_can_be_checked_against_follows_every_refresh():
-    engine = ScriptedEngine(depth=640)
+    engine = ScriptedEngine(depth=640, alerts=False)
     app = HeapwatchApp(engine, clock=fixed_clock, refresh_hz=20)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle_slow(pilot)
@@ -105,6 +105,7 @@ async def test_what_the_summary_can_be_checked_against_follows_every_refresh():
         slow_before, samples_before = app.slow_refreshes, list(history.depths)
         engine.depth = 777  # no key: the next slow refresh is 3 s away
         engine.events.append("worker-2 died: ValueError('x'); worker-5 replaces it")
+        engine.with_alerts = True  # alerts raised, with the stacks the watchdog took for them
         await settle(pilot, 2)
         assert app.slow_refreshes == slow_before, "a slow refresh came: the test shows nothing"
         label = str(history.query_one("#depth-label", Label).render())
@@ -115,6 +116,8 @@ async def test_what_the_summary_can_be_checked_against_follows_every_refresh():
         assert list(history.depths) == samples_before  # the trend keeps its pace
         log = app.query_one(EventLogView)  # told when the alerts and workers panels show it
         assert any("worker-5 replaces it" in line for line in log.lines), list(log.lines)
+        assert app.query_one(AlertTable).shown_keys
+        assert app.query_one("#stacks", StackView).stacks == app.snapshot.watchdog.stacks != ()
 
 
 def test_a_depth_alerts_row_and_detail_give_the_depth_it_crossed_in_items():

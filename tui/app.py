@@ -62,13 +62,13 @@ DEFAULT_REFRESH_HZ = 1.0
 """Snapshots per second: the workers, gauge and summary. Faster than a person reads is noise,
 and every refresh is loop time the engine does not get; a key refreshes at once anyway."""
 SLOW_HZ = 1 / 3
-"""Refreshes per second of the slow panels (the history's trend lines, process, stacks): trends
-and costs, read over seconds. What the summary's figures can be checked against follows every
-refresh, so that the two always agree: the heap root, the gauge, the history's labels, the
-per-priority table, the workers and the alerts; and so does the event log, so that an alert or
-a replaced worker is told there when it shows in its panel (it writes only the events it has
-not shown: a refresh with none costs a comparison). bench_tui: refresh cost p50 8.6 -> 10.7 ms
-at 1,000,000 queued when the heap and the priorities moved from here; 1% of the interval."""
+"""Refreshes per second of the slow panels (the history's trend lines, the process panel):
+trends and costs, read over seconds. What the summary's figures can be checked against follows
+every refresh, so that the two always agree: the heap root, the gauge, the history's labels, the
+per-priority table, the workers and the alerts; and so do the event log and the blocked-task
+stacks, so that an alert, its captured stack and a replaced worker show together (each redraws
+only when its part of the snapshot changed). bench_tui: refresh cost p50 8.6 -> 10.7 ms at
+1,000,000 queued when the heap and the priorities moved from here; 1% of the interval."""
 VIEWER_PREFIXES = ("textual", "rich", "tui")
 """The dashboard's own modules (its reads of the engine's snapshot run inside them too)."""
 ERROR_SHOWN_FOR = 10.0
@@ -216,7 +216,7 @@ class HeapwatchApp(QuitActions, SourceActions, ReplayActions, TableNavigation, A
             with Panel(id="alerts-panel", classes="panel"):
                 yield AlertTable(id="alerts", clock=self.clock).data_bind(HeapwatchApp.snapshot)
             with ScrollPanel(id="stacks-panel", classes="panel"):
-                yield StackView(id="stacks").data_bind(snapshot=HeapwatchApp.slow_snapshot)
+                yield StackView(id="stacks").data_bind(snapshot=HeapwatchApp.snapshot)
             with Panel(id="events-panel", classes="panel"):
                 yield EventLog(id="events").data_bind(snapshot=HeapwatchApp.snapshot)
         yield Input(id="filter")
