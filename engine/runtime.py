@@ -223,8 +223,10 @@ class Engine:
                 continue
             self.cancelled_workers += 1
             self.pool.add_worker()
-            # The pool's own events say which worker went and which came: this says why.
-            self._note(f"the cancel scheduled every {every:g} s ([pool] cancel_every)")
+            # The pool's own events say which worker went and which came: this, after them
+            # (the cancel has to succeed first), says why, naming the worker it explains.
+            self._note(f"worker-{cancelled}'s cancel was the one scheduled every {every:g} s"
+                       " ([pool] cancel_every)", worker_id=cancelled)
 
     async def shutdown(self, drain_timeout: float | None = None) -> ShutdownReport:
         """Stop the producers, then shut the pool down gracefully and stop the watchdog.

@@ -148,6 +148,21 @@ async def test_each_live_control_is_told_once_in_the_event_log() -> None:
     await engine.shutdown()
 
 
+async def test_a_scheduled_cancel_is_told_after_the_pools_events_naming_its_worker() -> None:
+    text = QUICK.replace("stop = 0.35", "").replace("workers = 3", "workers = 3\ncancel_every = 0.1")
+    engine = Engine(parse_scenario(text, name="scheduled"))
+    await engine.start()
+    await until(lambda: any("scheduled every" in e.message for e in engine.snapshot().events))
+    await engine.shutdown()
+    events = engine.snapshot().events
+    note = next(e for e in events if "scheduled every" in e.message)
+    worker = note.worker_id
+    assert note.message == (f"worker-{worker}'s cancel was the one scheduled every 0.1 s"
+                            " ([pool] cancel_every)")
+    [cancel] = [e for e in events if e.kind is EventKind.WORKER_CANCELLED and e.worker_id == worker]
+    assert cancel.seq < note.seq
+
+
 async def test_burst_under_reject_counts_and_notes_the_refused() -> None:
     scenario = parse_scenario(
         QUICK.replace("maxsize = 500", 'maxsize = 10\noverflow = "reject"').replace(
